@@ -1,0 +1,82 @@
+"""Checkpoints: weights plus the configs that rebuild the model and tokenizer, the data split's
+identity and the training metrics. Loaded with `torch.load(weights_only=True)`, so a checkpoint
+can hold only tensors and plain data, never code."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from .model import MelodyGRU, ModelConfig
+from .tokenizer import Tokenizer, TokenizerConfig
+
+FORMAT = "segue-checkpoint/1"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "segue-gru.pt"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded; the message says why, in one line."""
+
+
+@dataclass
+class Checkpoint:
+    model: MelodyGRU
+    tokenizer: Tokenizer
+    name: str = "segue-gru"
+    data: dict = field(default_factory=dict)  # the data split's identity and size
+    metrics: dict = field(default_factory=dict)  # training history and best validation loss
+    train_config: dict = field(default_factory=dict)
+
+
+def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> None:
+    """Write atomically: a crash mid-save never leaves a broken file at `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "name": checkpoint.name,
+        "model_config": asdict(checkpoint.model.config),
+        "tokenizer_config": asdict(checkpoint.tokenizer.config),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in checkpoint.model.state_dict().items()},
+        "data": checkpoint.data,
+        "metrics": checkpoint.metrics,
+        "train_config": checkpoint.train_config,
+    }
+    temporary = path.with_name(f".{path.name}.partial")
+    torch.save(payload, temporary)
+    os.replace(temporary, path)
+
+
+def load_checkpoint(path: str | os.PathLike = DEFAULT_CHECKPOINT) -> Checkpoint:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as error:
+        raise CheckpointError(f"{path} is not a readable Segue checkpoint: {_first_line(error)}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a Segue checkpoint (expected format {FORMAT})")
+    try:
+        tokenizer = Tokenizer(TokenizerConfig(**payload["tokenizer_config"]))
+        model = MelodyGRU(ModelConfig(**payload["model_config"]))
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"{path} does not match this version of Segue: {_first_line(error)}") from None
+    if model.config.n_time_bins != tokenizer.n_time_bins:
+        raise CheckpointError(f"{path}: model and tokenizer disagree on the number of time bins")
+    model.eval()
+    return Checkpoint(
+        model, tokenizer, payload.get("name", path.stem), payload.get("data", {}), payload.get("metrics", {}),
+        payload.get("train_config", {}),
+    )
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,133 @@
+"""The `segue` command: a thin layer over the library. Errors are one line on stderr, exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError
+from .data import DEFAULT_DATA, DataError
+from .generate import ExtendError
+from .midi_io import MidiError
+
+EXIT_USAGE = 2
+USER_ERRORS = (MidiError, ExtendError, CheckpointError, DataError, OSError)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own two-line usage error, made one line
+        raise SystemExit(_fail(f"{self.prog}: {message}"))
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="segue", description="Extend a played melody with a trained GRU.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    extend = commands.add_parser("extend", help="write a continuation of a MIDI file")
+    extend.add_argument("input", type=Path, help="the melody, a .mid file")
+    extend.add_argument("-o", "--output", type=Path, required=True, help="where to write the continuation (.mid)")
+    extend.add_argument("--seconds", type=float, default=5.0, help="length of the continuation (default 5)")
+    extend.add_argument("--temperature", type=float, default=1.0, help="lower is safer, higher is wilder (default 1)")
+    extend.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
+    extend.add_argument("--seed", type=int, help="same seed and input give the same continuation")
+    extend.add_argument("--variations", type=int, default=1, help="write OUTPUT-1.mid ... OUTPUT-K.mid")
+    extend.add_argument("--include-input", action="store_true", help="write the input followed by the continuation")
+    extend.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="a trained model (.pt)")
+    extend.set_defaults(run=_extend)
+
+    prepare = commands.add_parser("prepare", help="build the training data from the music21 corpus")
+    prepare.add_argument("--out", type=Path, default=DEFAULT_DATA, help=f"the dataset file (default {DEFAULT_DATA})")
+    prepare.add_argument("--workers", type=int, default=None, help="parallel parsers (default: one per core)")
+    prepare.set_defaults(run=_prepare)
+
+    train = commands.add_parser("train", help="train a model on prepared data")
+    train.add_argument("--preset", choices=("default", "tiny"), default="default", help="model and training config")
+    train.add_argument("--data", type=Path, help="prepared data (default data/corpus.npz)")
+    train.add_argument("--out", type=Path, help="where to save the best checkpoint")
+    train.add_argument("--epochs", type=int, help="override the preset's number of epochs")
+    train.add_argument("--max-songs", type=int, help="use only this many songs per split")
+    train.add_argument("--seed", type=int, help="override the preset's seed")
+    train.set_defaults(run=_train)
+    return parser
+
+
+def _extend(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint
+    from .generate import extend
+    from .midi_io import read_midi, write_midi
+
+    if args.output.suffix.lower() not in (".mid", ".midi"):
+        return _fail(f"output must be a .mid file, got {args.output}")
+    melody = read_midi(args.input)
+    checkpoint = load_checkpoint(args.checkpoint)
+    seed = secrets.randbits(31) if args.seed is None else args.seed
+    started = time.perf_counter()
+    continuations = extend(
+        melody.notes, seconds=args.seconds, temperature=args.temperature, top_p=args.top_p, seed=seed,
+        variations=args.variations, input_length=melody.length, checkpoint=checkpoint,
+    )
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    outputs = _output_paths(args.output, len(continuations))
+    for notes, path in zip(continuations, outputs):
+        if args.include_input:
+            write_midi(melody.notes + [n.shifted(melody.length) for n in notes], path, melody.length + args.seconds)
+        else:
+            write_midi(notes, path, args.seconds)
+    counts = "/".join(str(len(notes)) for notes in continuations)
+    names = str(outputs[0]) if len(outputs) == 1 else f"{outputs[0]} .. {outputs[-1]}"
+    print(f"wrote {names}: {counts} notes, {args.seconds:.2f} s continuation"
+          f"{' after the input' if args.include_input else ''}, seed {seed}, generated in {elapsed_ms:.0f} ms")
+    return 0
+
+
+def _output_paths(output: Path, count: int) -> list[Path]:
+    if count == 1:
+        return [output]
+    return [output.with_name(f"{output.stem}-{i}{output.suffix}") for i in range(1, count + 1)]
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from .data import prepare
+
+    summary = prepare(args.out, workers=args.workers)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .train import PRESETS, train
+
+    model_config, config = PRESETS[args.preset]
+    overrides = {"data": args.data, "out": args.out, "epochs": args.epochs, "max_songs": args.max_songs, "seed": args.seed}
+    config = replace(config, **{k: (str(v) if isinstance(v, Path) else v) for k, v in overrides.items() if v is not None})
+    checkpoint = train(model_config, config)
+    metrics = checkpoint.metrics
+    print(f"saved {config.out}: best validation {metrics['best_valid_bits_per_note']:.3f} bits per note "
+          f"(epoch {metrics['best_epoch']}), trained in {metrics['train_seconds']:.0f} s")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except USER_ERRORS as error:
+        message = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        filename = getattr(error, "filename", None)
+        return _fail(f"{filename}: {message}" if filename else message)
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

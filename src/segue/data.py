@@ -1,0 +1,322 @@
+"""Training data: melodies from the corpus bundled with music21, and input/extension pairs cut from them.
+
+`prepare` parses the corpus once (slow: music21 takes ~0.05 s a tune) into one compact .npz of
+monophonic melodies, timed in beats, removes duplicates, and splits train/valid/test by song.
+`make_pairs` then cuts (5 s input, 5 s extension) pairs from those melodies, in seconds, with a
+seeded augmentation that imitates live playing: a tempo per song, any key and register, timing and
+loudness jitter, and the shortened note lengths of real articulation. Training draws fresh pairs every epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .notes import Note, melody_line
+
+# music21 corpus folders used by default, and how a melody is taken from each.
+CORPUS_SOURCES = ("essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs", "miscFolk", "bach")
+SPLITS = ("train", "valid", "test")
+SPLIT_PERCENT = {"train": 90, "valid": 5, "test": 5}
+MIN_SONG_NOTES = 8
+DEFAULT_DATA = Path("data/corpus.npz")
+
+
+class DataError(ValueError):
+    """A dataset that is missing or unusable; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Song:
+    """A monophonic melody timed in beats (quarter notes); `seconds_per_beat` is NaN when unmarked."""
+
+    song_id: str
+    pitch: np.ndarray  # uint8
+    onset: np.ndarray  # float32, beats
+    duration: np.ndarray  # float32, beats
+    seconds_per_beat: float
+
+
+# ---------------------------------------------------------------- corpus extraction (music21)
+
+
+def corpus_root() -> Path:
+    """Where the music21 wheel keeps its corpus."""
+    from music21 import common
+
+    return Path(common.getCorpusFilePath())
+
+
+def corpus_files(sources: tuple[str, ...] = CORPUS_SOURCES) -> list[Path]:
+    """The corpus files of the given music21 corpus folders, largest first (to balance workers)."""
+    root = corpus_root()
+    files: list[Path] = []
+    for source in sources:
+        folder = root / source
+        if not folder.is_dir():
+            raise DataError(f"music21 corpus folder {source!r} not found under {root}")
+        files += [p for p in folder.rglob("*") if p.suffix in (".abc", ".mxl", ".krn", ".xml")]
+    return sorted(files, key=lambda p: (-p.stat().st_size, str(p)))
+
+
+def parse_corpus_file(path: Path) -> list[Song]:
+    """Every melody in one corpus file (an ABC file may hold hundreds of tunes)."""
+    from music21 import converter, stream
+
+    try:
+        parsed = converter.parse(str(path))
+    except Exception:  # noqa: BLE001 - music21 raises many types on the odd malformed tune
+        return []
+    scores = parsed.scores if isinstance(parsed, stream.Opus) else [parsed]
+    relative = f"{path.parent.name}/{path.name}"
+    songs = []
+    for index, score in enumerate(scores):
+        song = _song_from_score(score, f"{relative}#{index}")
+        if song is not None:
+            songs.append(song)
+    return songs
+
+
+def _song_from_score(score, song_id: str) -> Song | None:
+    parts = list(score.parts) if score.parts else [score]
+    # Chorales: the soprano carries the tune; elsewhere the first part with notes does.
+    named = [p for p in parts if "soprano" in (p.partName or "").lower()]
+    for part in named + parts:
+        try:
+            flat = part.stripTies().flatten()
+        except Exception:  # noqa: BLE001
+            continue
+        notes = []
+        for element in flat.notes:
+            length = float(element.duration.quarterLength)
+            if length <= 0:  # grace notes
+                continue
+            pitch = max(p.midi for p in element.pitches)
+            start = float(element.offset)
+            notes.append(Note(int(pitch), start, start + length))
+        line = melody_line(notes)
+        if len(line) >= MIN_SONG_NOTES:
+            marks = list(flat.getElementsByClass("MetronomeMark"))
+            seconds_per_beat = math.nan
+            if marks:
+                marked = marks[0].secondsPerQuarter()
+                if marked and 0.2 <= marked <= 1.5:
+                    seconds_per_beat = float(marked)
+            return Song(
+                song_id,
+                np.array([n.pitch for n in line], np.uint8),
+                np.array([n.start for n in line], np.float32),
+                np.array([n.duration for n in line], np.float32),
+                seconds_per_beat,
+            )
+    return None
+
+
+def song_key(song: Song) -> str:
+    """A content hash that is the same for a tune in any key: duplicates share it."""
+    intervals = np.diff(song.pitch.astype(np.int16)).tobytes()
+    rhythm = np.round(np.diff(song.onset), 3).astype(np.float32).tobytes()
+    return hashlib.sha1(intervals + rhythm).hexdigest()
+
+
+def split_of(key: str) -> str:
+    """Train/valid/test by the song's content hash: stable, and no tune lands in two splits."""
+    bucket = int(key[:8], 16) % 100
+    threshold = 0
+    for split in SPLITS:
+        threshold += SPLIT_PERCENT[split]
+        if bucket < threshold:
+            return split
+    raise AssertionError("split percentages must add up to 100")
+
+
+def prepare(
+    out: Path = DEFAULT_DATA,
+    files: list[Path] | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """Parse corpus files into `out` (.npz) and write the split beside it as `split.json`."""
+    files = corpus_files() if files is None else files
+    workers = workers or os.cpu_count() or 1
+    songs: list[Song] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        parsed = pool.map(parse_corpus_file, files)
+        for file_songs in tqdm(parsed, total=len(files), desc="parsing corpus", unit="file", disable=not progress):
+            songs.extend(file_songs)
+
+    unique: dict[str, Song] = {}
+    for song in sorted(songs, key=lambda s: s.song_id):
+        unique.setdefault(song_key(song), song)
+    if not unique:
+        raise DataError("no melodies found in the given corpus files")
+    keys = list(unique)
+    kept = [unique[k] for k in keys]
+    split = np.array([SPLITS.index(split_of(k)) for k in keys], np.uint8)
+    bounds = np.cumsum([0] + [len(s.pitch) for s in kept])
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(f".{out.stem}.partial.npz")
+    np.savez_compressed(
+        temporary,
+        pitch=np.concatenate([s.pitch for s in kept]),
+        onset=np.concatenate([s.onset for s in kept]),
+        duration=np.concatenate([s.duration for s in kept]),
+        bounds=bounds.astype(np.int64),
+        song_id=np.array([s.song_id for s in kept]),
+        seconds_per_beat=np.array([s.seconds_per_beat for s in kept], np.float32),
+        split=split,
+    )
+    os.replace(temporary, out)
+    summary = {
+        "parsed_songs": len(songs),
+        "distinct_songs": len(kept),
+        "notes": int(bounds[-1]),
+        "songs": {name: int((split == i).sum()) for i, name in enumerate(SPLITS)},
+        "fingerprint": file_fingerprint(out),
+    }
+    manifest = {**summary, "ids": {name: [s.song_id for s, k in zip(kept, split) if k == i] for i, name in enumerate(SPLITS)}}
+    (out.parent / "split.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return summary
+
+
+def file_fingerprint(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------- the prepared corpus
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The prepared melodies: one flat array per field, `bounds[i]:bounds[i+1]` is song i."""
+
+    pitch: np.ndarray
+    onset: np.ndarray
+    duration: np.ndarray
+    bounds: np.ndarray
+    song_id: np.ndarray
+    seconds_per_beat: np.ndarray
+    split: np.ndarray
+    fingerprint: str
+
+    def songs(self, split: str) -> Iterator[Song]:
+        for i in np.flatnonzero(self.split == SPLITS.index(split)):
+            a, b = self.bounds[i], self.bounds[i + 1]
+            yield Song(str(self.song_id[i]), self.pitch[a:b], self.onset[a:b], self.duration[a:b], float(self.seconds_per_beat[i]))
+
+    def count(self, split: str) -> int:
+        return int((self.split == SPLITS.index(split)).sum())
+
+
+def load_corpus(path: Path = DEFAULT_DATA) -> Corpus:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no prepared data at {path}: run `segue prepare` first")
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    return Corpus(**arrays, fingerprint=file_fingerprint(path))
+
+
+# ---------------------------------------------------------------- input/extension pairs
+
+
+@dataclass(frozen=True)
+class PairConfig:
+    window: float = 5.0  # seconds of input, and of extension
+    pairs_per_song: int = 4  # at most this many cuts from one song per pass
+    ioi_range: tuple[float, float] = (0.16, 0.6)  # s: unmarked songs get a median note spacing drawn from here
+    tempo_scale: float = 0.15  # marked tempos are scaled by up to ±15 %
+    register: tuple[int, int] = (38, 84)  # each song is transposed so its median pitch falls here: bass to high treble
+    onset_jitter: float = 0.012  # s: std of the timing noise of a live player
+    articulation: tuple[float, float] = (0.55, 0.98)  # share of the notated length a player holds a note
+    velocity: tuple[int, int] = (55, 105)  # a player's loudness, drawn per song
+    velocity_jitter: float = 8.0  # std of the note-to-note loudness variation
+    min_input_notes: int = 2
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Input notes timed from the start of the recording, and the extension timed from the input's end."""
+
+    song_id: str
+    input: list[Note]
+    extension: list[Note]
+    input_length: float
+
+
+def make_pairs(corpus: Corpus, split: str, config: PairConfig, seed: int, max_songs: int | None = None) -> list[Pair]:
+    """Cut augmented pairs from every song of a split; the same seed gives the same pairs."""
+    rng = np.random.default_rng(seed)
+    pairs: list[Pair] = []
+    for count, song in enumerate(corpus.songs(split)):
+        if max_songs is not None and count >= max_songs:
+            break
+        pairs += _song_pairs(song, config, rng)
+    return pairs
+
+
+def _song_pairs(song: Song, config: PairConfig, rng: np.random.Generator) -> list[Pair]:
+    pitch, start, end, velocity = _perform(song, config, rng)
+    window = config.window
+    total = end[-1]
+    if total < 2 * window:  # short tunes are played again, as folk tunes are
+        repeats = math.ceil(2 * window / total) + 1
+        period = start[-1] + max(end[-1] - start[-1], np.median(np.diff(start)))
+        offsets = np.repeat(np.arange(repeats) * period, len(pitch))
+        pitch, velocity = np.tile(pitch, repeats), np.tile(velocity, repeats)
+        start, end = np.tile(start, repeats) + offsets, np.tile(end, repeats) + offsets
+        total = end[-1]
+    n_cuts = min(config.pairs_per_song, int((total - 2 * window) // window) + 1)
+    pairs = []
+    for cut in np.sort(rng.uniform(window, total - window, size=n_cuts)):
+        source = (start >= cut - window) & (start < cut)
+        target = (start >= cut) & (start < cut + window)
+        if source.sum() < config.min_input_notes or not target.any():
+            continue
+        origin = cut - window
+        pairs.append(
+            Pair(
+                song.song_id,
+                _notes(pitch[source], start[source] - origin, np.minimum(end[source], cut) - origin, velocity[source]),
+                _notes(pitch[target], start[target] - cut, np.minimum(end[target], cut + window) - cut, velocity[target]),
+                window,
+            )
+        )
+    return pairs
+
+
+def _perform(song: Song, config: PairConfig, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """The song as a player might play it: seconds, a tempo, a key, human timing and articulation."""
+    if math.isnan(song.seconds_per_beat):
+        spacing = np.median(np.diff(song.onset)) if len(song.onset) > 1 else 1.0
+        low, high = config.ioi_range
+        seconds_per_beat = math.exp(rng.uniform(math.log(low), math.log(high))) / max(float(spacing), 1e-3)
+    else:
+        seconds_per_beat = song.seconds_per_beat * (1 + rng.uniform(-config.tempo_scale, config.tempo_scale))
+    shift = int(rng.integers(config.register[0], config.register[1] + 1)) - int(np.median(song.pitch))
+    shift = int(np.clip(shift, -int(song.pitch.min()), 127 - int(song.pitch.max())))
+    pitch = song.pitch.astype(np.int64) + shift
+    start = song.onset.astype(np.float64) * seconds_per_beat
+    start = start - start[0] + rng.uniform(0, 0.3)
+    start = np.maximum.accumulate(np.maximum(start + rng.normal(0, config.onset_jitter, len(start)), 0))
+    held = song.duration.astype(np.float64) * seconds_per_beat * rng.uniform(*config.articulation)
+    end = start + held * rng.uniform(0.9, 1.1, len(start))
+    end[:-1] = np.minimum(end[:-1], start[1:])  # one line: a note ends where the next begins
+    loudness = rng.uniform(*config.velocity) + rng.normal(0, config.velocity_jitter, len(start))
+    velocity = np.clip(np.round(loudness), 1, 127).astype(np.int64)
+    keep = end - start > 0.01
+    return pitch[keep], start[keep], end[keep], velocity[keep]
+
+
+def _notes(pitch: np.ndarray, start: np.ndarray, end: np.ndarray, velocity: np.ndarray) -> list[Note]:
+    return [Note(int(p), float(s), float(e), int(v)) for p, s, e, v in zip(pitch, start, end, velocity) if e > s]

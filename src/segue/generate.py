@@ -1,0 +1,136 @@
+"""Continue a melody: the one function behind the CLI, the web app and keyboard mode."""
+
+from __future__ import annotations
+
+import math
+import secrets
+import statistics
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import DEFAULT_CHECKPOINT, Checkpoint, load_checkpoint
+from .notes import Note, melody_end, melody_line
+from .sampling import choose
+
+MAX_SECONDS = 60.0
+MAX_VARIATIONS = 32
+MAX_TEMPERATURE = 5.0
+
+
+class ExtendError(ValueError):
+    """A request that cannot be extended; the message names the bad value."""
+
+
+@lru_cache(maxsize=4)
+def cached_checkpoint(path: str = str(DEFAULT_CHECKPOINT)) -> Checkpoint:
+    """Load a checkpoint once per process."""
+    return load_checkpoint(Path(path))
+
+
+def extend(
+    notes: list[Note],
+    seconds: float = 5.0,
+    temperature: float = 1.0,
+    top_p: float = 0.95,
+    seed: int | None = None,
+    variations: int = 1,
+    input_length: float | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> list[list[Note]]:
+    """Write `variations` continuations of `notes`, each lasting `seconds`.
+
+    `notes` are timed in seconds from the start of the recording, and may be polyphonic: the
+    melodic line is taken from them. The continuation starts where the input ends, at the later
+    of `input_length` and its last note-off, and its notes are timed from there (0 = the input's
+    end). An input longer than the model's context is read from its last part. The same `seed`
+    with the same input gives the same continuations.
+    """
+    _check_options(seconds, temperature, top_p, variations)
+    line = melody_line(notes)
+    if not line:
+        raise ExtendError("the input has no notes")
+    if input_length is not None and not (math.isfinite(input_length) and input_length >= 0):
+        raise ExtendError(f"input_length must be a finite number of seconds >= 0, got {input_length!r}")
+    input_end = max(input_length or 0.0, melody_end(line))
+    checkpoint = checkpoint or cached_checkpoint()
+    seed = secrets.randbits(63) if seed is None else seed
+    generator = torch.Generator().manual_seed(seed)
+    tokenizer = checkpoint.tokenizer
+
+    source = torch.from_numpy(tokenizer.encode_context(line))[None]
+    boundary = input_end - line[-1].start  # the first new onset must come at least this long after the last one
+    tokens = _sample_tokens(checkpoint, source, boundary, boundary + seconds, temperature, top_p, variations, generator)
+
+    velocity = round(statistics.median(n.velocity for n in line))
+    return [_continuation(tokenizer.decode(rows, origin=-boundary, velocity=velocity), seconds) for rows in tokens]
+
+
+def _check_options(seconds: float, temperature: float, top_p: float, variations: int) -> None:
+    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
+        raise ExtendError(f"seconds must be above 0 and at most {MAX_SECONDS:g}, got {seconds!r}")
+    if not (isinstance(temperature, (int, float)) and 0 <= temperature <= MAX_TEMPERATURE):
+        raise ExtendError(f"temperature must be between 0 and {MAX_TEMPERATURE:g}, got {temperature!r}")
+    if not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
+        raise ExtendError(f"top_p must be above 0 and at most 1, got {top_p!r}")
+    if isinstance(variations, bool) or not isinstance(variations, int) or not 1 <= variations <= MAX_VARIATIONS:
+        raise ExtendError(f"variations must be an integer from 1 to {MAX_VARIATIONS}, got {variations!r}")
+
+
+@torch.inference_mode()
+def _sample_tokens(
+    checkpoint: Checkpoint,
+    source: torch.Tensor,
+    boundary: float,
+    end: float,
+    temperature: float,
+    top_p: float,
+    variations: int,
+    generator: torch.Generator,
+) -> list[np.ndarray]:
+    """Decode note by note, all variations as one batch, until every one has an onset past `end`
+    (seconds after the input's last onset). Returns each variation's tokens."""
+    model, tokenizer = checkpoint.model, checkpoint.tokenizer
+    time_values = torch.from_numpy(tokenizer.time_values)
+    memory, hidden = model.encode(source, torch.tensor([source.shape[1]]))
+    memory = type(memory)(*(t.expand(variations, *t.shape[1:]) for t in memory))
+    hidden = hidden.expand(-1, variations, -1).contiguous()
+    step = source[:, -1:, :].expand(variations, 1, 3)
+
+    # The first note may not start inside the input; within half a bin of its end is close enough.
+    half_bin = math.exp(0.5 * math.log(time_values[1].item() / time_values[0].item()))
+    first_allowed = time_values * half_bin >= boundary
+    first_allowed[-1] = True  # an input ending in a very long rest: start as late as the model can
+
+    onsets = torch.zeros(variations, dtype=torch.float64)
+    max_steps = math.ceil((end - boundary) / tokenizer.config.min_time) + 1
+    rows = []
+    for index in range(max_steps):
+        features, hidden = model.decode(step, hidden, memory)
+        features = features[:, 0]
+        allowed = first_allowed if index == 0 else None
+        gap = choose(model.gap_logits(features), temperature, top_p, generator, allowed)
+        pitch = choose(model.pitch_logits(features, gap), temperature, top_p, generator)
+        duration = choose(model.duration_logits(features, gap, pitch), temperature, top_p, generator)
+        step = torch.stack([gap, pitch, duration], dim=-1)[:, None, :]
+        rows.append(step[:, 0])
+        onsets += time_values[gap]
+        if bool((onsets >= end).all()):
+            break
+    return list(torch.stack(rows, dim=1).numpy())
+
+
+def _continuation(decoded: list[Note], seconds: float) -> list[Note]:
+    """Notes timed from the input's end: drop those starting past `seconds`, trim the last to fit,
+    and start any note sampled a hair before the input's end exactly at it."""
+    notes = []
+    for note in decoded:
+        if note.start >= seconds:
+            break
+        start = max(note.start, 0.0)
+        end = min(note.end, seconds)
+        if end > start:
+            notes.append(Note(note.pitch, start, end, note.velocity))
+    return notes

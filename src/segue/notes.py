@@ -1,0 +1,71 @@
+"""Plain note types, times in seconds, and reduction of polyphony to one melodic line."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# Two notes whose onsets lie closer than this are one chord, however humanly ragged the attack.
+CHORD_WINDOW = 0.03
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One sounding note: MIDI pitch, start and end in seconds, MIDI velocity."""
+
+    pitch: int
+    start: float
+    end: float
+    velocity: int = 80
+
+    def __post_init__(self) -> None:
+        if isinstance(self.pitch, bool) or not isinstance(self.pitch, int) or not 0 <= self.pitch <= 127:
+            raise ValueError(f"pitch must be an integer 0..127, got {self.pitch!r}")
+        if isinstance(self.velocity, bool) or not isinstance(self.velocity, int) or not 1 <= self.velocity <= 127:
+            raise ValueError(f"velocity must be an integer 1..127, got {self.velocity!r}")
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
+        if self.start < 0:
+            raise ValueError(f"start must be >= 0 seconds, got {self.start!r}")
+        if self.end <= self.start:
+            raise ValueError(f"end must be after start, got start={self.start!r} end={self.end!r}")
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def shifted(self, seconds: float) -> Note:
+        return Note(self.pitch, self.start + seconds, self.end + seconds, self.velocity)
+
+
+def melody_line(notes: list[Note]) -> list[Note]:
+    """Reduce any set of notes to one monophonic line.
+
+    The highest sounding note wins: of a chord (onsets within CHORD_WINDOW) only the top note is
+    kept, and a lower note that starts under a higher one is dropped as accompaniment, unless the
+    higher note lets go within the first half of it, which is a legato overlap in a single line,
+    not accompaniment. Wherever two kept notes overlap, the earlier one is trimmed to end where
+    the later one starts.
+    """
+    line: list[Note] = []
+    for note in sorted(notes, key=lambda n: (n.start, -n.pitch)):
+        if not line or line[-1].end <= note.start:
+            line.append(note)
+            continue
+        previous = line[-1]
+        if note.start - previous.start < CHORD_WINDOW:
+            if note.pitch > previous.pitch:
+                line[-1] = note
+            continue
+        legato = previous.end - note.start <= 0.5 * note.duration
+        if note.pitch >= previous.pitch or legato:
+            line[-1] = Note(previous.pitch, previous.start, note.start, previous.velocity)
+            line.append(note)
+    return line
+
+
+def melody_end(notes: list[Note]) -> float:
+    """The time the last note lets go (0.0 for no notes)."""
+    return max((n.end for n in notes), default=0.0)

@@ -1,0 +1,126 @@
+import struct
+
+import mido
+import pytest
+
+from conftest import midi_file, played
+from segue.midi_io import Melody, MidiError, midi_bytes, read_midi, write_midi
+from segue.notes import Note
+
+
+def on(note, time=0, velocity=90, channel=0):
+    return mido.Message("note_on", note=note, velocity=velocity, time=time, channel=channel)
+
+
+def off(note, time=0, channel=0):
+    return mido.Message("note_off", note=note, velocity=0, time=time, channel=channel)
+
+
+def approx_notes(notes, tolerance=1e-3):
+    return [(n.pitch, pytest.approx(n.start, abs=tolerance), pytest.approx(n.end, abs=tolerance), n.velocity) for n in notes]
+
+
+def test_notes_to_midi_to_notes_round_trip(tmp_path):
+    notes = played([60, 62, 64, 65, 67, 65, 64], spacing=0.37)
+    write_midi(notes, tmp_path / "x.mid", 5.0)
+    melody = read_midi(tmp_path / "x.mid")
+    assert approx_notes(melody.notes) == approx_notes(notes)
+    assert melody.length == pytest.approx(5.0)
+
+
+def test_midi_to_notes_to_midi_round_trip(tmp_path):
+    original = midi_bytes(played([55, 57, 59, 60]), 3.0)
+    again = midi_bytes(read_midi(original).notes, 3.0)
+    assert again == original
+
+
+def test_length_is_exact_even_when_the_phrase_ends_in_a_rest(tmp_path):
+    path = tmp_path / "rest.mid"
+    write_midi([Note(60, 0.0, 0.5)], path, 5.0)
+    assert mido.MidiFile(path).length == 5.0
+    assert read_midi(path).length == pytest.approx(5.0)
+
+
+def test_write_refuses_a_length_shorter_than_the_notes(tmp_path):
+    with pytest.raises(ValueError, match="ends before"):
+        write_midi([Note(60, 0.0, 6.0)], tmp_path / "x.mid", 5.0)
+
+
+def test_format_1_with_tempo_changes_and_several_tracks(tmp_path):
+    tempo_track = [
+        mido.MetaMessage("set_tempo", tempo=500_000, time=0),  # 120 BPM: a beat is 0.5 s
+        mido.MetaMessage("set_tempo", tempo=1_000_000, time=960),  # after 2 beats (1 s): 60 BPM
+    ]
+    melody = [on(72), off(72, 480), on(74, 0), off(74, 480), on(76, 0), off(76, 480)]
+    bass = [on(48, channel=1), off(48, 1440, channel=1)]
+    path = midi_file([tempo_track, melody, bass], tmp_path / "f1.mid")
+    notes = read_midi(path).notes
+    assert [(n.pitch, round(n.start, 6), round(n.end, 6)) for n in notes] == [(72, 0.0, 0.5), (74, 0.5, 1.0), (76, 1.0, 2.0)]
+
+
+def test_format_0(tmp_path):
+    path = midi_file([[on(60), off(60, 240), on(62), off(62, 240)]], tmp_path / "f0.mid", type=0)
+    assert [n.pitch for n in read_midi(path).notes] == [60, 62]
+
+
+def test_running_status_and_note_on_velocity_zero_as_note_off(tmp_path):
+    # Hand-assembled track: one 0x90 status byte, then running status for every later event.
+    events = bytes([0x00, 0x90, 60, 80, 0x83, 0x60, 60, 0, 0x00, 62, 70, 0x83, 0x60, 62, 0, 0x00, 0xFF, 0x2F, 0x00])
+    header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480)
+    data = header + b"MTrk" + struct.pack(">I", len(events)) + events
+    notes = read_midi(data).notes
+    assert [(n.pitch, n.velocity, round(n.start, 3), round(n.end, 3)) for n in notes] == [(60, 80, 0.0, 0.5), (62, 70, 0.5, 1.0)]
+
+
+def test_notes_never_released_end_at_the_end_of_the_file(tmp_path):
+    track = [on(60), off(60, 480), on(64, 0), mido.MetaMessage("end_of_track", time=960)]
+    melody = read_midi(midi_file([track], tmp_path / "held.mid"))
+    assert [(n.pitch, round(n.end, 3)) for n in melody.notes] == [(60, 0.5), (64, 1.5)]
+    assert melody.length == pytest.approx(1.5)
+
+
+def test_drum_channel_is_ignored(tmp_path):
+    track = [on(36, channel=9), on(60), off(36, 240, channel=9), off(60, 240)]
+    assert [n.pitch for n in read_midi(midi_file([track], tmp_path / "d.mid")).notes] == [60]
+
+
+def test_polyphony_is_reduced_to_the_highest_line(tmp_path):
+    track = [on(60), on(64), on(67), off(60, 480), off(64), off(67), on(65), off(65, 480)]
+    assert [n.pitch for n in read_midi(midi_file([track], tmp_path / "p.mid")).notes] == [67, 65]
+
+
+def test_end_of_track_after_the_notes_sets_the_length(tmp_path):
+    track = [on(60), off(60, 480), mido.MetaMessage("end_of_track", time=4 * 960)]
+    assert read_midi(midi_file([track], tmp_path / "e.mid")).length == pytest.approx(4.5)
+
+
+def test_melody_rejects_a_length_before_its_last_note():
+    with pytest.raises(ValueError, match="length"):
+        Melody([Note(60, 0.0, 2.0)], 1.0)
+
+
+def _valid_bytes():
+    return midi_bytes(played([60, 62, 64]), 2.0)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda tmp: b"", "empty"),
+        (lambda tmp: b"this is a text file, not music\n", "not a MIDI file"),
+        (lambda tmp: _valid_bytes()[:30], "truncated or corrupt"),
+        (lambda tmp: _valid_bytes()[:12] + b"\x00\x00" + _valid_bytes()[14:], "0 ticks per beat"),
+        (lambda tmp: midi_bytes([], 1.0), "no notes"),
+        (lambda tmp: (midi_file([[on(36, channel=9), off(36, 240, channel=9)]], tmp / "drums.mid")).read_bytes(), "drum notes only"),
+    ],
+    ids=["empty", "not-midi", "truncated", "zero-ticks", "no-notes", "drums-only"],
+)
+def test_bad_files_raise_one_clear_error(tmp_path, make, message):
+    with pytest.raises(MidiError, match=message) as caught:
+        read_midi(make(tmp_path))
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_file_is_a_midi_error(tmp_path):
+    with pytest.raises(MidiError, match="cannot read"):
+        read_midi(tmp_path / "nope.mid")
