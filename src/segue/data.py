@@ -80,7 +80,10 @@ def parse_corpus_file(path: Path) -> list[Song]:
     relative = f"{path.parent.name}/{path.name}"
     songs = []
     for index, score in enumerate(scores):
-        song = _song_from_score(score, f"{relative}#{index}")
+        try:
+            song = _song_from_score(score, f"{relative}#{index}")
+        except Exception:  # noqa: BLE001 - one odd tune must not cost the other thousands
+            continue
         if song is not None:
             songs.append(song)
     return songs
@@ -91,10 +94,7 @@ def _song_from_score(score, song_id: str) -> Song | None:
     # Chorales: the soprano carries the tune; elsewhere the first part with notes does.
     named = [p for p in parts if "soprano" in (p.partName or "").lower()]
     for part in named + parts:
-        try:
-            flat = part.stripTies().flatten()
-        except Exception:  # noqa: BLE001
-            continue
+        flat = part.stripTies().flatten()
         notes = []
         for element in flat.notes:
             length = float(element.duration.quarterLength)
@@ -105,20 +105,28 @@ def _song_from_score(score, song_id: str) -> Song | None:
             notes.append(Note(int(pitch), start, start + length))
         line = melody_line(notes)
         if len(line) >= MIN_SONG_NOTES:
-            marks = list(flat.getElementsByClass("MetronomeMark"))
-            seconds_per_beat = math.nan
-            if marks:
-                marked = marks[0].secondsPerQuarter()
-                if marked and 0.2 <= marked <= 1.5:
-                    seconds_per_beat = float(marked)
             return Song(
                 song_id,
                 np.array([n.pitch for n in line], np.uint8),
                 np.array([n.start for n in line], np.float32),
                 np.array([n.duration for n in line], np.float32),
-                seconds_per_beat,
+                _marked_seconds_per_beat(flat),
             )
     return None
+
+
+def _marked_seconds_per_beat(flat) -> float:
+    """The tune's own tempo mark, if it has a usable one (NaN otherwise)."""
+    from music21 import tempo
+
+    for mark in flat.getElementsByClass("MetronomeMark"):
+        try:
+            marked = mark.secondsPerQuarter()
+        except tempo.MetronomeMarkException:  # a mark in words only ("Allegro" without a number)
+            continue
+        if marked and 0.2 <= marked <= 1.5:
+            return float(marked)
+    return math.nan
 
 
 def song_key(song: Song) -> str:

@@ -65,7 +65,8 @@ def extend(
     tokens = _sample_tokens(checkpoint, source, boundary, boundary + seconds, temperature, top_p, variations, generator)
 
     velocity = round(statistics.median(n.velocity for n in line))
-    return [_continuation(tokenizer.decode(rows, origin=-boundary, velocity=velocity), seconds) for rows in tokens]
+    # Decoded from the input's last onset, then retimed from the input's end.
+    return [_continuation(tokenizer.decode(rows, velocity=velocity), boundary, seconds) for rows in tokens]
 
 
 def _check_options(seconds: float, temperature: float, top_p: float, variations: int) -> None:
@@ -122,15 +123,15 @@ def _sample_tokens(
     return list(torch.stack(rows, dim=1).numpy())
 
 
-def _continuation(decoded: list[Note], seconds: float) -> list[Note]:
-    """Notes timed from the input's end: drop those starting past `seconds`, trim the last to fit,
-    and start any note sampled a hair before the input's end exactly at it."""
+def _continuation(decoded: list[Note], boundary: float, seconds: float) -> list[Note]:
+    """Notes timed from the input's last onset -> timed from the input's end (`boundary` later):
+    drop those starting past `seconds`, trim the last to fit, and start any note sampled a hair
+    before the input's end exactly at it."""
     notes = []
     for note in decoded:
-        if note.start >= seconds:
+        start, end = max(note.start - boundary, 0.0), min(note.end - boundary, seconds)
+        if start >= seconds:
             break
-        start = max(note.start, 0.0)
-        end = min(note.end, seconds)
         if end > start:
             notes.append(Note(note.pitch, start, end, note.velocity))
     return notes

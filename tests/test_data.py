@@ -1,0 +1,72 @@
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from segue import data
+from segue.notes import melody_end
+
+
+def test_prepare_writes_songs_and_a_split_by_song(small_corpus, tmp_path):
+    assert len(small_corpus.bounds) - 1 == sum(small_corpus.count(s) for s in data.SPLITS) >= 50
+    ids = {split: {s.song_id for s in small_corpus.songs(split)} for split in data.SPLITS}
+    assert not ids["train"] & ids["valid"] and not ids["train"] & ids["test"] and not ids["valid"] & ids["test"]
+    assert any(i.startswith("bach/") for i in ids["train"] | ids["valid"] | ids["test"])
+
+
+def test_split_manifest_is_written_beside_the_data(tmp_path):
+    out = tmp_path / "c.npz"
+    summary = data.prepare(out, [data.corpus_root() / "bach/bwv1.6.mxl"], workers=1, progress=False)
+    manifest = json.loads((tmp_path / "split.json").read_text())
+    assert manifest["fingerprint"] == summary["fingerprint"] == data.load_corpus(out).fingerprint
+    assert sum(len(v) for v in manifest["ids"].values()) == summary["distinct_songs"] == 1
+
+
+def test_chorale_melody_is_the_soprano_line(small_corpus):
+    song = next(s for split in data.SPLITS for s in small_corpus.songs(split) if s.song_id == "bach/bwv1.6.mxl#0")
+    assert list(song.pitch[:4]) == [65, 72, 69, 65]  # the soprano's opening, not the horn's (65, 67, 60)
+
+
+def test_duplicates_are_removed_in_any_key():
+    a = data.Song("a", np.array([60, 62, 64], np.uint8), np.array([0, 1, 2], np.float32), np.ones(3, np.float32), np.nan)
+    b = data.Song("b", np.array([65, 67, 69], np.uint8), np.array([0, 1, 2], np.float32), np.ones(3, np.float32), np.nan)
+    c = data.Song("c", np.array([65, 67, 68], np.uint8), np.array([0, 1, 2], np.float32), np.ones(3, np.float32), np.nan)
+    assert data.song_key(a) == data.song_key(b) != data.song_key(c)
+
+
+def test_split_percentages():
+    keys = [hashlib.sha1(str(i).encode()).hexdigest() for i in range(5000)]
+    counts = {s: sum(data.split_of(k) == s for k in keys) / len(keys) for s in data.SPLITS}
+    assert counts["train"] == pytest.approx(0.9, abs=0.02)
+    assert counts["test"] == pytest.approx(0.05, abs=0.01)
+
+
+def test_pairs_are_five_plus_five_seconds_and_reproducible(small_corpus):
+    config = data.PairConfig()
+    pairs = data.make_pairs(small_corpus, "train", config, seed=7)
+    again = data.make_pairs(small_corpus, "train", config, seed=7)
+    assert len(pairs) > 100
+    assert [p.input for p in pairs[:20]] == [p.input for p in again[:20]]
+    for pair in pairs:
+        assert pair.input_length == 5.0
+        assert len(pair.input) >= config.min_input_notes and pair.extension
+        assert melody_end(pair.input) <= 5.0 + 1e-9 and melody_end(pair.extension) <= 5.0 + 1e-9
+        for line in (pair.input, pair.extension):
+            assert all(a.end <= b.start + 1e-9 for a, b in zip(line, line[1:]))  # monophonic
+
+
+def test_augmentation_spreads_keys_registers_and_tempos(small_corpus):
+    pairs = data.make_pairs(small_corpus, "train", data.PairConfig(), seed=1)
+    medians = [np.median([n.pitch for n in p.input]) for p in pairs]
+    spacing = [np.median(np.diff([n.start for n in p.input])) for p in pairs if len(p.input) > 2]
+    assert min(medians) < 48 and max(medians) > 76  # from bass to treble
+    assert np.percentile(spacing, 10) < 0.25 and np.percentile(spacing, 90) > 0.4
+    assert len({n.velocity for p in pairs for n in p.input}) > 20
+    different_seed = data.make_pairs(small_corpus, "train", data.PairConfig(), seed=2)
+    assert [p.input for p in different_seed[:5]] != [p.input for p in pairs[:5]]
+
+
+def test_missing_data_says_what_to_run(tmp_path):
+    with pytest.raises(data.DataError, match="segue prepare"):
+        data.load_corpus(tmp_path / "none.npz")

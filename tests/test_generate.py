@@ -1,0 +1,63 @@
+import pytest
+
+from conftest import played
+from segue import ExtendError, extend
+from segue.notes import Note, melody_end
+
+
+@pytest.fixture
+def phrase():
+    return played([60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67], spacing=0.42)
+
+
+def test_continuation_fits_the_requested_seconds(tiny_checkpoint, phrase):
+    for seconds in (5.0, 2.5, 8.0):
+        [notes] = extend(phrase, seconds=seconds, seed=1, checkpoint=tiny_checkpoint)
+        assert notes and all(0 <= n.start < n.end <= seconds for n in notes)
+        assert all(a.end <= b.start for a, b in zip(notes, notes[1:]))
+
+
+def test_same_seed_same_output_and_variations_differ(tiny_checkpoint, phrase):
+    first = extend(phrase, seed=42, variations=3, checkpoint=tiny_checkpoint)
+    again = extend(phrase, seed=42, variations=3, checkpoint=tiny_checkpoint)
+    assert first == again
+    assert len(first) == 3 and first[0] != first[1]
+    assert extend(phrase, seed=43, checkpoint=tiny_checkpoint) != extend(phrase, seed=42, checkpoint=tiny_checkpoint)
+
+
+def test_continuation_starts_at_the_input_end_even_after_a_long_rest(tiny_checkpoint, phrase):
+    [notes] = extend(phrase, input_length=melody_end(phrase) + 3.0, seed=3, checkpoint=tiny_checkpoint)
+    assert notes and notes[0].start >= 0
+
+
+def test_velocity_follows_the_player(tiny_checkpoint):
+    quiet = played([60, 62, 64, 65], velocity=40)
+    [notes] = extend(quiet, seed=1, checkpoint=tiny_checkpoint)
+    assert {n.velocity for n in notes} == {40}
+
+
+def test_long_input_uses_its_last_part(tiny_checkpoint):
+    long = played([60 + (i * 5) % 12 for i in range(300)], spacing=0.2)
+    [notes] = extend(long, seed=1, checkpoint=tiny_checkpoint)
+    assert notes and notes[-1].end <= 5.0
+
+
+def test_polyphonic_input_is_reduced_first(tiny_checkpoint):
+    chords = [Note(p, i * 0.5, i * 0.5 + 0.45) for i in range(8) for p in (48, 52, 55 + i)]
+    assert extend(chords, seed=5, checkpoint=tiny_checkpoint)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"seconds": 0}, "seconds"), ({"seconds": 1e9}, "seconds"), ({"seconds": float("nan")}, "seconds"),
+     ({"temperature": -1}, "temperature"), ({"top_p": 0}, "top_p"), ({"variations": 0}, "variations"),
+     ({"variations": 1000}, "variations"), ({"input_length": float("inf")}, "input_length")],
+)
+def test_bad_options_name_the_field(tiny_checkpoint, phrase, kwargs, field):
+    with pytest.raises(ExtendError, match=field):
+        extend(phrase, checkpoint=tiny_checkpoint, **kwargs)
+
+
+def test_empty_input_is_refused(tiny_checkpoint):
+    with pytest.raises(ExtendError, match="no notes"):
+        extend([], checkpoint=tiny_checkpoint)
