@@ -1,0 +1,128 @@
+"""`segue extend` as a user runs it: with the shipped model on hand-made melodies, and on bad files."""
+
+import statistics
+import subprocess
+import sys
+
+import mido
+import pytest
+
+from conftest import midi_file, played
+from segue.cli import main
+from segue.midi_io import midi_bytes, read_midi, write_midi
+from segue.notes import melody_end
+
+# Hand-made melodies the model never saw, played with human timing.
+MELODIES = {
+    "hymn": played([67, 67, 69, 67, 72, 71, 67, 67, 69, 67, 74, 72], spacing=0.45),
+    "blues-riff": played([48, 51, 53, 54, 55, 58, 60, 58, 55, 53], spacing=0.3),
+    "fast-run": played([72, 74, 76, 77, 79, 81, 83, 84, 83, 81, 79, 77, 76, 74, 72, 71, 72, 76, 79, 84], spacing=0.13),
+    "low-bass": played([36, 36, 43, 43, 41, 41, 38, 38, 36, 43], spacing=0.5),
+    "folk-tune": played([62, 64, 66, 67, 69, 69, 71, 69, 67, 66, 64, 62], spacing=0.38),
+}
+
+
+def run(*args, capsys):
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("name", sorted(MELODIES))
+def test_extend_with_the_shipped_model(name, tmp_path, capsys, shipped_checkpoint):
+    notes = MELODIES[name]
+    write_midi(notes, tmp_path / "in.mid", melody_end(notes) + 0.05)
+    code, out, err = run("extend", tmp_path / "in.mid", "-o", tmp_path / "out.mid", "--seed", 11, capsys=capsys)
+    assert (code, err) == (0, "")
+    assert out.count("\n") == 1 and "notes" in out and "ms" in out
+    assert mido.MidiFile(tmp_path / "out.mid").length == pytest.approx(5.0, abs=0.2)
+    continuation = read_midi(tmp_path / "out.mid").notes
+    assert len(continuation) >= 3
+    # In the input's register: the continuation's middle pitch within a fifth of the input's.
+    assert abs(statistics.median(n.pitch for n in continuation) - statistics.median(n.pitch for n in notes)) <= 7
+
+
+def test_variations_seconds_and_include_input(tmp_path, capsys, shipped_checkpoint):
+    notes = MELODIES["hymn"]
+    write_midi(notes, tmp_path / "in.mid", 6.0)
+    code, out, _ = run("extend", tmp_path / "in.mid", "-o", tmp_path / "v.mid", "--variations", 3, "--seconds", 4,
+                       "--include-input", "--temperature", 0.8, "--top-p", 0.9, "--seed", 2, capsys=capsys)
+    assert code == 0
+    for i in (1, 2, 3):
+        midi = mido.MidiFile(tmp_path / f"v-{i}.mid")
+        assert midi.length == pytest.approx(10.0, abs=0.01)
+        joined = read_midi(tmp_path / f"v-{i}.mid").notes
+        assert [n.pitch for n in joined[: len(notes)]] == [n.pitch for n in notes]
+        assert joined[len(notes)].start >= 6.0 - 1e-3
+    assert not (tmp_path / "v.mid").exists()
+
+
+def test_same_seed_same_file(tmp_path, capsys, shipped_checkpoint):
+    write_midi(MELODIES["folk-tune"], tmp_path / "in.mid", 5.0)
+    for name in ("a.mid", "b.mid"):
+        run("extend", tmp_path / "in.mid", "-o", tmp_path / name, "--seed", 99, capsys=capsys)
+    assert (tmp_path / "a.mid").read_bytes() == (tmp_path / "b.mid").read_bytes()
+
+
+def _tracks_bytes(messages, tmp_path):
+    return midi_file([messages], tmp_path / "built.mid").read_bytes()
+
+
+def _hymn_bytes():
+    return midi_bytes(MELODIES["hymn"], 6.0)
+
+
+def _drum(note, time=0):
+    return mido.Message("note_on", note=note, velocity=90, time=time, channel=9)
+
+
+BAD_FILES = {
+    "not-midi": lambda tmp: b"%PDF-1.4 definitely not music",
+    "empty": lambda tmp: b"",
+    "truncated": lambda tmp: _hymn_bytes()[:40],
+    "corrupt": lambda tmp: _hymn_bytes()[:30] + b"\xff\x7f" * 40,
+    "no-notes": lambda tmp: _tracks_bytes([mido.MetaMessage("end_of_track", time=100)], tmp),
+    "drums-only": lambda tmp: _tracks_bytes([_drum(36), _drum(38, 240)], tmp),
+    "zero-ticks": lambda tmp: _hymn_bytes()[:12] + b"\x00\x00" + _hymn_bytes()[14:],
+}
+
+
+def _assert_one_line_error(code, out, err):
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err and out == ""
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_bad_input_gives_one_line_and_exit_2(name, tmp_path, capsys):
+    (tmp_path / "bad.mid").write_bytes(BAD_FILES[name](tmp_path))
+    _assert_one_line_error(*run("extend", tmp_path / "bad.mid", "-o", tmp_path / "out.mid", capsys=capsys))
+    assert not (tmp_path / "out.mid").exists()
+
+
+def test_missing_input_gives_one_line_and_exit_2(tmp_path, capsys):
+    _assert_one_line_error(*run("extend", tmp_path / "none.mid", "-o", tmp_path / "out.mid", capsys=capsys))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--seconds", "-1"], ["--seconds", "abc"], ["--temperature", "-2"], ["--variations", "0"], ["--top-p", "2"], ["--bogus"]],
+)
+def test_bad_options_give_one_line_and_exit_2(args, tmp_path, capsys, shipped_checkpoint):
+    write_midi(MELODIES["hymn"], tmp_path / "in.mid", 6.0)
+    _assert_one_line_error(*run("extend", tmp_path / "in.mid", "-o", tmp_path / "out.mid", *args, capsys=capsys))
+
+
+def test_bad_checkpoint_gives_one_line(tmp_path, capsys):
+    write_midi(MELODIES["hymn"], tmp_path / "in.mid", 6.0)
+    (tmp_path / "bad.pt").write_bytes(b"nope")
+    code, _, err = run("extend", tmp_path / "in.mid", "-o", tmp_path / "o.mid", "--checkpoint", tmp_path / "bad.pt", capsys=capsys)
+    assert code == 2 and "checkpoint" in err and err.count("\n") == 1
+
+
+def test_console_script_runs_as_a_process(tmp_path, shipped_checkpoint):
+    write_midi(MELODIES["blues-riff"], tmp_path / "in.mid", 4.0)
+    done = subprocess.run([sys.executable, "-m", "segue.cli", "extend", str(tmp_path / "in.mid"), "-o", str(tmp_path / "o.mid")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert mido.MidiFile(tmp_path / "o.mid").length == pytest.approx(5.0, abs=0.2)
