@@ -1,5 +1,6 @@
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,3 +71,21 @@ def test_augmentation_spreads_keys_registers_and_tempos(small_corpus):
 def test_missing_data_says_what_to_run(tmp_path):
     with pytest.raises(data.DataError, match="segue prepare"):
         data.load_corpus(tmp_path / "none.npz")
+
+
+def test_prepare_is_deterministic(tmp_path):
+    files = [data.corpus_root() / "bach/bwv10.7.mxl", data.corpus_root() / "bach/bwv1.6.mxl"]
+    first = data.prepare(tmp_path / "a.npz", files, workers=2, progress=False)
+    second = data.prepare(tmp_path / "b" / "b.npz", list(reversed(files)), workers=1, progress=False)
+    assert first == second
+    assert data.load_corpus(tmp_path / "a.npz").fingerprint == first["fingerprint"]
+
+
+def test_committed_dataset_matches_its_split_and_is_big_enough():
+    root = Path(__file__).resolve().parents[1] / "data"
+    corpus = data.load_corpus(root / "corpus.npz")
+    manifest = json.loads((root / "split.json").read_text())
+    assert corpus.fingerprint == manifest["fingerprint"]
+    assert {s: corpus.count(s) for s in data.SPLITS} == manifest["songs"] == {s: len(v) for s, v in manifest["ids"].items()}
+    assert manifest["distinct_songs"] >= 5000
+    assert len(data.make_pairs(corpus, "train", data.PairConfig(), seed=0)) >= 20_000

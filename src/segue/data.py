@@ -174,31 +174,38 @@ def prepare(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.stem}.partial.npz")
-    np.savez_compressed(
-        temporary,
-        pitch=np.concatenate([s.pitch for s in kept]),
-        onset=np.concatenate([s.onset for s in kept]),
-        duration=np.concatenate([s.duration for s in kept]),
-        bounds=bounds.astype(np.int64),
-        song_id=np.array([s.song_id for s in kept]),
-        seconds_per_beat=np.array([s.seconds_per_beat for s in kept], np.float32),
-        split=split,
-    )
+    arrays = {
+        "pitch": np.concatenate([s.pitch for s in kept]),
+        "onset": np.concatenate([s.onset for s in kept]),
+        "duration": np.concatenate([s.duration for s in kept]),
+        "bounds": bounds.astype(np.int64),
+        "song_id": np.array([s.song_id for s in kept]),
+        "seconds_per_beat": np.array([s.seconds_per_beat for s in kept], np.float32),
+        "split": split,
+    }
+    np.savez_compressed(temporary, **arrays)
     os.replace(temporary, out)
     summary = {
         "parsed_songs": len(songs),
         "distinct_songs": len(kept),
         "notes": int(bounds[-1]),
         "songs": {name: int((split == i).sum()) for i, name in enumerate(SPLITS)},
-        "fingerprint": file_fingerprint(out),
+        "fingerprint": data_fingerprint(arrays),
     }
     manifest = {**summary, "ids": {name: [s.song_id for s, k in zip(kept, split) if k == i] for i, name in enumerate(SPLITS)}}
     (out.parent / "split.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return summary
 
 
-def file_fingerprint(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def data_fingerprint(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 of the arrays' names and contents: the same data gives the same identity, whatever
+    the file's timestamps or compression."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------- the prepared corpus
@@ -232,7 +239,7 @@ def load_corpus(path: Path = DEFAULT_DATA) -> Corpus:
         raise DataError(f"no prepared data at {path}: run `segue prepare` first")
     with np.load(path) as data:
         arrays = {name: data[name] for name in data.files}
-    return Corpus(**arrays, fingerprint=file_fingerprint(path))
+    return Corpus(**arrays, fingerprint=data_fingerprint(arrays))
 
 
 # ---------------------------------------------------------------- input/extension pairs

@@ -24,7 +24,7 @@ VALID_SEED = 20_000  # validation pairs are cut once, the same in every run
 class TrainConfig:
     data: str = "data/corpus.npz"  # prepared by `segue prepare`
     out: str = "models/segue-gru.pt"  # the best checkpoint (lowest validation loss) goes here
-    epochs: int = 14  # passes over the training songs, each with freshly cut and augmented pairs
+    epochs: int = 10  # passes over the training songs, each with freshly cut and augmented pairs
     batch_size: int = 64  # pairs per optimizer step
     learning_rate: float = 2e-3  # peak, after a linear warm-up, then cosine decay to 5 % of it
     warmup_steps: int = 200
