@@ -106,11 +106,20 @@ def test_missing_input_gives_one_line_and_exit_2(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "args",
-    [["--seconds", "-1"], ["--seconds", "abc"], ["--temperature", "-2"], ["--variations", "0"], ["--top-p", "2"], ["--bogus"]],
+    [["--seconds", "-1"], ["--seconds", "abc"], ["--temperature", "-2"], ["--variations", "0"], ["--top-p", "2"], ["--bogus"],
+     ["--variations", "1000000000"], ["--seed", "-5"]],
 )
 def test_bad_options_give_one_line_and_exit_2(args, tmp_path, capsys, shipped_checkpoint):
     write_midi(MELODIES["hymn"], tmp_path / "in.mid", 6.0)
     _assert_one_line_error(*run("extend", tmp_path / "in.mid", "-o", tmp_path / "out.mid", *args, capsys=capsys))
+
+
+def test_never_overwrites_the_input(tmp_path, capsys):
+    write_midi(MELODIES["hymn"], tmp_path / "in.mid", 6.0)
+    before = (tmp_path / "in.mid").read_bytes()
+    _assert_one_line_error(*run("extend", tmp_path / "in.mid", "-o", tmp_path / "in.mid", capsys=capsys))
+    _assert_one_line_error(*run("extend", tmp_path / "in.mid", "-o", tmp_path / "in.mid", "--variations", 1, capsys=capsys))
+    assert (tmp_path / "in.mid").read_bytes() == before
 
 
 def test_bad_checkpoint_gives_one_line(tmp_path, capsys):

@@ -30,6 +30,11 @@ def test_continuation_starts_at_the_input_end_even_after_a_long_rest(tiny_checkp
     assert notes and notes[0].start >= 0
 
 
+def test_a_very_long_final_rest_still_gets_a_full_continuation(tiny_checkpoint, phrase):
+    [notes] = extend(phrase, input_length=melody_end(phrase) + 20.0, temperature=0, checkpoint=tiny_checkpoint)
+    assert notes and notes[0].start < 1.0 and notes[-1].start > 2.0
+
+
 def test_velocity_follows_the_player(tiny_checkpoint):
     quiet = played([60, 62, 64, 65], velocity=40)
     [notes] = extend(quiet, seed=1, checkpoint=tiny_checkpoint)
@@ -51,7 +56,8 @@ def test_polyphonic_input_is_reduced_first(tiny_checkpoint):
     ("kwargs", "field"),
     [({"seconds": 0}, "seconds"), ({"seconds": 1e9}, "seconds"), ({"seconds": float("nan")}, "seconds"),
      ({"temperature": -1}, "temperature"), ({"top_p": 0}, "top_p"), ({"variations": 0}, "variations"),
-     ({"variations": 1000}, "variations"), ({"input_length": float("inf")}, "input_length")],
+     ({"variations": 1000}, "variations"), ({"input_length": float("inf")}, "input_length"),
+     ({"seed": -1}, "seed"), ({"seed": 2**64}, "seed")],
 )
 def test_bad_options_name_the_field(tiny_checkpoint, phrase, kwargs, field):
     with pytest.raises(ExtendError, match=field):

@@ -63,11 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extend(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
-    from .generate import extend
+    from .generate import check_options, extend
     from .midi_io import read_midi, write_midi
 
     if args.output.suffix.lower() not in (".mid", ".midi"):
         return _fail(f"output must be a .mid file, got {args.output}")
+    check_options(args.seconds, args.temperature, args.top_p, args.variations)
+    outputs = _output_paths(args.output, args.variations)
+    if any(path.resolve() == args.input.resolve() for path in outputs):
+        return _fail(f"refusing to overwrite the input {args.input}: choose another output name")
     melody = read_midi(args.input)
     checkpoint = load_checkpoint(args.checkpoint)
     seed = secrets.randbits(31) if args.seed is None else args.seed
@@ -77,7 +81,6 @@ def _extend(args: argparse.Namespace) -> int:
         variations=args.variations, input_length=melody.length, checkpoint=checkpoint,
     )
     elapsed_ms = (time.perf_counter() - started) * 1000
-    outputs = _output_paths(args.output, len(continuations))
     for notes, path in zip(continuations, outputs):
         if args.include_input:
             write_midi(melody.notes + [n.shifted(melody.length) for n in notes], path, melody.length + args.seconds)

@@ -48,7 +48,9 @@ def extend(
     end). An input longer than the model's context is read from its last part. The same `seed`
     with the same input gives the same continuations.
     """
-    _check_options(seconds, temperature, top_p, variations)
+    check_options(seconds, temperature, top_p, variations)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
+        raise ExtendError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
     line = melody_line(notes)
     if not line:
         raise ExtendError("the input has no notes")
@@ -61,7 +63,9 @@ def extend(
     tokenizer = checkpoint.tokenizer
 
     source = torch.from_numpy(tokenizer.encode_context(line))[None]
-    boundary = input_end - line[-1].start  # the first new onset must come at least this long after the last one
+    # The first new onset must come at least this long after the last one. A rest longer than the
+    # longest gap the model knows is heard as that longest gap, so the continuation still fills its time.
+    boundary = min(input_end - line[-1].start, tokenizer.config.max_time)
     tokens = _sample_tokens(checkpoint, source, boundary, boundary + seconds, temperature, top_p, variations, generator)
 
     velocity = round(statistics.median(n.velocity for n in line))
@@ -69,7 +73,8 @@ def extend(
     return [_continuation(tokenizer.decode(rows, velocity=velocity), boundary, seconds) for rows in tokens]
 
 
-def _check_options(seconds: float, temperature: float, top_p: float, variations: int) -> None:
+def check_options(seconds: float, temperature: float, top_p: float, variations: int) -> None:
+    """Raise ExtendError naming the first option out of range."""
     if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
         raise ExtendError(f"seconds must be above 0 and at most {MAX_SECONDS:g}, got {seconds!r}")
     if not (isinstance(temperature, (int, float)) and 0 <= temperature <= MAX_TEMPERATURE):
