@@ -23,7 +23,10 @@ MELODIES = {
 
 
 def run(*args, capsys):
-    code = main([str(a) for a in args])
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as exit:  # argparse's errors end the process, as they do for a user
+        code = exit.code
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
