@@ -88,13 +88,13 @@ def _collect_notes(midi: mido.MidiFile) -> tuple[list[Note], int, float]:
             notes.append(Note(key[1], start, now, velocity))
 
     try:
-        messages = iter(midi)  # merges tracks and converts ticks to seconds through tempo changes
-        for message in messages:
+        for message in midi:  # merges tracks and converts ticks to seconds through tempo changes
             now += message.time
             if message.type not in ("note_on", "note_off"):
                 continue
             if message.channel == DRUM_CHANNEL:
-                drum_notes += message.type == "note_on" and message.velocity > 0
+                if message.type == "note_on" and message.velocity > 0:
+                    drum_notes += 1
                 continue
             key = (message.channel, message.note)
             if key in sounding:  # a note-off, or the same key struck again before its release
