@@ -35,10 +35,15 @@ def midi_file(tracks: list[list[mido.Message | mido.MetaMessage]], path: Path, t
 
 
 @pytest.fixture(scope="session")
-def small_corpus(tmp_path_factory) -> data.Corpus:
+def small_corpus_path(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("corpus") / "corpus.npz"
     data.prepare(out, [data.corpus_root() / name for name in SMALL_CORPUS], workers=2, progress=False)
-    return data.load_corpus(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_corpus(small_corpus_path) -> data.Corpus:
+    return data.load_corpus(small_corpus_path)
 
 
 @pytest.fixture(scope="session")

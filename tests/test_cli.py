@@ -60,6 +60,16 @@ def test_variations_seconds_and_include_input(tmp_path, capsys, shipped_checkpoi
     assert not (tmp_path / "v.mid").exists()
 
 
+def test_key_lock_option(tmp_path, capsys, shipped_checkpoint):
+    write_midi(MELODIES["folk-tune"], tmp_path / "in.mid", 5.0)
+    code, _, err = run("extend", tmp_path / "in.mid", "-o", tmp_path / "k.mid", "--key", "Bb major", "--variations", 3,
+                       "--seed", 1, capsys=capsys)
+    assert code == 0, err
+    for i in (1, 2, 3):
+        assert all(n.pitch % 12 in {10, 0, 2, 3, 5, 7, 9} for n in read_midi(tmp_path / f"k-{i}.mid").notes)
+    _assert_one_line_error(*run("extend", tmp_path / "in.mid", "-o", tmp_path / "x.mid", "--key", "Q major", capsys=capsys))
+
+
 def test_same_seed_same_file(tmp_path, capsys, shipped_checkpoint):
     write_midi(MELODIES["folk-tune"], tmp_path / "in.mid", 5.0)
     for name in ("a.mid", "b.mid"):

@@ -67,3 +67,23 @@ def test_bad_options_name_the_field(tiny_checkpoint, phrase, kwargs, field):
 def test_empty_input_is_refused(tiny_checkpoint):
     with pytest.raises(ExtendError, match="no notes"):
         extend([], checkpoint=tiny_checkpoint)
+
+
+def test_key_lock_keeps_every_pitch_in_the_scale(tiny_checkpoint, phrase):
+    c_major = {0, 2, 4, 5, 7, 9, 11}
+    for notes in extend(phrase, key="C major", seed=4, variations=4, temperature=1.5, checkpoint=tiny_checkpoint):
+        assert notes and all(n.pitch % 12 in c_major for n in notes)
+    f_sharp_minor = {6, 8, 9, 11, 1, 2, 4}
+    [notes] = extend(phrase, key="F# minor", seed=4, checkpoint=tiny_checkpoint)
+    assert all(n.pitch % 12 in f_sharp_minor for n in notes)
+
+
+def test_key_auto_uses_the_key_of_the_input(tiny_checkpoint):
+    d_major = played([62, 64, 66, 67, 69, 71, 73, 74, 69, 66, 62])
+    for notes in extend(d_major, key="auto", seed=2, variations=3, temperature=1.5, checkpoint=tiny_checkpoint):
+        assert all(n.pitch % 12 in {2, 4, 6, 7, 9, 11, 1} for n in notes)
+
+
+def test_bad_key_is_an_extend_error(tiny_checkpoint, phrase):
+    with pytest.raises(ExtendError, match="key must look like"):
+        extend(phrase, key="H minor", checkpoint=tiny_checkpoint)

@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     extend.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
     extend.add_argument("--seed", type=int, help="same seed and input give the same continuation")
     extend.add_argument("--variations", type=int, default=1, help="write OUTPUT-1.mid ... OUTPUT-K.mid")
+    extend.add_argument("--key", help='keep every note in this key: "D major", "F# minor", or "auto" (the input\'s key)')
     extend.add_argument("--include-input", action="store_true", help="write the input followed by the continuation")
     extend.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="a trained model (.pt)")
     extend.set_defaults(run=_extend)
@@ -51,13 +52,24 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.set_defaults(run=_prepare)
 
     train = commands.add_parser("train", help="train a model on prepared data")
-    train.add_argument("--preset", choices=("default", "tiny"), default="default", help="model and training config")
+    train.add_argument("--preset", choices=("default", "lstm", "tiny"), default="default", help="model and training config")
     train.add_argument("--data", type=Path, help="prepared data (default data/corpus.npz)")
     train.add_argument("--out", type=Path, help="where to save the best checkpoint")
     train.add_argument("--epochs", type=int, help="override the preset's number of epochs")
     train.add_argument("--max-songs", type=int, help="use only this many songs per split")
     train.add_argument("--seed", type=int, help="override the preset's seed")
     train.set_defaults(run=_train)
+    evaluate = commands.add_parser("evaluate", help="measure the model against baselines on held-out songs")
+    evaluate.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="the model to evaluate")
+    evaluate.add_argument("--split", choices=("test", "valid"), default="test", help="held-out songs to use")
+    evaluate.add_argument("--out", type=Path, default=Path("docs/evaluation"),
+                          help="writes OUT.md, OUT.json and pictures in OUT/ (default docs/evaluation)")
+    evaluate.add_argument("--data", type=Path, default=DEFAULT_DATA, help="prepared data")
+    evaluate.add_argument("--compare", type=Path, action="append",
+                          help="another checkpoint to compare (repeatable; default: the others beside --checkpoint)")
+    evaluate.add_argument("--max-pairs", type=int, help="evaluate only this many pairs (quick runs)")
+    evaluate.add_argument("--max-training-songs", type=int, help="fit the n-gram on only this many training songs")
+    evaluate.set_defaults(run=_evaluate)
     return parser
 
 
@@ -78,7 +90,7 @@ def _extend(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     continuations = extend(
         melody.notes, seconds=args.seconds, temperature=args.temperature, top_p=args.top_p, seed=seed,
-        variations=args.variations, input_length=melody.length, checkpoint=checkpoint,
+        variations=args.variations, input_length=melody.length, checkpoint=checkpoint, key=args.key,
     )
     elapsed_ms = (time.perf_counter() - started) * 1000
     for notes, path in zip(continuations, outputs):
@@ -117,6 +129,23 @@ def _train(args: argparse.Namespace) -> int:
     metrics = checkpoint.metrics
     print(f"saved {config.out}: best validation {metrics['best_valid_bits_per_note']:.3f} bits per note "
           f"(epoch {metrics['best_epoch']}), trained in {metrics['train_seconds']:.0f} s")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+    from .report import write_report
+
+    compare = args.compare
+    if compare is None:
+        compare = sorted(p for p in args.checkpoint.parent.glob("*.pt") if p.resolve() != args.checkpoint.resolve())
+    results, examples = evaluate(args.checkpoint, args.split, args.data, tuple(compare), args.max_pairs,
+                                 args.max_training_songs)
+    command = " ".join(["segue evaluate", *sys.argv[2:]]) if sys.argv[1:2] == ["evaluate"] else "segue evaluate"
+    written = write_report(results, examples, args.out, command)
+    for name, target in results["targets"].items():
+        print(f"{name}: {target['value']:.3f} (target {target['target']}) {'met' if target['met'] else 'NOT met'}")
+    print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 

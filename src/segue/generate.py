@@ -12,8 +12,10 @@ import numpy as np
 import torch
 
 from .checkpoint import DEFAULT_CHECKPOINT, Checkpoint, load_checkpoint
+from .keys import Key, resolve_key
 from .notes import Note, melody_end, melody_line
 from .sampling import choose
+from .tokenizer import N_PITCHES, Tokenizer
 
 MAX_SECONDS = 60.0
 MAX_VARIATIONS = 32
@@ -39,6 +41,7 @@ def extend(
     variations: int = 1,
     input_length: float | None = None,
     checkpoint: Checkpoint | None = None,
+    key: str | Key | None = None,
 ) -> list[list[Note]]:
     """Write `variations` continuations of `notes`, each lasting `seconds`.
 
@@ -46,7 +49,8 @@ def extend(
     melodic line is taken from them. The continuation starts where the input ends, at the later
     of `input_length` and its last note-off, and its notes are timed from there (0 = the input's
     end). An input longer than the model's context is read from its last part. The same `seed`
-    with the same input gives the same continuations.
+    with the same input gives the same continuations. `key` ("D major", "F# minor", or "auto" for
+    the key found in the input) keeps every generated pitch in that key's scale.
     """
     check_options(seconds, temperature, top_p, variations)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
@@ -56,6 +60,11 @@ def extend(
         raise ExtendError("the input has no notes")
     if input_length is not None and not (math.isfinite(input_length) and input_length >= 0):
         raise ExtendError(f"input_length must be a finite number of seconds >= 0, got {input_length!r}")
+    try:
+        scale = resolve_key(key, line)
+    except ValueError as error:
+        raise ExtendError(str(error)) from None
+    pitch_allowed = None if scale is None else torch.tensor([scale.allows(p) for p in range(N_PITCHES)])
     input_end = max(input_length or 0.0, melody_end(line))
     checkpoint = checkpoint or cached_checkpoint()
     seed = secrets.randbits(63) if seed is None else seed
@@ -63,14 +72,44 @@ def extend(
     tokenizer = checkpoint.tokenizer
 
     source = torch.from_numpy(tokenizer.encode_context(line))[None]
-    # The first new onset must come at least this long after the last one. A rest longer than the
-    # longest gap the model knows is heard as that longest gap, so the continuation still fills its time.
-    boundary = min(input_end - line[-1].start, tokenizer.config.max_time)
-    tokens = _sample_tokens(checkpoint, source, boundary, boundary + seconds, temperature, top_p, variations, generator)
+    boundary = time_to_input_end(line, input_end, tokenizer)
+    tokens = _sample_tokens(
+        checkpoint, source, boundary, boundary + seconds, temperature, top_p, variations, generator, pitch_allowed
+    )
+    return [continuation_notes(rows, tokenizer, boundary, seconds, line) for rows in tokens]
 
+
+def time_to_input_end(line: list[Note], input_end: float, tokenizer: Tokenizer) -> float:
+    """Seconds from the input's last onset to its end: the first new onset must come at least this
+    late. A rest longer than the longest gap the model knows is heard as that longest gap, so the
+    continuation still fills its time."""
+    return min(input_end - line[-1].start, tokenizer.config.max_time)
+
+
+def first_gap_allowed(tokenizer: Tokenizer, boundary: float) -> torch.Tensor:
+    """Which gap bins the first new note may take: it may not start inside the input, but within
+    half a bin of the input's end is close enough. The longest gap is always allowed."""
+    half_bin = math.sqrt(tokenizer.time_values[1] / tokenizer.time_values[0])
+    allowed = torch.from_numpy(tokenizer.time_values * half_bin >= boundary)
+    allowed[-1] = True
+    return allowed
+
+
+def continuation_notes(tokens: np.ndarray, tokenizer: Tokenizer, boundary: float, seconds: float, line: list[Note]) -> list[Note]:
+    """Sampled tokens -> notes timed from the input's end, played at the input's median velocity.
+
+    Tokens count from the input's last onset, `boundary` before its end. Notes starting past
+    `seconds` are dropped, the last is trimmed to fit, and a note sampled a hair before the
+    input's end starts exactly at it."""
     velocity = round(statistics.median(n.velocity for n in line))
-    # Decoded from the input's last onset, then retimed from the input's end.
-    return [_continuation(tokenizer.decode(rows, velocity=velocity), boundary, seconds) for rows in tokens]
+    notes = []
+    for note in tokenizer.decode(tokens, velocity=velocity):
+        start, end = max(note.start - boundary, 0.0), min(note.end - boundary, seconds)
+        if start >= seconds:
+            break
+        if end > start:
+            notes.append(Note(note.pitch, start, end, note.velocity))
+    return notes
 
 
 def check_options(seconds: float, temperature: float, top_p: float, variations: int) -> None:
@@ -95,6 +134,7 @@ def _sample_tokens(
     top_p: float,
     variations: int,
     generator: torch.Generator,
+    pitch_allowed: torch.Tensor | None,
 ) -> list[np.ndarray]:
     """Decode note by note, all variations as one batch, until every one has an onset past `end`
     (seconds after the input's last onset). Returns each variation's tokens."""
@@ -102,13 +142,10 @@ def _sample_tokens(
     time_values = torch.from_numpy(tokenizer.time_values)
     memory, hidden = model.encode(source, torch.tensor([source.shape[1]]))
     memory = type(memory)(*(t.expand(variations, *t.shape[1:]) for t in memory))
-    hidden = hidden.expand(-1, variations, -1).contiguous()
+    hidden = model.repeat_state(hidden, variations)
     step = source[:, -1:, :].expand(variations, 1, 3)
 
-    # The first note may not start inside the input; within half a bin of its end is close enough.
-    half_bin = math.exp(0.5 * math.log(time_values[1].item() / time_values[0].item()))
-    first_allowed = time_values * half_bin >= boundary
-    first_allowed[-1] = True  # an input ending in a very long rest: start as late as the model can
+    first_allowed = first_gap_allowed(tokenizer, boundary)
 
     onsets = torch.zeros(variations, dtype=torch.float64)
     max_steps = math.ceil((end - boundary) / tokenizer.config.min_time) + 1
@@ -118,7 +155,7 @@ def _sample_tokens(
         features = features[:, 0]
         allowed = first_allowed if index == 0 else None
         gap = choose(model.gap_logits(features), temperature, top_p, generator, allowed)
-        pitch = choose(model.pitch_logits(features, gap), temperature, top_p, generator)
+        pitch = choose(model.pitch_logits(features, gap), temperature, top_p, generator, pitch_allowed)
         duration = choose(model.duration_logits(features, gap, pitch), temperature, top_p, generator)
         step = torch.stack([gap, pitch, duration], dim=-1)[:, None, :]
         rows.append(step[:, 0])
@@ -127,16 +164,3 @@ def _sample_tokens(
             break
     return list(torch.stack(rows, dim=1).numpy())
 
-
-def _continuation(decoded: list[Note], boundary: float, seconds: float) -> list[Note]:
-    """Notes timed from the input's last onset -> timed from the input's end (`boundary` later):
-    drop those starting past `seconds`, trim the last to fit, and start any note sampled a hair
-    before the input's end exactly at it."""
-    notes = []
-    for note in decoded:
-        start, end = max(note.start - boundary, 0.0), min(note.end - boundary, seconds)
-        if start >= seconds:
-            break
-        if end > start:
-            notes.append(Note(note.pitch, start, end, note.velocity))
-    return notes

@@ -22,8 +22,12 @@ from .tokenizer import DURATION, GAP, N_PITCHES, PITCH
 IGNORE = -1  # target value of padding positions
 
 
+RECURRENT_CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+
+
 @dataclass(frozen=True)
 class ModelConfig:
+    cell: str = "gru"  # the recurrent cell: "gru", or "lstm" for the architecture comparison
     n_time_bins: int = 48  # must equal the tokenizer's
     n_pitches: int = N_PITCHES  # MIDI pitches 0..127
     embed_dim: int = 64  # size of each of the gap, pitch and duration embeddings
@@ -32,6 +36,8 @@ class ModelConfig:
     dropout: float = 0.1  # between GRU layers and before the output heads, in training only
 
     def __post_init__(self) -> None:
+        if self.cell not in RECURRENT_CELLS:
+            raise ValueError(f"cell must be one of {sorted(RECURRENT_CELLS)}, got {self.cell!r}")
         for name in ("n_time_bins", "n_pitches", "embed_dim", "hidden_size", "num_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
@@ -61,8 +67,9 @@ class MelodyGRU(nn.Module):
         self.pitch_embedding = nn.Embedding(config.n_pitches, e)
         self.duration_embedding = nn.Embedding(config.n_time_bins, e)
         inter_layer_dropout = config.dropout if config.num_layers > 1 else 0.0
-        self.encoder = nn.GRU(3 * e, h, config.num_layers, batch_first=True, dropout=inter_layer_dropout)
-        self.decoder = nn.GRU(3 * e, h, config.num_layers, batch_first=True, dropout=inter_layer_dropout)
+        recurrent = RECURRENT_CELLS[config.cell]
+        self.encoder = recurrent(3 * e, h, config.num_layers, batch_first=True, dropout=inter_layer_dropout)
+        self.decoder = recurrent(3 * e, h, config.num_layers, batch_first=True, dropout=inter_layer_dropout)
         self.attention = nn.Linear(h, h, bias=False)
         self.combine = nn.Linear(2 * h, h)
         self.dropout = nn.Dropout(config.dropout)
@@ -89,6 +96,13 @@ class MelodyGRU(nn.Module):
         states, _ = nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=source.shape[1])
         mask = torch.arange(source.shape[1], device=source.device)[None, :] < lengths[:, None]
         return Memory(states, mask), hidden
+
+    @staticmethod
+    def repeat_state(hidden: torch.Tensor | tuple[torch.Tensor, ...], batch: int):
+        """A batch-1 recurrent state (a tensor, or the LSTM's pair) repeated for `batch` rows."""
+        if isinstance(hidden, tuple):
+            return tuple(h.expand(-1, batch, -1).contiguous() for h in hidden)
+        return hidden.expand(-1, batch, -1).contiguous()
 
     def decode(self, tokens: torch.Tensor, hidden: torch.Tensor, memory: Memory) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the decoder over notes (batch, steps, 3) -> features (batch, steps, hidden), new state."""

@@ -38,6 +38,8 @@ class TrainConfig:
 # Named configurations: the shipped model is trained with "default"; "tiny" makes training testable in seconds.
 PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
     "default": (ModelConfig(), TrainConfig()),
+    # The architecture comparison: an LSTM with as many parameters as the default GRU, trained alike.
+    "lstm": (ModelConfig(cell="lstm", hidden_size=224), TrainConfig(out="models/segue-lstm.pt")),
     "tiny": (
         ModelConfig(embed_dim=8, hidden_size=24, num_layers=1, dropout=0.0),
         TrainConfig(epochs=2, batch_size=16, max_songs=24, warmup_steps=2),
@@ -133,7 +135,7 @@ def train(
     }
     history: list[dict] = []
     best = math.inf
-    checkpoint = Checkpoint(model, tokenizer, data=data_info, train_config=asdict(config))
+    checkpoint = Checkpoint(model, tokenizer, f"segue-{model_config.cell}", data_info, train_config=asdict(config))
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         if epoch > 1:  # new cuts, tempos, keys and timing noise every epoch

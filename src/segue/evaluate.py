@@ -1,0 +1,251 @@
+"""`segue evaluate`: the shipped model against baselines on held-out songs, in one run.
+
+Every candidate continues the same test pairs (5 s input, 5 s true continuation) with the same
+seeds. Probabilistic candidates are also scored on the true continuations: bits per note, split
+into pitch and timing, and next-note pitch accuracy.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mido
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import metrics
+from .baselines import NGramModel, random_in_key, repeat_input
+from .checkpoint import Checkpoint, load_checkpoint
+from .data import DEFAULT_DATA, Pair, PairConfig, load_corpus, make_pairs
+from .generate import extend
+from .keys import Key, detect_key, in_key_ratio
+from .midi_io import midi_bytes
+from .model import IGNORE
+from .notes import Note
+from .tokenizer import DURATION, GAP, PITCH, Tokenizer
+from .train import batches, pair_tokens
+
+EVALUATION_SEED = 30_000  # test pairs are cut with this seed, the same in every run
+SECONDS = 5.0
+DURATION_TOLERANCE = 0.2
+NGRAM_SEED = 40_000
+# Histogram edges for comparing distributions of generated and true continuations.
+EDGES = {
+    "pitch_class": np.arange(13) - 0.5,
+    "pitch_range": np.arange(0, 38) - 0.5,
+    "mean_abs_interval": np.arange(0, 12.5, 0.5),
+    "interval": np.arange(-13, 14) - 0.5,
+    "ioi": np.geomspace(0.025, 4.5, 40),
+    "duration": np.geomspace(0.025, 4.5, 40),
+}
+
+
+@dataclass
+class Scores:
+    """Negative log-likelihood sums (nats) of each field over `notes` true continuation notes."""
+
+    gap: float = 0.0
+    pitch: float = 0.0
+    duration: float = 0.0
+    notes: int = 0
+    top1: int = 0
+    top5: int = 0
+
+    def add(self, gap: float, pitch: float, duration: float, pitch_rank: int) -> None:
+        self.gap += gap
+        self.pitch += pitch
+        self.duration += duration
+        self.notes += 1
+        self.top1 += pitch_rank == 0
+        self.top5 += pitch_rank < 5
+
+    def summary(self) -> dict:
+        per_note = lambda nats: metrics.bits(nats / self.notes)  # noqa: E731
+        return {
+            "bits_per_note": per_note(self.gap + self.pitch + self.duration),
+            "pitch_bits_per_note": per_note(self.pitch),
+            "timing_bits_per_note": per_note(self.gap + self.duration),
+            "gap_bits_per_note": per_note(self.gap),
+            "duration_bits_per_note": per_note(self.duration),
+            "pitch_top1": self.top1 / self.notes,
+            "pitch_top5": self.top5 / self.notes,
+            "scored_notes": self.notes,
+        }
+
+
+@dataclass
+class Candidate:
+    name: str
+    description: str
+    generate: Callable[[Pair, Key, int], list[Note]]  # (pair, the input's key, seed) -> continuation
+    score: Callable[[list[tuple[np.ndarray, np.ndarray]]], Scores] | None = None
+    details: dict = field(default_factory=dict)
+
+
+@torch.no_grad()
+def neural_scores(checkpoint: Checkpoint, tokens: list[tuple[np.ndarray, np.ndarray]]) -> Scores:
+    model = checkpoint.model.eval()
+    scores = Scores()
+    for batch in batches(tokens, 256):
+        logits, _, _ = model(*batch)
+        real = batch.targets[..., GAP] != IGNORE
+        targets = batch.targets.clamp(min=0)
+        nll = [
+            -F.log_softmax(field_logits, dim=-1).gather(-1, targets[..., column, None])[..., 0][real]
+            for field_logits, column in zip(logits, (GAP, PITCH, DURATION))
+        ]
+        true_pitch = logits.pitch.gather(-1, targets[..., PITCH, None])
+        ranks = (logits.pitch > true_pitch).sum(dim=-1)[real]
+        for gap, pitch, duration, rank in zip(*(t.tolist() for t in nll), ranks.tolist()):
+            scores.add(gap, pitch, duration, rank)
+    return scores
+
+
+def ngram_scores(model: NGramModel, tokens: list[tuple[np.ndarray, np.ndarray]]) -> Scores:
+    scores = Scores()
+    for source, target in tokens:
+        sequence = np.vstack([source, target])
+        for t in range(len(source), len(sequence)):
+            gap_p, pitch_p, duration_p = model.field_distributions(sequence, t)
+            gap, pitch, duration = (int(v) for v in sequence[t])
+            rank = int((pitch_p > pitch_p[pitch]).sum())
+            scores.add(-math.log(gap_p[gap]), -math.log(pitch_p[pitch]), -math.log(duration_p[duration]), rank)
+    return scores
+
+
+def neural_candidate(checkpoint: Checkpoint, description: str) -> Candidate:
+    def generate(pair: Pair, key: Key, seed: int) -> list[Note]:
+        [notes] = extend(pair.input, SECONDS, seed=seed, input_length=pair.input_length, checkpoint=checkpoint)
+        return notes
+
+    details = {"checkpoint": checkpoint.name, "parameters": sum(p.numel() for p in checkpoint.model.parameters()),
+               "best_valid_bits_per_note": checkpoint.metrics.get("best_valid_bits_per_note")}
+    return Candidate(checkpoint.name.removeprefix("segue-"), description, generate,
+                     lambda tokens: neural_scores(checkpoint, tokens), details)
+
+
+def ngram_candidate(tokenizer: Tokenizer, training_pairs: list[Pair]) -> Candidate:
+    model = NGramModel(tokenizer).fit(np.vstack(pair_tokens(p, tokenizer)) for p in training_pairs)
+    return Candidate(
+        "ngram",
+        "variable-order Markov model (order 4), interpolated Witten-Bell backoff; pitch as intervals",
+        lambda pair, key, seed: model.generate(pair.input, pair.input_length, SECONDS, seed),
+        lambda tokens: ngram_scores(model, tokens),
+        {"training_pairs": len(training_pairs), "order": model.gap.order},
+    )
+
+
+def baseline_candidates() -> list[Candidate]:
+    return [
+        Candidate("repeat", "plays the input again from its first note",
+                  lambda pair, key, seed: repeat_input(pair.input, pair.input_length, SECONDS)),
+        Candidate("random", "random pitches of the input's key and range, with the input's own note spacings",
+                  lambda pair, key, seed: random_in_key(pair.input, SECONDS, key, seed)),
+    ]
+
+
+def file_length(notes: list[Note]) -> float:
+    """How long the continuation lasts as the MIDI file Segue writes."""
+    return mido.MidiFile(file=io.BytesIO(midi_bytes(notes, SECONDS))).length
+
+
+def generation_metrics(pairs: list[Pair], keys: list[Key], continuations: list[list[Note]]) -> dict:
+    """Musical measures of continuations against their inputs and the true continuations."""
+    tempo = [metrics.tempo_ratio(p.input, c) for p, c in zip(pairs, continuations)]
+    tempo = [t for t in tempo if t is not None]
+    return {
+        "in_key_ratio": statistics.mean(in_key_ratio(c, k) for c, k in zip(continuations, keys) if c),
+        "tempo_ratio_median": statistics.median(tempo) if tempo else None,
+        "copy_rate": statistics.mean(metrics.is_verbatim_copy(p.input, c) for p, c in zip(pairs, continuations)),
+        "notes_per_extension": statistics.mean(len(c) for c in continuations),
+        "pitch_range_mean": statistics.mean(metrics.pitch_range(c) for c in continuations),
+    }
+
+
+def feature_values(keys: list[Key], continuations: list[list[Note]]) -> dict[str, list[float]]:
+    return {
+        "pitch_class": [pc for c, k in zip(continuations, keys) for pc in metrics.pitch_classes_from_tonic(c, k)],
+        "pitch_range": [metrics.pitch_range(c) for c in continuations if c],
+        "mean_abs_interval": [metrics.mean_abs_interval(c) for c in continuations if len(c) > 1],
+        "interval": [i for c in continuations for i in metrics.intervals(c)],
+        "ioi": [g for c in continuations for g in metrics.onsets_gaps(c)],
+        "duration": [d for c in continuations for d in metrics.durations(c)],
+    }
+
+
+def evaluate(
+    checkpoint_path: Path,
+    split: str = "test",
+    data: Path = DEFAULT_DATA,
+    compare: tuple[Path, ...] = (),
+    max_pairs: int | None = None,
+    max_training_songs: int | None = None,
+    progress: bool = True,
+) -> tuple[dict, dict]:
+    """Evaluate the model at `checkpoint_path`, the neural models in `compare`, an n-gram trained on
+    the training songs, and the simple baselines. Returns (results for the JSON report, examples
+    for the pictures)."""
+    corpus = load_corpus(data)
+    checkpoint = load_checkpoint(checkpoint_path)
+    tokenizer = checkpoint.tokenizer
+    pairs = make_pairs(corpus, split, PairConfig(), EVALUATION_SEED)[:max_pairs]
+    if not pairs:
+        raise ValueError(f"the {split} split has no songs long enough to evaluate")
+    tokens = [pair_tokens(p, tokenizer) for p in pairs]
+    keys = [detect_key(p.input) for p in tqdm(pairs, desc="finding keys", disable=not progress)]
+    training_pairs = make_pairs(corpus, "train", PairConfig(), NGRAM_SEED, max_training_songs)
+
+    candidates = [neural_candidate(checkpoint, "the shipped model: GRU encoder-decoder with attention")]
+    candidates += [neural_candidate(load_checkpoint(path), f"the same architecture with another cell ({path.name})")
+                   for path in dict.fromkeys(Path(p).resolve() for p in compare) if path != Path(checkpoint_path).resolve()]
+    candidates += [ngram_candidate(tokenizer, training_pairs), *baseline_candidates()]
+
+    truth = [p.extension for p in pairs]
+    results = {"split": split, "n_songs": len({p.song_id for p in pairs}), "n_pairs": len(pairs),
+               "seconds": SECONDS, "data_fingerprint": corpus.fingerprint, "models": {}}
+    examples = {"pairs": pairs, "keys": keys, "continuations": {}, "features": {"truth": feature_values(keys, truth)}}
+    for candidate in candidates:
+        continuations, latencies = [], []
+        for seed, (pair, key) in enumerate(tqdm(list(zip(pairs, keys)), desc=candidate.name, disable=not progress)):
+            started = time.perf_counter()
+            continuations.append(candidate.generate(pair, key, seed))
+            latencies.append((time.perf_counter() - started) * 1000)
+        entry = {"description": candidate.description, **candidate.details}
+        if candidate.score is not None:
+            entry |= candidate.score(tokens).summary()
+        entry |= generation_metrics(pairs, keys, continuations)
+        entry["duration_ok_rate"] = statistics.mean(abs(file_length(c) - SECONDS) <= DURATION_TOLERANCE for c in continuations)
+        entry["latency_ms_p50"] = metrics.percentile(latencies, 50)
+        features = feature_values(keys, continuations)
+        entry["overlap"] = {name: metrics.overlapped_area(features[name], examples["features"]["truth"][name], EDGES[name])
+                            for name in EDGES}
+        results["models"][candidate.name] = entry
+        examples["continuations"][candidate.name] = continuations
+        examples["features"][candidate.name] = features
+    results["ground_truth"] = generation_metrics(pairs, keys, truth)
+    results["targets"] = check_targets(results, checkpoint.name.removeprefix("segue-"))
+    return results, examples
+
+
+def check_targets(results: dict, model: str) -> dict:
+    """The quality targets the shipped model must meet, each with its measured value."""
+    models, truth = results["models"], results["ground_truth"]
+    shipped = models[model]
+    ngram = min((m["bits_per_note"] for name, m in models.items() if name.startswith("ngram")), default=None)
+    reduction = None if ngram is None else 1 - shipped["bits_per_note"] / ngram
+    key_gap = abs(shipped["in_key_ratio"] - truth["in_key_ratio"])
+    tempo = shipped["tempo_ratio_median"]
+    return {
+        "bits_below_ngram": {"value": reduction, "target": ">= 0.15", "met": reduction is not None and reduction >= 0.15},
+        "in_key_gap_to_truth": {"value": key_gap, "target": "<= 0.05", "met": key_gap <= 0.05},
+        "tempo_ratio_median": {"value": tempo, "target": "0.9 .. 1.1", "met": tempo is not None and 0.9 <= tempo <= 1.1},
+        "duration_ok_rate": {"value": shipped["duration_ok_rate"], "target": "1.0", "met": shipped["duration_ok_rate"] == 1.0},
+    }

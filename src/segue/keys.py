@@ -1,0 +1,83 @@
+"""Keys and scales: names like "D major" or "F# minor", the key music21 hears in a melody, and the
+pitches a key allows."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .notes import Note
+
+SCALE_STEPS = {  # pitch classes above the tonic; minor is the natural minor, as music21's key scale
+    "major": (0, 2, 4, 5, 7, 9, 11),
+    "minor": (0, 2, 3, 5, 7, 8, 10),
+}
+NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+LETTERS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+ACCIDENTALS = {"": 0, "#": 1, "♯": 1, "b": -1, "♭": -1, "-": -1}  # "-" is music21's flat
+AUTO = "auto"
+_KEY_PATTERN = re.compile(r"^\s*([A-Ga-g])([#♯b♭-]?)\s*(major|minor|maj|min|m)?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Key:
+    tonic: int  # pitch class 0..11, C = 0
+    mode: str  # "major" or "minor"
+
+    def __post_init__(self) -> None:
+        if self.mode not in SCALE_STEPS:
+            raise ValueError(f"mode must be one of {sorted(SCALE_STEPS)}, got {self.mode!r}")
+        if not 0 <= self.tonic <= 11:
+            raise ValueError(f"tonic must be a pitch class 0..11, got {self.tonic!r}")
+
+    @property
+    def pitch_classes(self) -> frozenset[int]:
+        return frozenset((self.tonic + step) % 12 for step in SCALE_STEPS[self.mode])
+
+    def allows(self, pitch: int) -> bool:
+        return pitch % 12 in self.pitch_classes
+
+    def __str__(self) -> str:
+        return f"{NOTE_NAMES[self.tonic]} {self.mode}"
+
+
+def parse_key(text: str) -> Key:
+    """"D major", "F# minor", "Bb", "c minor", "Am" -> Key. A bare tonic means major."""
+    match = _KEY_PATTERN.match(text)
+    if not match:
+        raise ValueError(f"key must look like 'D major', 'F# minor' or 'auto', got {text!r}")
+    letter, accidental, mode = match.groups()
+    mode = (mode or "major").lower()
+    mode = "minor" if mode in ("minor", "min", "m") else "major"
+    return Key((LETTERS[letter.upper()] + ACCIDENTALS[accidental]) % 12, mode)
+
+
+def detect_key(notes: list[Note]) -> Key:
+    """The key music21's analysis (Krumhansl-Schmuckler, weighted by note length) finds in the notes."""
+    from music21 import note as m21note
+    from music21 import stream
+
+    if not notes:
+        raise ValueError("cannot find the key of no notes")
+    melody = stream.Stream()
+    for n in notes:
+        melody.append(m21note.Note(n.pitch, quarterLength=max(n.duration, 0.01)))
+    found = melody.analyze("key")
+    return Key(found.tonic.pitchClass, found.mode if found.mode in SCALE_STEPS else "major")
+
+
+def resolve_key(key: str | Key | None, notes: list[Note]) -> Key | None:
+    """None, a Key, a key name, or "auto" (the key found in `notes`) -> Key or None."""
+    if key is None or isinstance(key, Key):
+        return key
+    if key.strip().lower() == AUTO:
+        return detect_key(notes)
+    return parse_key(key)
+
+
+def in_key_ratio(notes: list[Note], key: Key) -> float:
+    """Share of the notes' sounding time that is in the key's scale (0.0 for no notes)."""
+    total = sum(n.duration for n in notes)
+    if total <= 0:
+        return 0.0
+    return sum(n.duration for n in notes if key.allows(n.pitch)) / total

@@ -1,0 +1,78 @@
+"""Measures of a continuation, as pure functions on notes (after Yang & Lerch 2018, "On the
+evaluation of generative models in music"), plus the comparison of two distributions."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import numpy as np
+
+from .keys import Key
+from .notes import Note
+
+
+def bits(nats: float) -> float:
+    return nats / math.log(2)
+
+
+def onsets_gaps(notes: list[Note]) -> list[float]:
+    """Inter-onset intervals, in seconds."""
+    return [b.start - a.start for a, b in zip(notes, notes[1:])]
+
+
+def durations(notes: list[Note]) -> list[float]:
+    return [n.duration for n in notes]
+
+
+def intervals(notes: list[Note]) -> list[int]:
+    return [b.pitch - a.pitch for a, b in zip(notes, notes[1:])]
+
+
+def pitch_range(notes: list[Note]) -> int:
+    return max(n.pitch for n in notes) - min(n.pitch for n in notes) if notes else 0
+
+
+def mean_abs_interval(notes: list[Note]) -> float:
+    steps = intervals(notes)
+    return sum(abs(s) for s in steps) / len(steps) if steps else 0.0
+
+
+def pitch_classes_from_tonic(notes: list[Note], key: Key) -> list[int]:
+    """Each note's pitch class counted from the key's tonic (0 = tonic), so that melodies in
+    different keys compare."""
+    return [(n.pitch - key.tonic) % 12 for n in notes]
+
+
+def tempo_ratio(melody: list[Note], continuation: list[Note]) -> float | None:
+    """Median inter-onset interval of the continuation over that of the melody (None if either
+    has fewer than two notes). 1.0 means the same pace."""
+    before, after = onsets_gaps(melody), onsets_gaps(continuation)
+    if not before or not after:
+        return None
+    return statistics.median(after) / statistics.median(before)
+
+
+def is_verbatim_copy(melody: list[Note], continuation: list[Note], min_notes: int = 3) -> bool:
+    """True if the continuation (at least `min_notes` long) replays the melody's pitches note for
+    note from some point on, wrapping around to its start as a repeat would."""
+    source = [n.pitch for n in melody]
+    copy = [n.pitch for n in continuation]
+    if len(copy) < min_notes or not source:
+        return False
+    return any(all(copy[i] == source[(offset + i) % len(source)] for i in range(len(copy))) for offset in range(len(source)))
+
+
+def overlapped_area(a: list[float], b: list[float], edges: np.ndarray) -> float:
+    """Area shared by the two normalized histograms of `a` and `b` over `edges`: 1.0 for the same
+    distribution, 0.0 for disjoint ones (values outside the edges count in the end bins)."""
+    if not a or not b:
+        return 0.0
+    clipped = lambda values: np.clip(values, edges[0], edges[-1])  # noqa: E731
+    p, _ = np.histogram(clipped(a), bins=edges)
+    q, _ = np.histogram(clipped(b), bins=edges)
+    return float(np.minimum(p / p.sum(), q / q.sum()).sum())
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None

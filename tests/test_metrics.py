@@ -1,0 +1,48 @@
+import math
+
+import numpy as np
+import pytest
+
+from conftest import played
+from segue import metrics
+from segue.keys import Key
+from segue.notes import Note
+
+
+def test_bits_of_a_uniform_choice_is_log2_of_the_vocabulary():
+    vocabulary = 48 * 128 * 48
+    assert metrics.bits(-math.log(1 / vocabulary)) == pytest.approx(math.log2(vocabulary))
+
+
+def test_repeated_input_is_a_verbatim_copy_even_when_looped():
+    melody = played([60, 62, 64, 65])
+    assert metrics.is_verbatim_copy(melody, melody)
+    assert metrics.is_verbatim_copy(melody, played([64, 65, 60, 62, 64, 65, 60]))  # from the middle, wrapping
+    assert not metrics.is_verbatim_copy(melody, played([60, 62, 64, 67]))
+    assert not metrics.is_verbatim_copy(melody, played([60, 62]))  # too short to tell
+
+
+def test_tempo_ratio():
+    slow, fast = played([60, 62, 64, 65], spacing=0.5), played([60, 62, 64, 65], spacing=0.25)
+    assert metrics.tempo_ratio(slow, fast) == pytest.approx(0.5, rel=0.05)
+    assert metrics.tempo_ratio(slow, slow) == pytest.approx(1.0)
+    assert metrics.tempo_ratio(slow, [Note(60, 0.0, 1.0)]) is None
+
+
+def test_simple_features():
+    notes = played([60, 64, 62, 67])
+    assert metrics.pitch_range(notes) == 7
+    assert metrics.intervals(notes) == [4, -2, 5]
+    assert metrics.mean_abs_interval(notes) == pytest.approx(11 / 3)
+    assert metrics.pitch_classes_from_tonic(notes, Key(7, "major")) == [5, 9, 7, 0]
+    assert metrics.onsets_gaps([Note(60, 0.0, 0.5), Note(62, 0.75, 1.0)]) == [0.75]
+
+
+def test_overlapped_area():
+    edges = np.arange(0, 11) - 0.5
+    same = [1, 2, 2, 3, 3, 3]
+    assert metrics.overlapped_area(same, same, edges) == pytest.approx(1.0)
+    assert metrics.overlapped_area([1, 1], [5, 5], edges) == 0.0
+    assert metrics.overlapped_area([1, 2], [2, 3], edges) == pytest.approx(0.5)
+    assert metrics.overlapped_area([], [1], edges) == 0.0
+    assert metrics.overlapped_area([-100], [0], edges) == pytest.approx(1.0)  # outliers land in the end bins
