@@ -10,10 +10,10 @@ from segue.tokenizer import Tokenizer
 def test_tiny_training_run_end_to_end(tiny_checkpoint):
     metrics = tiny_checkpoint.metrics
     history = metrics["history"]
-    assert len(history) == 2
+    assert len(history) == 3
     assert all(math.isfinite(r["valid_loss"]) for r in history)
     uniform = 2 * math.log(48) + math.log(128)
-    assert metrics["best_valid_loss"] < uniform  # it learned something
+    assert metrics["best_valid_loss"] < uniform - 1  # it learned something: over 1.4 bits a note better
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert metrics["train_seconds"] > 0
 
@@ -24,8 +24,8 @@ def test_checkpoint_records_configs_data_identity_and_metrics(tiny_checkpoint, s
     assert loaded.model.config == tiny_checkpoint.model.config
     assert loaded.data["fingerprint"] == small_corpus.fingerprint
     assert loaded.data["songs"]["train"] == small_corpus.count("train")
-    assert loaded.metrics["best_epoch"] in (1, 2)
-    assert loaded.train_config["epochs"] == 2
+    assert loaded.metrics["best_epoch"] in (1, 2, 3)
+    assert loaded.train_config["epochs"] == 3
 
 
 def test_collate_pads_and_starts_the_decoder_with_the_last_input_note(small_corpus):

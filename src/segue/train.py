@@ -42,7 +42,7 @@ PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
     "lstm": (ModelConfig(cell="lstm", hidden_size=224), TrainConfig(out="models/segue-lstm.pt")),
     "tiny": (
         ModelConfig(embed_dim=8, hidden_size=24, num_layers=1, dropout=0.0),
-        TrainConfig(epochs=2, batch_size=16, max_songs=24, warmup_steps=2),
+        TrainConfig(epochs=3, batch_size=8, max_songs=24, warmup_steps=2, learning_rate=1e-2),
     ),
 }
 
