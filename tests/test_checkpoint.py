@@ -2,12 +2,12 @@ import pytest
 import torch
 
 from segue.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from segue.model import MelodyGRU, ModelConfig
+from segue.model import MelodyRNN, ModelConfig
 from segue.tokenizer import Tokenizer, TokenizerConfig
 
 
 def small():
-    model = MelodyGRU(ModelConfig(n_time_bins=24, embed_dim=8, hidden_size=16, num_layers=1)).eval()
+    model = MelodyRNN(ModelConfig(n_time_bins=24, embed_dim=8, hidden_size=16, num_layers=1)).eval()
     return Checkpoint(model, Tokenizer(TokenizerConfig(n_time_bins=24, max_input_notes=32)), data={"fingerprint": "abc"},
                       metrics={"best_valid_loss": 1.5, "history": [{"epoch": 1}]})
 

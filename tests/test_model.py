@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from segue.model import IGNORE, MelodyGRU, ModelConfig, note_nll
+from segue.model import IGNORE, MelodyRNN, ModelConfig, note_nll
 
 
 def batch(batch_size=3, source_len=7, target_len=5, bins=48):
@@ -20,7 +20,7 @@ def batch(batch_size=3, source_len=7, target_len=5, bins=48):
 
 def test_forward_shapes_loss_and_hidden():
     config = ModelConfig(embed_dim=8, hidden_size=16, num_layers=2)
-    model = MelodyGRU(config)
+    model = MelodyRNN(config)
     logits, loss, hidden = model(*batch())
     assert logits.gap.shape == (3, 5, 48)
     assert logits.pitch.shape == (3, 5, 128)
@@ -33,14 +33,14 @@ def test_forward_shapes_loss_and_hidden():
 
 def test_untrained_loss_is_near_uniform():
     torch.manual_seed(0)
-    model = MelodyGRU(ModelConfig(embed_dim=8, hidden_size=16, num_layers=1)).eval()
+    model = MelodyRNN(ModelConfig(embed_dim=8, hidden_size=16, num_layers=1)).eval()
     _, loss, _ = model(*batch())
     uniform = 2 * math.log(48) + math.log(128)
     assert loss.item() == pytest.approx(uniform, rel=0.05)
 
 
 def test_padding_does_not_change_the_loss_of_real_notes():
-    model = MelodyGRU(ModelConfig(embed_dim=8, hidden_size=16, num_layers=1)).eval()
+    model = MelodyRNN(ModelConfig(embed_dim=8, hidden_size=16, num_layers=1)).eval()
     source, lengths, decoder_input, targets = batch()
     first = note_nll(model(source[:1], lengths[:1], decoder_input[:1], targets[:1])[0], targets[:1])
     padded_source = torch.cat([source[:1], torch.zeros(1, 4, 3, dtype=torch.long)], dim=1)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .model import MelodyGRU, ModelConfig
+from .model import MelodyRNN, ModelConfig
 from .tokenizer import Tokenizer, TokenizerConfig
 
 FORMAT = "segue-checkpoint/1"
@@ -25,7 +25,7 @@ class CheckpointError(ValueError):
 
 @dataclass
 class Checkpoint:
-    model: MelodyGRU
+    model: MelodyRNN
     tokenizer: Tokenizer
     name: str = "segue-gru"
     data: dict = field(default_factory=dict)  # the data split's identity and size
@@ -64,7 +64,7 @@ def load_checkpoint(path: str | os.PathLike = DEFAULT_CHECKPOINT) -> Checkpoint:
         raise CheckpointError(f"{path} is not a Segue checkpoint (expected format {FORMAT})")
     try:
         tokenizer = Tokenizer(TokenizerConfig(**payload["tokenizer_config"]))
-        model = MelodyGRU(ModelConfig(**payload["model_config"]))
+        model = MelodyRNN(ModelConfig(**payload["model_config"]))
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"{path} does not match this version of Segue: {_first_line(error)}") from None

@@ -58,7 +58,7 @@ class Memory(NamedTuple):
     mask: torch.Tensor  # (batch, input notes) bool
 
 
-class MelodyGRU(nn.Module):
+class MelodyRNN(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config

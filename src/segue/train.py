@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .data import Corpus, Pair, PairConfig, load_corpus, make_pairs
-from .model import IGNORE, MelodyGRU, ModelConfig
+from .model import IGNORE, MelodyRNN, ModelConfig
 from .tokenizer import Tokenizer, TokenizerConfig
 
 VALID_SEED = 20_000  # validation pairs are cut once, the same in every run
@@ -84,7 +84,7 @@ def batches(tokens: list, batch_size: int, rng: np.random.Generator | None = Non
 
 
 @torch.no_grad()
-def evaluate_loss(model: MelodyGRU, tokens: list, batch_size: int = 256) -> float:
+def evaluate_loss(model: MelodyRNN, tokens: list, batch_size: int = 256) -> float:
     """Mean negative log-likelihood in nats per note (gap + pitch + duration)."""
     model.eval()
     total, notes = 0.0, 0
@@ -112,7 +112,7 @@ def train(
     corpus = corpus or load_corpus(Path(config.data))
     tokenizer = Tokenizer(tokenizer_config)
     model_config = replace(model_config, n_time_bins=tokenizer.n_time_bins)
-    model = MelodyGRU(model_config)
+    model = MelodyRNN(model_config)
 
     def tokenized(split: str, seed: int) -> list:
         return [pair_tokens(p, tokenizer) for p in make_pairs(corpus, split, pair_config, seed, config.max_songs)]
