@@ -121,13 +121,17 @@ def ngram_scores(model: NGramModel, tokens: list[tuple[np.ndarray, np.ndarray]])
     return scores
 
 
-def neural_candidate(checkpoint: Checkpoint, description: str) -> Candidate:
+def neural_candidate(checkpoint: Checkpoint, role: str) -> Candidate:
     def generate(pair: Pair, key: Key, seed: int) -> list[Note]:
         [notes] = extend(pair.input, SECONDS, seed=seed, input_length=pair.input_length, checkpoint=checkpoint)
         return notes
 
+    config = checkpoint.model.config
+    description = (f"{role}: {config.cell.upper()} encoder-decoder with attention, {config.num_layers} layers of "
+                   f"{config.hidden_size}")
     details = {"checkpoint": checkpoint.name, "parameters": sum(p.numel() for p in checkpoint.model.parameters()),
-               "best_valid_bits_per_note": checkpoint.metrics.get("best_valid_bits_per_note")}
+               "best_valid_bits_per_note": checkpoint.metrics.get("best_valid_bits_per_note"),
+               "train_seconds": checkpoint.metrics.get("train_seconds")}
     return Candidate(checkpoint.name.removeprefix("segue-"), description, generate,
                      lambda tokens: neural_scores(checkpoint, tokens), details)
 
@@ -203,8 +207,8 @@ def evaluate(
     keys = [detect_key(p.input) for p in tqdm(pairs, desc="finding keys", disable=not progress)]
     training_pairs = make_pairs(corpus, "train", PairConfig(), NGRAM_SEED, max_training_songs)
 
-    candidates = [neural_candidate(checkpoint, "the shipped model: GRU encoder-decoder with attention")]
-    candidates += [neural_candidate(load_checkpoint(path), f"the same architecture with another cell ({path.name})")
+    candidates = [neural_candidate(checkpoint, f"the evaluated model ({Path(checkpoint_path).name})")]
+    candidates += [neural_candidate(load_checkpoint(path), f"compared ({path.name})")
                    for path in dict.fromkeys(Path(p).resolve() for p in compare) if path != Path(checkpoint_path).resolve()]
     candidates += [ngram_candidate(tokenizer, training_pairs), *baseline_candidates()]
 

@@ -118,7 +118,11 @@ def _markdown(results: dict, pictures: list[Path], command: str) -> str:
         lines.append(f"| {name} | " + " | ".join(_fmt(m["overlap"][f]) for f in EDGES) + " |")
     lines += ["", "## Models", ""]
     for name, m in models.items():
-        lines.append(f"- **{name}**: {m['description']}.")
+        extra = ""
+        if "parameters" in m:
+            extra = (f" {m['parameters']:,} parameters, best validation {_fmt(m['best_valid_bits_per_note'])} bits per "
+                     f"note, trained in {_fmt(m['train_seconds'], 0)} s.")
+        lines.append(f"- **{name}**: {m['description']}.{extra}")
     lines += ["", "## Pictures", ""]
     lines += [f"![{p.stem}]({p.as_posix()})" for p in pictures]
     return "\n".join(lines) + "\n"
