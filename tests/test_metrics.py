@@ -46,3 +46,11 @@ def test_overlapped_area():
     assert metrics.overlapped_area([1, 2], [2, 3], edges) == pytest.approx(0.5)
     assert metrics.overlapped_area([], [1], edges) == 0.0
     assert metrics.overlapped_area([-100], [0], edges) == pytest.approx(1.0)  # outliers land in the end bins
+
+
+def test_rushed_share_counts_onsets_too_close_to_be_melody():
+    steady = played([60, 62, 64, 65], spacing=0.3)
+    glitch = [Note(60, 0.0, 0.02), Note(62, 0.03, 0.3), Note(64, 0.3, 0.5)]
+    assert metrics.rushed_share([steady]) == 0.0
+    assert metrics.rushed_share([steady, glitch]) == pytest.approx(1 / 5)
+    assert metrics.rushed_share([]) == 0.0

@@ -169,6 +169,7 @@ def generation_metrics(pairs: list[Pair], keys: list[Key], continuations: list[l
         "in_key_ratio": statistics.mean(in_key_ratio(c, k) for c, k in zip(continuations, keys) if c),
         "tempo_ratio_median": statistics.median(tempo) if tempo else None,
         "copy_rate": statistics.mean(metrics.is_verbatim_copy(p.input, c) for p, c in zip(pairs, continuations)),
+        "rushed_note_rate": metrics.rushed_share(continuations),
         "notes_per_extension": statistics.mean(len(c) for c in continuations),
         "pitch_range_mean": statistics.mean(metrics.pitch_range(c) for c in continuations),
     }

@@ -53,6 +53,13 @@ def tempo_ratio(melody: list[Note], continuation: list[Note]) -> float | None:
     return statistics.median(after) / statistics.median(before)
 
 
+def rushed_share(continuations: list[list[Note]], threshold: float = 0.05) -> float:
+    """Share of inter-onset intervals shorter than `threshold` seconds: notes too close to be
+    heard as melody (a 32nd note at 240 BPM is 62 ms), which sound like glitches."""
+    gaps = [g for notes in continuations for g in onsets_gaps(notes)]
+    return sum(g < threshold for g in gaps) / len(gaps) if gaps else 0.0
+
+
 def is_verbatim_copy(melody: list[Note], continuation: list[Note], min_notes: int = 3) -> bool:
     """True if the continuation (at least `min_notes` long) replays the melody's pitches note for
     note from some point on, wrapping around to its start as a repeat would."""
