@@ -56,3 +56,4 @@ def test_evaluate_command(tiny_checkpoint, small_corpus_path, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "bits_below_ngram" in out and "ev.json" in out
     assert json.loads((tmp_path / "ev.json").read_text())["split"] == "valid"
+    assert "`segue evaluate --checkpoint" in (tmp_path / "ev.md").read_text()

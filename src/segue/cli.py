@@ -141,8 +141,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         compare = sorted(p for p in args.checkpoint.parent.glob("*.pt") if p.resolve() != args.checkpoint.resolve())
     results, examples = evaluate(args.checkpoint, args.split, args.data, tuple(compare), args.max_pairs,
                                  args.max_training_songs)
-    command = " ".join(["segue evaluate", *sys.argv[2:]]) if sys.argv[1:2] == ["evaluate"] else "segue evaluate"
-    written = write_report(results, examples, args.out, command)
+    written = write_report(results, examples, args.out, args.command_line)
     for name, target in results["targets"].items():
         print(f"{name}: {target['value']:.3f} (target {target['target']}) {'met' if target['met'] else 'NOT met'}")
     print("wrote " + ", ".join(str(p) for p in written))
@@ -150,7 +149,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.command_line = " ".join(["segue", *argv])  # recorded in reports so they say how to rerun them
     try:
         return args.run(args)
     except USER_ERRORS as error:
