@@ -1,9 +1,12 @@
-# The two commands of the README: `make run` and `make test`. Each builds .venv first if needed.
+# The two commands of the README: `make run` and `make test`. Each builds .venv first if needed;
+# `make test` also installs Debian's Chromium for the browser tests if it is missing.
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-.PHONY: run test clean
+.PHONY: run test browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -12,9 +15,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/segue extend examples/ode-to-joy.mid -o out/ode-to-joy-extended.mid --include-input --seed 7
+	$(VENV)/bin/segue serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+browser:
+	scripts/install-chromium
+
+test: $(STAMP) browser
 	$(VENV)/bin/python -m pytest
 
 clean:

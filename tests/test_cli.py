@@ -1,5 +1,6 @@
 """`segue extend` as a user runs it: with the shipped model on hand-made melodies, and on bad files."""
 
+import socket
 import statistics
 import subprocess
 import sys
@@ -148,3 +149,18 @@ def test_console_script_runs_as_a_process(tmp_path, shipped_checkpoint):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert mido.MidiFile(tmp_path / "o.mid").length == pytest.approx(5.0, abs=0.2)
+
+
+def test_serve_refuses_a_bad_checkpoint_or_port_in_one_line(tmp_path, capsys):
+    (tmp_path / "bad.pt").write_bytes(b"nope")
+    _assert_one_line_error(*run("serve", "--checkpoint", tmp_path / "bad.pt", capsys=capsys))
+    _assert_one_line_error(*run("serve", "--port", "70000", capsys=capsys))
+
+
+def test_serve_says_when_the_port_is_taken(capsys, shipped_checkpoint):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = run("serve", "--port", port, capsys=capsys)
+    assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err and err.count("\n") == 1

@@ -21,9 +21,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
-from .generate import continuation_notes, first_gap_allowed, time_to_input_end
+from .generate import continuation_notes, first_gap_allowed, input_end, time_to_input_end
 from .keys import Key
-from .notes import Note, melody_end
+from .notes import Note
 from .sampling import choose
 from .tokenizer import DURATION, GAP, N_PITCHES, PITCH, Tokenizer
 
@@ -112,7 +112,7 @@ class NGramModel:
         """Sample a continuation note by note, with the neural decoder's rules for its start and end."""
         generator = torch.Generator().manual_seed(seed)
         history = self.tokenizer.encode_context(line)
-        boundary = time_to_input_end(line, max(input_length, melody_end(line)), self.tokenizer)
+        boundary = time_to_input_end(line, input_end(line, input_length), self.tokenizer)
         end = boundary + seconds
         pitch_allowed = None if key is None else torch.tensor([key.allows(p) for p in range(N_PITCHES)])
         rows, onset = [], 0.0
@@ -139,7 +139,7 @@ def _draw(probabilities: np.ndarray, generator: torch.Generator, allowed: torch.
 def repeat_input(line: list[Note], input_length: float, seconds: float) -> list[Note]:
     """The input played again from its first note, as often as fits, its final rest included."""
     first = line[0].start
-    period = max(input_length, melody_end(line)) - first
+    period = input_end(line, input_length) - first
     notes, offset = [], 0.0
     while offset < seconds:
         for note in line:

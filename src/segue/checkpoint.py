@@ -4,6 +4,7 @@ can hold only tensors and plain data, never code."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import zipfile
@@ -75,6 +76,15 @@ def load_checkpoint(path: str | os.PathLike = DEFAULT_CHECKPOINT) -> Checkpoint:
         model, tokenizer, payload.get("name", path.stem), payload.get("data", {}), payload.get("metrics", {}),
         payload.get("train_config", {}),
     )
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of the weights, in a fixed order: names the model version whatever file holds it."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _first_line(error: Exception) -> str:

@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max-pairs", type=int, help="evaluate only this many pairs (quick runs)")
     evaluate.add_argument("--max-training-songs", type=int, help="fit the n-gram on only this many training songs")
     evaluate.set_defaults(run=_evaluate)
+
+    serve = commands.add_parser("serve", help="run the web app and JSON API")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--checkpoint", type=Path, help="a trained model (.pt)")
+    serve.set_defaults(run=_serve)
     return parser
 
 
@@ -145,6 +151,39 @@ def _evaluate(args: argparse.Namespace) -> int:
     for name, target in results["targets"].items():
         print(f"{name}: {target['value']:.3f} (target {target['target']}) {'met' if target['met'] else 'NOT met'}")
     print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import socket
+
+    import uvicorn
+    from pydantic import ValidationError
+
+    from .checkpoint import load_checkpoint
+    from .server import Settings, create_app
+
+    overrides = {"host": args.host, "port": args.port, "checkpoint": args.checkpoint}
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as error:
+        first = error.errors()[0]
+        return _fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
+    checkpoint = load_checkpoint(settings.checkpoint)  # a bad model fails here, in one line, before listening
+    # Bind before starting uvicorn: a busy port is one clear line, and port 0 tells us which port it got.
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((settings.host, settings.port))
+    except OSError as error:
+        listener.close()
+        return _fail(f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}")
+    port = listener.getsockname()[1]
+    host = f"[{settings.host}]" if family == socket.AF_INET6 else settings.host
+    print(f"Segue is running at http://{host}:{port}/ (API docs at /docs); Ctrl-C stops it", flush=True)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, checkpoint), log_level="warning"))
+    server.run(sockets=[listener])
     return 0
 
 

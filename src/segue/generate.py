@@ -58,32 +58,39 @@ def extend(
     line = melody_line(notes)
     if not line:
         raise ExtendError("the input has no notes")
-    if input_length is not None and not (math.isfinite(input_length) and input_length >= 0):
-        raise ExtendError(f"input_length must be a finite number of seconds >= 0, got {input_length!r}")
     try:
         scale = resolve_key(key, line)
     except ValueError as error:
         raise ExtendError(str(error)) from None
     pitch_allowed = None if scale is None else torch.tensor([scale.allows(p) for p in range(N_PITCHES)])
-    input_end = max(input_length or 0.0, melody_end(line))
+    end = input_end(notes, input_length)
     checkpoint = checkpoint or cached_checkpoint()
     seed = secrets.randbits(63) if seed is None else seed
     generator = torch.Generator().manual_seed(seed)
     tokenizer = checkpoint.tokenizer
 
     source = torch.from_numpy(tokenizer.encode_context(line))[None]
-    boundary = time_to_input_end(line, input_end, tokenizer)
+    boundary = time_to_input_end(line, end, tokenizer)
     tokens = _sample_tokens(
         checkpoint, source, boundary, boundary + seconds, temperature, top_p, variations, generator, pitch_allowed
     )
     return [continuation_notes(rows, tokenizer, boundary, seconds, line) for rows in tokens]
 
 
-def time_to_input_end(line: list[Note], input_end: float, tokenizer: Tokenizer) -> float:
+def input_end(notes: list[Note], input_length: float | None = None) -> float:
+    """Where a recording ends and its continuation begins: the later of its length and the last
+    note-off of any of its notes (a dropped accompaniment note still sounds until it ends)."""
+    if input_length is not None and not (isinstance(input_length, (int, float)) and math.isfinite(input_length)
+                                         and input_length >= 0):
+        raise ExtendError(f"input_length must be a finite number of seconds >= 0, got {input_length!r}")
+    return max(input_length or 0.0, melody_end(notes))
+
+
+def time_to_input_end(line: list[Note], end: float, tokenizer: Tokenizer) -> float:
     """Seconds from the input's last onset to its end: the first new onset must come at least this
     late. A rest longer than the longest gap the model knows is heard as that longest gap, so the
     continuation still fills its time."""
-    return min(input_end - line[-1].start, tokenizer.config.max_time)
+    return min(end - line[-1].start, tokenizer.config.max_time)
 
 
 def first_gap_allowed(tokenizer: Tokenizer, boundary: float) -> torch.Tensor:

@@ -1,0 +1,82 @@
+"""The FastAPI application: the model is loaded once, in `lifespan`, and shared by every request."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
+
+from .. import __version__
+from ..checkpoint import Checkpoint, load_checkpoint, weights_digest
+from ..generate import ExtendError, extend
+from ..midi_io import MidiError
+from ..notes import Note
+from .routers import api, page
+from .settings import Settings
+
+WARM_UP_PHRASE = [Note(60 + step, 0.4 * i, 0.4 * i + 0.35) for i, step in enumerate((0, 2, 4, 5, 7))]
+
+
+def create_app(settings: Settings | None = None, checkpoint: Checkpoint | None = None) -> FastAPI:
+    """Build the app. `checkpoint` injects a model (tests pass a tiny one); otherwise the one
+    named by `settings.checkpoint` is loaded at start-up."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        loaded = checkpoint or load_checkpoint(settings.checkpoint)
+        app.state.checkpoint = loaded
+        app.state.model_version = weights_digest(loaded.model)[:12]
+        if settings.warm_up:  # the first real request then runs at full speed
+            extend(WARM_UP_PHRASE, seed=0, checkpoint=loaded)
+        yield
+
+    app = FastAPIOffline(  # FastAPI, with the API docs' scripts served locally
+        title="Segue",
+        version=__version__,
+        description="Extend a played melody by a few seconds with a trained GRU encoder-decoder.",
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.include_router(api.router)
+    app.include_router(page.router)
+    app.mount("/static", page.static_files(), name="static")
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(ExtendError, _unprocessable)
+    app.add_exception_handler(MidiError, _unreadable_midi)
+    return app
+
+
+async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+    """422 with the first problem in plain words in `detail` (what the page shows), and all of
+    them, located, in `errors`. The offending input is not echoed: it may be huge, or NaN, which
+    JSON cannot carry."""
+    errors = [{"loc": list(e["loc"]), "msg": _message(e["msg"]), "type": e["type"]} for e in error.errors()]
+    problems = [f"{_location(e['loc'])}: {e['msg']}" for e in errors]
+    return JSONResponse(status_code=422, content={"detail": problems[0] if problems else "invalid request",
+                                                  "errors": errors})
+
+
+async def _unprocessable(request: Request, error: ExtendError) -> JSONResponse:
+    return JSONResponse(status_code=422, content={"detail": str(error)})
+
+
+async def _unreadable_midi(request: Request, error: MidiError) -> JSONResponse:
+    return JSONResponse(status_code=400, content={"detail": str(error)})
+
+
+def _location(loc: tuple) -> str:
+    """("body", "notes", 0, "end") -> "notes[0].end"; the body/query prefix says nothing to users."""
+    parts = list(loc[1:]) if loc and loc[0] in ("body", "query") and len(loc) > 1 else list(loc)
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "request"
+
+
+def _message(message: str) -> str:
+    return message.removeprefix("Value error, ")

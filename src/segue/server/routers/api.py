@@ -1,0 +1,148 @@
+"""The JSON API. Routes are plain functions, so FastAPI runs the model in its thread pool and the
+event loop stays free for other requests."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
+from fastapi.responses import Response
+
+from ...checkpoint import Checkpoint
+from ...generate import extend, input_end
+from ...midi_io import midi_bytes, read_midi
+from ...notes import Note
+from ..schemas import (
+    ExtendOptions,
+    ExtendRequest,
+    ExtendResponse,
+    Extension,
+    Health,
+    Melody,
+    MidiExtendOptions,
+    ModelInfo,
+    ModelRef,
+    NoteModel,
+    WriteMidiRequest,
+)
+from ..settings import Settings
+
+MIDI_TYPE = "audio/midi"
+
+router = APIRouter(prefix="/api")
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_checkpoint(request: Request) -> Checkpoint:
+    return request.app.state.checkpoint
+
+
+def get_model_ref(request: Request) -> ModelRef:
+    return ModelRef(name=request.app.state.checkpoint.name, version=request.app.state.model_version)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CheckpointDep = Annotated[Checkpoint, Depends(get_checkpoint)]
+
+
+@router.post("/extend", response_model=ExtendResponse, summary="Continue a melody given as JSON notes")
+def extend_notes(body: ExtendRequest, checkpoint: CheckpointDep, settings: SettingsDep,
+                 model: Annotated[ModelRef, Depends(get_model_ref)]) -> ExtendResponse:
+    if len(body.notes) > settings.max_input_notes:
+        raise HTTPException(422, f"notes: at most {settings.max_input_notes} notes per request, got {len(body.notes)}")
+    notes = [n.to_note() for n in body.notes]
+    seed, continuations, elapsed_ms = _continue(notes, body.input_seconds, body, body.variations, checkpoint)
+    return ExtendResponse(
+        extensions=[Extension(notes=[NoteModel.of(n) for n in c]) for c in continuations],
+        input_seconds=input_end(notes, body.input_seconds),
+        seconds=body.seconds,
+        seed=seed,
+        model=model,
+        elapsed_ms=round(elapsed_ms, 3),
+    )
+
+
+@router.post("/extend.mid", response_class=Response, summary="Continue a melody given as a MIDI file",
+             responses={200: {"content": {MIDI_TYPE: {}}, "description": "the continuation as a MIDI file"}})
+def extend_midi_file(file: Annotated[UploadFile, File(description="a standard MIDI file")],
+                     options: Annotated[MidiExtendOptions, Query()], checkpoint: CheckpointDep,
+                     settings: SettingsDep) -> Response:
+    melody = read_midi(_read_upload(file, settings))
+    if len(melody.notes) > settings.max_input_notes:
+        raise HTTPException(422, f"file: at most {settings.max_input_notes} melody notes, got {len(melody.notes)}")
+    seed, [continuation], _ = _continue(melody.notes, melody.length, options, 1, checkpoint)
+    if options.include_input:
+        notes = melody.notes + [n.shifted(melody.length) for n in continuation]
+        length = melody.length + options.seconds
+    else:
+        notes, length = continuation, options.seconds
+    name = f"{_safe_stem(file.filename)}-extended.mid"
+    return Response(midi_bytes(notes, length), media_type=MIDI_TYPE,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "X-Segue-Seed": str(seed)})
+
+
+@router.post("/read-midi", response_model=Melody, summary="A MIDI file's melody as JSON notes")
+def read_midi_file(file: Annotated[UploadFile, File(description="a standard MIDI file")], settings: SettingsDep) -> Melody:
+    melody = read_midi(_read_upload(file, settings))
+    return Melody(notes=[NoteModel.of(n) for n in melody.notes], input_seconds=melody.length)
+
+
+@router.post("/write-midi", response_class=Response, summary="JSON notes as a MIDI file",
+             responses={200: {"content": {MIDI_TYPE: {}}, "description": "a format-0 MIDI file lasting `seconds`"}})
+def write_midi_file(body: WriteMidiRequest) -> Response:
+    data = midi_bytes([n.to_note() for n in body.notes], body.seconds)
+    return Response(data, media_type=MIDI_TYPE, headers={"Content-Disposition": 'attachment; filename="segue.mid"'})
+
+
+@router.get("/health", response_model=Health)
+def health(checkpoint: CheckpointDep) -> Health:
+    return Health(status="ok", model=checkpoint.name)
+
+
+@router.get("/model", response_model=ModelInfo, summary="The model being served and what it was trained on")
+def model_info(request: Request, checkpoint: CheckpointDep) -> ModelInfo:
+    config, metrics = checkpoint.model.config, checkpoint.metrics
+    return ModelInfo(
+        name=checkpoint.name,
+        version=request.app.state.model_version,
+        cell=config.cell,
+        parameters=sum(p.numel() for p in checkpoint.model.parameters()),
+        hidden_size=config.hidden_size,
+        num_layers=config.num_layers,
+        context_notes=checkpoint.tokenizer.config.max_input_notes,
+        best_valid_bits_per_note=metrics.get("best_valid_bits_per_note"),
+        epochs=metrics.get("best_epoch"),
+        train_seconds=metrics.get("train_seconds"),
+        data={k: checkpoint.data[k] for k in ("fingerprint", "songs") if k in checkpoint.data},
+    )
+
+
+def _continue(notes: list[Note], input_seconds: float | None, options: ExtendOptions, variations: int,
+              checkpoint: Checkpoint) -> tuple[int, list[list[Note]], float]:
+    """The one call into the library for both extend routes: (seed used, continuations, ms)."""
+    seed = secrets.randbits(31) if options.seed is None else options.seed
+    started = time.perf_counter()
+    continuations = extend(notes, seconds=options.seconds, temperature=options.temperature, top_p=options.top_p,
+                           seed=seed, variations=variations, input_length=input_seconds, checkpoint=checkpoint,
+                           key=options.key)
+    return seed, continuations, (time.perf_counter() - started) * 1000
+
+
+def _read_upload(file: UploadFile, settings: Settings) -> bytes:
+    data = file.file.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise HTTPException(413, f"file: larger than the {settings.max_upload_bytes:,} byte limit")
+    return data
+
+
+def _safe_stem(filename: str | None) -> str:
+    """A download name from the upload's: letters, digits, dot, dash and underscore only."""
+    stem = re.sub(r"\.(mid|midi)$", "", (filename or "").rsplit("/", 1)[-1], flags=re.IGNORECASE)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip(".-")
+    return stem[:80] or "melody"

@@ -1,0 +1,115 @@
+"""Request and response bodies of the JSON API. Bounds come from `segue.generate`, so the API
+and the library refuse the same values."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..generate import MAX_SECONDS, MAX_TEMPERATURE, MAX_VARIATIONS
+from ..notes import Note
+
+MAX_FILE_SECONDS = 3600.0  # the longest MIDI file the API writes: an hour
+
+
+class NoteModel(BaseModel):
+    """A note as the API sends and receives it: seconds from the start of the recording."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pitch: int = Field(ge=0, le=127, description="MIDI pitch, 60 = middle C")
+    start: float = Field(ge=0, allow_inf_nan=False, description="onset, seconds")
+    end: float = Field(gt=0, allow_inf_nan=False, description="release, seconds; after start")
+    velocity: int = Field(80, ge=1, le=127, description="MIDI velocity (0 would mean note-off)")
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> NoteModel:
+        if self.end <= self.start:
+            raise ValueError(f"end must be after start, got start={self.start} end={self.end}")
+        return self
+
+    def to_note(self) -> Note:
+        return Note(self.pitch, self.start, self.end, self.velocity)
+
+    @classmethod
+    def of(cls, note: Note) -> NoteModel:
+        return cls(pitch=note.pitch, start=round(note.start, 6), end=round(note.end, 6), velocity=note.velocity)
+
+
+class ExtendOptions(BaseModel):
+    """How to continue: shared by the JSON route (body) and the MIDI route (query)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seconds: float = Field(5.0, gt=0, le=MAX_SECONDS, allow_inf_nan=False, description="length of the continuation")
+    temperature: float = Field(1.0, ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False,
+                               description="0 = most likely note, 1 = the model's own distribution")
+    top_p: float = Field(0.95, gt=0, le=1, allow_inf_nan=False, description="nucleus sampling mass")
+    seed: int | None = Field(None, ge=0, lt=2**63, description="same seed and input give the same answer")
+    key: str | None = Field(None, max_length=40, description='keep notes in a key: "D major", "F# minor" or "auto"')
+
+
+class ExtendRequest(ExtendOptions):
+    notes: list[NoteModel] = Field(min_length=1, description="the input, possibly polyphonic")
+    variations: int = Field(1, ge=1, le=MAX_VARIATIONS, description="how many different continuations")
+    input_seconds: float | None = Field(None, ge=0, allow_inf_nan=False,
+                                        description="the recording's length (default: the last note's end)")
+
+
+class MidiExtendOptions(ExtendOptions):
+    include_input: bool = Field(False, description="answer the input followed by the continuation")
+
+
+class Extension(BaseModel):
+    notes: list[NoteModel]
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class ExtendResponse(BaseModel):
+    extensions: list[Extension]
+    input_seconds: float = Field(description="where the input ends; extension times count from here")
+    seconds: float
+    seed: int
+    model: ModelRef
+    elapsed_ms: float
+
+
+class Melody(BaseModel):
+    notes: list[NoteModel]
+    input_seconds: float = Field(description="the file's length: the later of its end of track and last note-off")
+
+
+class WriteMidiRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    notes: list[NoteModel]
+    seconds: float = Field(gt=0, le=MAX_FILE_SECONDS, allow_inf_nan=False, description="the file's length")
+
+    @model_validator(mode="after")
+    def _holds_its_notes(self) -> WriteMidiRequest:
+        last = max((n.end for n in self.notes), default=0.0)
+        if last > self.seconds:
+            raise ValueError(f"seconds ({self.seconds}) ends before the last note ({last})")
+        return self
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str = Field(description="the first 12 hex digits of the SHA-256 of the weights")
+    cell: str
+    parameters: int
+    hidden_size: int
+    num_layers: int
+    context_notes: int = Field(description="how many of the input's last notes the model reads")
+    best_valid_bits_per_note: float | None
+    epochs: int | None
+    train_seconds: float | None
+    data: dict = Field(description="the training data: its fingerprint and songs per split")
+
+
+class Health(BaseModel):
+    status: str
+    model: str

@@ -1,0 +1,22 @@
+"""Server settings: defaults suit one person on their own machine; each can be set by the
+environment (SEGUE_PORT=9000) or by `segue serve` options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ..checkpoint import DEFAULT_CHECKPOINT
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEGUE_")
+
+    host: str = "127.0.0.1"  # loopback only: other machines reach it only when asked for
+    port: int = Field(8000, ge=0, le=65535)  # 0 picks a free port
+    checkpoint: Path = DEFAULT_CHECKPOINT
+    max_upload_bytes: int = Field(1024 * 1024, gt=0)  # a 5 s phrase is a few hundred bytes of MIDI
+    max_input_notes: int = Field(2000, gt=0)  # far beyond any phrase; bounds the work per request
+    warm_up: bool = True  # run one continuation at start-up so the first user does not wait

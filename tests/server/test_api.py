@@ -1,0 +1,178 @@
+"""The JSON API through FastAPI's TestClient, with a tiny model injected."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+import segue
+from segue.keys import parse_key
+from segue.midi_io import midi_bytes, read_midi
+from segue.server import Settings, create_app
+from conftest import played
+
+PHRASE = played([60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67])
+NOTES = [{"pitch": n.pitch, "start": n.start, "end": n.end, "velocity": n.velocity} for n in PHRASE]
+LIMITS = Settings(max_input_notes=40, max_upload_bytes=4096)
+
+
+@pytest.fixture(scope="module")
+def client(tiny_checkpoint):
+    with TestClient(create_app(LIMITS, tiny_checkpoint)) as client:
+        yield client
+
+
+def extend(client, **fields):
+    return client.post("/api/extend", json={"notes": NOTES, **fields})
+
+
+def test_extend_answers_timed_continuations(client, tiny_checkpoint):
+    response = extend(client, seconds=5.0, seed=11, variations=3, input_seconds=5.0)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["input_seconds"] == 5.0 and body["seconds"] == 5.0 and body["seed"] == 11
+    assert body["model"]["name"] == tiny_checkpoint.name and len(body["model"]["version"]) == 12
+    assert len(body["extensions"]) == 3 and body["elapsed_ms"] > 0
+    for extension in body["extensions"]:
+        starts = [n["start"] for n in extension["notes"]]
+        assert extension["notes"] and starts == sorted(starts)
+        assert all(0 <= n["start"] < n["end"] <= 5.0 for n in extension["notes"])
+
+
+def test_extend_is_the_library_function(client, tiny_checkpoint):
+    body = extend(client, seed=5, temperature=0.8).json()
+    [expected] = segue.extend(PHRASE, seed=5, temperature=0.8, checkpoint=tiny_checkpoint)
+    assert [(n["pitch"], n["start"], n["end"]) for n in body["extensions"][0]["notes"]] == [
+        (n.pitch, round(n.start, 6), round(n.end, 6)) for n in expected]
+
+
+def test_extend_reports_the_seed_it_chose(client):
+    first = extend(client).json()
+    again = extend(client, seed=first["seed"]).json()
+    assert again["extensions"] == first["extensions"]
+
+
+def test_input_ends_at_its_last_note_unless_longer(client):
+    assert extend(client).json()["input_seconds"] == pytest.approx(max(n.end for n in PHRASE))
+    assert extend(client, input_seconds=1.0).json()["input_seconds"] == pytest.approx(max(n.end for n in PHRASE))
+
+
+def test_key_lock(client):
+    body = extend(client, key="D major", seed=3, temperature=1.5, variations=4).json()
+    scale = parse_key("D major")
+    assert all(scale.allows(n["pitch"]) for e in body["extensions"] for n in e["notes"])
+
+
+@pytest.mark.parametrize(("fields", "named"), [
+    ({"notes": [{"pitch": 128, "start": 0, "end": 1}]}, "notes[0].pitch"),
+    ({"notes": [{"pitch": 60, "start": 1, "end": 0.5}]}, "notes[0]: end must be after start"),
+    ({"notes": [{"pitch": 60, "start": -1, "end": 0.5}]}, "notes[0].start"),
+    ({"notes": [{"pitch": 60, "start": 0, "end": 1, "velocity": 0}]}, "notes[0].velocity"),
+    ({"notes": []}, "notes"),
+    ({}, "notes"),
+    ({"notes": NOTES, "seconds": 0}, "seconds"),
+    ({"notes": NOTES, "seconds": 1e9}, "seconds"),
+    ({"notes": NOTES, "variations": 1000}, "variations"),
+    ({"notes": NOTES, "temperature": -1}, "temperature"),
+    ({"notes": NOTES, "top_p": 0}, "top_p"),
+    ({"notes": NOTES, "seed": -4}, "seed"),
+    ({"notes": NOTES, "temprature": 2}, "temprature"),
+    ({"notes": NOTES, "key": "H major"}, "key must look like"),
+    ({"notes": NOTES * 4}, "at most 40 notes"),
+])
+def test_bad_fields_are_422_naming_the_field(client, fields, named):
+    response = client.post("/api/extend", json=fields)
+    assert response.status_code == 422
+    assert named in response.json()["detail"]
+
+
+@pytest.mark.parametrize("content", [
+    '{"notes": [{"pitch": 60, "start": NaN, "end": 1}]}',
+    '{"notes": [{"pitch": 60, "start": 0, "end": Infinity}]}',
+    '{"notes": ',
+    "[1, 2]",
+])
+def test_non_finite_or_broken_json_is_422(client, content):
+    response = client.post("/api/extend", content=content, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and isinstance(response.json()["detail"], str)
+
+
+def midi_upload(notes=PHRASE, length=5.0, name="my phrase.mid"):
+    return {"file": (name, midi_bytes(notes, length), "audio/midi")}
+
+
+def test_extend_mid_answers_a_midi_continuation(client):
+    response = client.post("/api/extend.mid", files=midi_upload(), params={"seed": 4, "seconds": 4})
+    assert response.status_code == 200 and response.headers["content-type"] == "audio/midi"
+    assert response.headers["content-disposition"] == 'attachment; filename="my-phrase-extended.mid"'
+    assert response.headers["x-segue-seed"] == "4"
+    continuation = read_midi(response.content)
+    assert continuation.length == pytest.approx(4.0)
+
+
+def test_extend_mid_can_include_the_input(client):
+    response = client.post("/api/extend.mid", files=midi_upload(), params={"seed": 4, "include_input": True})
+    joined = read_midi(response.content)
+    assert joined.length == pytest.approx(10.0)
+    assert [n.pitch for n in joined.notes[:len(PHRASE)]] == [n.pitch for n in PHRASE]
+    assert min(n.start for n in joined.notes[len(PHRASE):]) >= 5.0 - 1e-3
+
+
+@pytest.mark.parametrize(("content", "status", "says"), [
+    (b"", 400, "empty"),
+    (b"hello, this is not music", 400, "not a MIDI file"),
+    (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\xff\xff", 400, "truncated or corrupt"),
+    (b"MThd" + bytes(5000), 413, "larger than the 4,096 byte limit"),
+])
+def test_bad_uploads_are_4xx_json(client, content, status, says):
+    for route in ("/api/extend.mid", "/api/read-midi"):
+        response = client.post(route, files={"file": ("x.mid", content, "audio/midi")})
+        assert response.status_code == status and says in response.json()["detail"]
+
+
+def test_extend_mid_bad_query_and_missing_file(client):
+    response = client.post("/api/extend.mid", files=midi_upload(), params={"seconds": -1})
+    assert response.status_code == 422 and response.json()["detail"].startswith("seconds")
+    response = client.post("/api/extend.mid")
+    assert response.status_code == 422 and response.json()["detail"].startswith("file")
+
+
+def test_read_and_write_midi_round_trip(client):
+    melody = client.post("/api/read-midi", files=midi_upload(length=6.0)).json()
+    assert melody["input_seconds"] == pytest.approx(6.0)
+    assert [n["pitch"] for n in melody["notes"]] == [n.pitch for n in PHRASE]
+    response = client.post("/api/write-midi", json={"notes": melody["notes"], "seconds": 6.0})
+    assert response.status_code == 200 and response.headers["content-type"] == "audio/midi"
+    again = read_midi(response.content)
+    assert again.length == pytest.approx(6.0)
+    assert [n.pitch for n in again.notes] == [n["pitch"] for n in melody["notes"]]
+    assert [t for n in again.notes for t in (n.start, n.end)] == pytest.approx(
+        [t for n in melody["notes"] for t in (n["start"], n["end"])], abs=1e-3)
+
+
+def test_write_midi_refuses_a_length_shorter_than_its_notes(client):
+    response = client.post("/api/write-midi", json={"notes": NOTES, "seconds": 1.0})
+    assert response.status_code == 422 and "ends before the last note" in response.json()["detail"]
+
+
+def test_health_model_page_and_docs(client, tiny_checkpoint):
+    assert client.get("/api/health").json() == {"status": "ok", "model": tiny_checkpoint.name}
+    info = client.get("/api/model").json()
+    assert info["cell"] == "gru" and info["parameters"] == sum(p.numel() for p in tiny_checkpoint.model.parameters())
+    assert info["data"]["songs"] == tiny_checkpoint.data["songs"] and info["context_notes"] == 64
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"] and "Segue" in page.text
+    assert client.get("/static/app.js").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "cdn" not in docs.text.lower()  # the docs work offline
+    assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/extend", "/api/extend.mid", "/api/health", "/api/model"} <= set(paths)
+
+
+def test_unknown_routes_are_404_json(client):
+    response = client.get("/api/nothing")
+    assert response.status_code == 404 and json.loads(response.text)["detail"]
+    assert client.get("/static/../pyproject.toml").status_code == 404

@@ -1,0 +1,211 @@
+"""The page in a real browser: Debian's Chromium driven by Playwright against a real `segue serve`
+on 127.0.0.1 with the shipped model. Screenshots go to out/screenshots/.
+
+Without Chromium these tests are skipped on a developer's machine, but under CI (CI=true) they
+fail instead: there they must run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from segue.midi_io import midi_bytes, read_midi
+
+from conftest import played
+
+CHROMIUM = Path(os.environ.get("SEGUE_CHROMIUM", "/usr/bin/chromium"))
+FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
+WHITE_KEYS = "asdfghjk"  # C D E F G A B C on the computer keyboard
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    segue = Path(sys.executable).with_name("segue")
+    process = subprocess.Popen([str(segue), "serve", "--port", "0"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        line = process.stdout.readline()
+        assert "running at http://127.0.0.1:" in line, line + process.stdout.read()
+        url = line.split("running at ")[1].split()[0].rstrip("/")
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/health", timeout=5) as response:
+                    assert json.load(response)["status"] == "ok"
+                    break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "segue serve did not answer"
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        message = f"Chromium not found at {CHROMIUM} (scripts/install-chromium installs it)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server_url):
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1100, "height": 1000})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server_url)
+    page.wait_for_function("document.getElementById('model-status').textContent.includes('ready')")
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def screenshot(page, name):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def roll(page, field):
+    return int(page.get_attribute("#roll", f"data-{field}-notes"))
+
+
+def type_notes(page, keys, spacing_ms=350, held_ms=250):
+    for key in keys:
+        page.keyboard.down(key)
+        page.wait_for_timeout(held_ms)
+        page.keyboard.up(key)
+        page.wait_for_timeout(spacing_ms - held_ms)
+
+
+def wait_idle(page, timeout=30_000):
+    page.wait_for_function("document.body.dataset.state === 'idle'", timeout=timeout)
+
+
+def download(page, button):
+    with page.expect_download() as info:
+        page.click(button)
+    return read_midi(Path(info.value.path()).read_bytes()), info.value.suggested_filename
+
+
+def test_keys_sound_and_light_with_mouse_and_computer_keyboard(page):
+    key = page.locator(".key[data-pitch='60']")
+    box = key.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.8)
+    page.mouse.down()
+    assert "down" in key.get_attribute("class")
+    page.mouse.up()
+    assert "down" not in key.get_attribute("class")
+    assert page.locator("#events li").first.inner_text().startswith("C4")
+
+    page.keyboard.down("KeyD")  # E above the A key's C
+    assert "down" in page.locator(".key[data-pitch='64']").get_attribute("class")
+    page.keyboard.up("KeyD")
+    assert page.locator("#events li").first.inner_text().startswith("E4")
+    page.keyboard.press("KeyZ")  # an octave down
+    assert page.inner_text("#octave-label") == "C3"
+    page.keyboard.press("KeyA")
+    assert page.locator("#events li").first.inner_text().startswith("C3")
+    screenshot(page, "keys")
+
+
+def test_record_extend_play_and_download(page):
+    page.click("#record")
+    page.wait_for_function("document.body.dataset.state === 'countdown'")
+    assert page.inner_text("#countdown") in ("3", "2")
+    page.wait_for_function("document.body.dataset.state === 'recording'", timeout=5000)
+    type_notes(page, WHITE_KEYS[:5] + "d" + "s" + "a")
+    page.wait_for_timeout(200)
+    progress = float(page.get_attribute("#progress-bar", "aria-valuenow"))
+    assert 40 <= progress < 100
+    screenshot(page, "recording")
+    page.wait_for_function("document.body.dataset.state === 'playing'", timeout=15_000)
+    assert roll(page, "input") == 8 and roll(page, "continuation") > 0
+    assert int(page.evaluate("document.body.dataset.scheduled")) == roll(page, "continuation")
+    page.wait_for_function("Number(document.getElementById('roll').dataset.playhead) > 5.5")
+    screenshot(page, "playing")
+    wait_idle(page)
+    assert page.locator("#history li").count() == 1
+
+    continuation, name = download(page, "#download")
+    assert name.endswith("-continuation.mid")
+    assert abs(continuation.length - 5.0) < 0.01 and len(continuation.notes) == roll(page, "continuation")
+    joined, _ = download(page, "#download-all")
+    assert abs(joined.length - 10.0) < 0.01
+    assert [n.pitch for n in joined.notes[:8]] == [60, 62, 64, 65, 67, 64, 62, 60]
+
+    page.click("#play")  # the phrase, then the continuation, from the start
+    page.wait_for_function("document.body.dataset.state === 'playing'")
+    assert int(page.evaluate("document.body.dataset.scheduled")) == 8 + roll(page, "continuation")
+    page.click("#stop")
+    wait_idle(page)
+
+
+def test_free_play_variations_extend_again_and_history_survive_a_reload(page):
+    page.fill("#variations", "3")
+    page.fill("#seed", "42")
+    for pitch in (67, 69, 71, 72, 71, 69, 67):
+        page.click(f".key[data-pitch='{pitch}']")
+        page.wait_for_timeout(150)
+    page.click("#extend")
+    page.wait_for_function("document.getElementById('variation-picker').children.length === 3", timeout=15_000)
+    assert roll(page, "input") == 7
+    page.click("#variation-picker button:nth-child(2)")
+    assert page.get_attribute("#variation-picker button:nth-child(2)", "aria-pressed") == "true"
+    second = roll(page, "continuation")
+    page.click("#stop")
+
+    page.click("#extend-again")
+    page.wait_for_function(f"Number(document.getElementById('roll').dataset.inputNotes) === {7 + second}",
+                           timeout=15_000)
+    page.click("#stop")
+    screenshot(page, "extend-again")
+    assert page.locator("#history li").count() == 2
+
+    page.reload()
+    page.wait_for_function("document.getElementById('model-status').textContent.includes('ready')")
+    assert page.locator("#history li").count() == 2
+    assert roll(page, "input") == 7 + second and roll(page, "continuation") > 0
+    page.click("#history li:nth-child(2)")
+    assert roll(page, "input") == 7 and roll(page, "continuation") == second
+
+
+def test_upload_a_midi_file(page, tmp_path):
+    path = tmp_path / "phrase.mid"
+    path.write_bytes(midi_bytes(played([62, 66, 69, 74, 73, 71, 69, 66]), 4.0))
+    page.set_input_files("#upload", str(path))
+    page.wait_for_function("document.body.dataset.state === 'playing'", timeout=15_000)
+    assert roll(page, "input") == 8 and roll(page, "continuation") > 0
+    page.click("#stop")
+
+
+def test_errors_are_shown_in_plain_words(page, tmp_path):
+    page.click("#extend")
+    assert "Play something first" in page.inner_text("#error-text")
+    page.click("#error-close")
+    assert page.locator("#error").is_hidden()
+
+    path = tmp_path / "notes.mid"
+    path.write_text("these are not notes")
+    page.set_input_files("#upload", str(path))
+    page.wait_for_selector("#error:not([hidden])")
+    assert "is not a MIDI file" in page.inner_text("#error-text")
+    screenshot(page, "error")
