@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import wave
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from segue.midi_io import midi_bytes, read_midi
@@ -66,9 +68,41 @@ def browser():
         browser.close()
 
 
+# Web MIDI without devices: an in-memory MIDIAccess whose ports the test plugs in and plays, and
+# whose outputs record what the page sends.
+FAKE_WEB_MIDI = """
+(() => {
+  const access = { inputs: new Map(), outputs: new Map(), onstatechange: null, sysexEnabled: false };
+  const sent = [];
+  const changed = (port) => access.onstatechange && access.onstatechange({ port });
+  window.fakeMidi = {
+    sent,
+    plugInput(id, name) {
+      const port = { id, name, type: "input", state: "connected", onmidimessage: null };
+      access.inputs.set(id, port); changed(port);
+    },
+    unplugInput(id) { const port = access.inputs.get(id); access.inputs.delete(id); changed(port); },
+    plugOutput(id, name) {
+      const port = { id, name, type: "output", state: "connected",
+        send: (data, timestamp) => sent.push({ data: [...data], late: (timestamp ?? performance.now()) - performance.now() }),
+        clear: () => sent.push({ clear: true }) };
+      access.outputs.set(id, port); changed(port);
+    },
+    play(id, data) {
+      const port = access.inputs.get(id);
+      if (port.onmidimessage) port.onmidimessage({ data: new Uint8Array(data) });
+    },
+  };
+  window.fakeMidi.plugInput("keys-1", "Test Keyboard");
+  Object.defineProperty(navigator, "requestMIDIAccess", { value: async () => access, configurable: true });
+})();
+"""
+
+
 @pytest.fixture
 def page(browser, server_url):
     context = browser.new_context(accept_downloads=True, viewport={"width": 1100, "height": 1000})
+    context.add_init_script(FAKE_WEB_MIDI)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -209,3 +243,75 @@ def test_errors_are_shown_in_plain_words(page, tmp_path):
     page.wait_for_selector("#error:not([hidden])")
     assert "is not a MIDI file" in page.inner_text("#error-text")
     screenshot(page, "error")
+
+
+def test_web_midi_keyboard_hot_plug_and_output(page):
+    inputs = lambda: page.eval_on_selector_all("#midi-in option", "options => options.map(o => o.textContent)")
+    page.wait_for_function("document.querySelectorAll('#midi-in option').length === 2")
+    assert inputs() == ["any keyboard", "Test Keyboard"]
+    page.evaluate("fakeMidi.play('keys-1', [0x90, 62, 100])")
+    assert "down" in page.locator(".key[data-pitch='62']").get_attribute("class")
+    assert page.locator("#events li").first.inner_text().startswith("D4 vel 100")
+    page.evaluate("fakeMidi.play('keys-1', [0x80, 62, 0])")
+    assert "down" not in page.locator(".key[data-pitch='62']").get_attribute("class")
+    page.evaluate("fakeMidi.play('keys-1', [0x99, 36, 100])")  # the drum channel is not melody
+    assert page.locator("#events li").first.inner_text().startswith("D4")
+
+    page.evaluate("fakeMidi.plugInput('keys-2', 'Second Keyboard')")
+    page.wait_for_function("document.querySelectorAll('#midi-in option').length === 3")
+    page.select_option("#midi-in", "keys-2")
+    page.evaluate("fakeMidi.play('keys-1', [0x90, 64, 90])")  # not the chosen device: ignored
+    assert "down" not in page.locator(".key[data-pitch='64']").get_attribute("class")
+    page.evaluate("fakeMidi.play('keys-2', [0x90, 65, 90])")
+    assert "down" in page.locator(".key[data-pitch='65']").get_attribute("class")
+    page.evaluate("fakeMidi.unplugInput('keys-2')")
+    page.wait_for_function("document.querySelectorAll('#midi-in option').length === 2")
+
+    page.evaluate("fakeMidi.plugOutput('synth-1', 'Test Synth')")
+    page.wait_for_function("document.querySelectorAll('#midi-out option').length === 2")
+    page.select_option("#midi-out", "synth-1")
+    page.click(".key[data-pitch='60']")
+    sent = page.evaluate("fakeMidi.sent.filter(m => m.data)")
+    assert [m["data"] for m in sent[-2:]] == [[0x90, 60, sent[-2]["data"][2]], [0x80, 60, 0]]
+
+    for key in "asdfg":
+        page.keyboard.press(f"Key{key.upper()}")
+    page.evaluate("fakeMidi.sent.length = 0")
+    page.click("#extend")
+    page.wait_for_function("document.body.dataset.state === 'playing'", timeout=15_000)
+    played = page.evaluate("fakeMidi.sent")
+    ons = [m for m in played if m.get("data", [0])[0] == 0x90]
+    assert len(ons) == roll(page, "continuation")
+    assert all(m["late"] >= 0 for m in ons) and max(m["late"] for m in ons) > 1000  # timed, not all at once
+    page.click("#stop")
+    assert page.evaluate("fakeMidi.sent.slice(-1)[0].data") == [0xB0, 123, 0]  # all notes off
+
+
+def test_the_instrument_renders_a_clean_tone(page):
+    """Render A4 through the page's synth offline, save it as a WAV, and check pitch and level."""
+    rate = 44100
+    samples = page.evaluate("""async (rate) => {
+        const { Synth } = await import("/static/synth.js");
+        const context = new OfflineAudioContext(1, rate * 2.5, rate);
+        new Synth(context).schedule([{ pitch: 69, start: 0.1, end: 1.0, velocity: 100 }], 0);
+        return Array.from((await context.startRendering()).getChannelData(0));
+    }""", rate)
+    audio = np.array(samples, dtype=np.float32)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(SCREENSHOTS / "instrument-a4.wav"), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+
+    def rms(start, end):
+        return float(np.sqrt(np.mean(audio[int(start * rate):int(end * rate)] ** 2)))
+
+    held = audio[int(0.2 * rate):int(0.9 * rate)]
+    spectrum = np.abs(np.fft.rfft(held * np.hanning(len(held))))
+    peak_hz = np.argmax(spectrum) * rate / len(held)
+    assert abs(peak_hz - 440) < 5
+    assert np.abs(audio).max() < 1.0  # no clipping
+    assert rms(0.0, 0.09) < 1e-4  # silent before the note
+    assert rms(0.2, 0.9) > 0.01
+    assert rms(2.0, 2.5) < rms(0.2, 0.9) / 20  # released, and the room dies away

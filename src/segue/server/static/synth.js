@@ -15,16 +15,17 @@ export function frequency(pitch) {
 }
 
 export class Synth {
-  constructor() {
-    this.context = null;
+  // `context` is made on first use; pass an OfflineAudioContext to render to a buffer instead.
+  constructor(context = null) {
+    this.context = context;
     this.live = new Map();      // pitch -> voice held by a key
     this.scheduled = new Set(); // voices of a playback, so Stop can silence them
   }
 
   // Browsers start audio only after a user gesture: call this from one.
   start() {
-    if (!this.context) {
-      this.context = new AudioContext({ latencyHint: "interactive" });
+    if (!this.output) {
+      this.context ??= new AudioContext({ latencyHint: "interactive" });
       this.output = this.context.createDynamicsCompressor();
       this.output.connect(this.context.destination);
       const reverb = this.context.createConvolver();
@@ -33,7 +34,7 @@ export class Synth {
       this.send.gain.value = 0.18;
       this.send.connect(reverb).connect(this.output);
     }
-    if (this.context.state === "suspended") this.context.resume();
+    if (this.context.state === "suspended" && this.context instanceof AudioContext) this.context.resume();
     return this.context;
   }
 
