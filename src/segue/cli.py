@@ -10,13 +10,16 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from .audio import AudioError
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 from .data import DEFAULT_DATA, DataError
 from .generate import ExtendError
+from .keyboard import KeyboardError
 from .midi_io import MidiError
+from .notes import Note
 
 EXIT_USAGE = 2
-USER_ERRORS = (MidiError, ExtendError, CheckpointError, DataError, OSError)
+USER_ERRORS = (MidiError, ExtendError, CheckpointError, DataError, KeyboardError, AudioError, OSError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,6 +79,28 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
     serve.add_argument("--checkpoint", type=Path, help="a trained model (.pt)")
     serve.set_defaults(run=_serve)
+
+    ports = commands.add_parser("ports", help="list MIDI inputs and outputs")
+    ports.set_defaults(run=_ports)
+
+    play = commands.add_parser("play", help="keyboard mode: record a phrase, hear its continuation")
+    play.add_argument("--port", help="MIDI input to record from (default: the first keyboard)")
+    play.add_argument("--out-port", help="MIDI output to play the continuation on (a synth, or the keyboard)")
+    play.add_argument("--audio", action="store_true", help="play through FluidSynth on the sound card")
+    play.add_argument("--soundfont", type=Path, help="General MIDI SoundFont for --audio")
+    play.add_argument("--seconds", type=float, default=5.0, help="length of the recording and of the continuation")
+    play.add_argument("--countdown", type=int, default=3, help="seconds of count-in (default 3)")
+    play.add_argument("--takes-dir", type=Path, default=Path("~/.segue/takes"), help="where takes are saved")
+    play.add_argument("--replay", type=Path, help="play this MIDI file into the recorder, as if from a keyboard")
+    play.add_argument("--server", help="use a running `segue serve` at this URL instead of loading the model")
+    play.add_argument("--loop", action="store_true", help="call and response: the next take starts after playback")
+    play.add_argument("--takes", type=int, help="stop after this many takes")
+    play.add_argument("--temperature", type=float, default=1.0, help="lower is safer, higher is wilder (default 1)")
+    play.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
+    play.add_argument("--seed", type=int, help="same seed and take give the same continuation")
+    play.add_argument("--key", help='keep every note in a key: "D major", or "auto"')
+    play.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="a trained model (.pt)")
+    play.set_defaults(run=_play)
     return parser
 
 
@@ -187,18 +212,70 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ports(args: argparse.Namespace) -> int:
+    from .keyboard import list_ports
+
+    inputs, outputs = list_ports()
+    for title, names in (("inputs", inputs), ("outputs", outputs)):
+        print(f"MIDI {title}:")
+        print("\n".join(f"  {name}" for name in names) if names else "  (none)")
+    return 0
+
+
+def _play(args: argparse.Namespace) -> int:
+    from .audio import FluidSynthOutput
+    from .checkpoint import load_checkpoint
+    from .generate import check_options
+    from .keyboard import (Clock, Display, ReplayInput, Session, SessionOptions, continue_in_process,
+                           continue_with_server, flushed, open_input, open_output)
+    from .keys import parse_key
+
+    check_options(args.seconds, args.temperature, args.top_p, 1)
+    if args.countdown < 0 or (args.takes is not None and args.takes < 1):
+        return _fail("--countdown must be >= 0 and --takes >= 1")
+    if args.out_port and args.audio:
+        return _fail("choose one of --out-port and --audio")
+    if args.key and args.key.strip().lower() != "auto":
+        try:
+            parse_key(args.key)  # a bad key name fails now, not after a take
+        except ValueError as error:
+            return _fail(str(error))
+    clock = Clock()
+    if args.replay:
+        ReplayInput(args.replay, clock)  # a bad file fails now, before the count-in
+        source = lambda: ReplayInput(args.replay, clock)  # noqa: E731 - a fresh replay for each take
+    else:
+        keyboard = open_input(args.port)
+        source = lambda: flushed(keyboard)  # noqa: E731
+    output = FluidSynthOutput(args.soundfont) if args.audio else open_output(args.out_port) if args.out_port else None
+    if args.server:
+        generate = continue_with_server(args.server, args.temperature, args.top_p, args.seed, args.key)
+    else:  # loaded and warmed before the count-in, so the first take is answered at full speed
+        generate = continue_in_process(load_checkpoint(args.checkpoint), args.temperature, args.top_p, args.seed,
+                                       args.key)
+        generate([Note(60, 0.0, 0.4), Note(64, 0.5, 0.9)], 1.0, args.seconds)
+    options = SessionOptions(args.seconds, args.countdown, args.takes_dir, args.loop, args.takes)
+    try:
+        Session(options, source, output, generate, Display(), clock).run()
+    finally:
+        if output is not None:
+            output.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     args.command_line = " ".join(["segue", *argv])  # recorded in reports so they say how to rerun them
     try:
         return args.run(args)
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130
     except USER_ERRORS as error:
         message = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         filename = getattr(error, "filename", None)
         return _fail(f"{filename}: {message}" if filename else message)
-    except KeyboardInterrupt:
-        return _fail("interrupted")
 
 
 if __name__ == "__main__":

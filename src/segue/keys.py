@@ -41,6 +41,11 @@ class Key:
         return f"{NOTE_NAMES[self.tonic]} {self.mode}"
 
 
+def pitch_name(pitch: int) -> str:
+    """60 -> "C4" (scientific pitch notation: middle C is C4)."""
+    return f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
 def parse_key(text: str) -> Key:
     """"D major", "F# minor", "Bb", "c minor", "Am" -> Key. A bare tonic means major."""
     match = _KEY_PATTERN.match(text)

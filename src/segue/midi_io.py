@@ -75,38 +75,53 @@ def _open(source: str | os.PathLike | bytes) -> mido.MidiFile:
         raise MidiError(f"{name} is truncated or corrupt: {reason}") from None
 
 
-def _collect_notes(midi: mido.MidiFile) -> tuple[list[Note], int, float]:
-    """Pair note-ons with note-offs in time order (seconds, through the tempo map)."""
-    notes: list[Note] = []
-    sounding: dict[tuple[int, int], tuple[float, int]] = {}
-    drum_notes = 0
-    now = 0.0
+class NoteTracker:
+    """Pairs note-ons with note-offs as messages arrive in time order: for files and live playing.
 
-    def release(key: tuple[int, int]) -> None:
-        start, velocity = sounding.pop(key)
+    A note-on with velocity 0 is a note-off; a key struck again before its release ends the
+    earlier note; the drum channel is counted, not kept; zero-length notes are dropped."""
+
+    def __init__(self) -> None:
+        self.notes: list[Note] = []
+        self.sounding: dict[tuple[int, int], tuple[float, int]] = {}
+        self.drum_notes = 0
+
+    def feed(self, message: mido.Message, now: float) -> None:
+        if message.type not in ("note_on", "note_off"):
+            return
+        if message.channel == DRUM_CHANNEL:
+            if message.type == "note_on" and message.velocity > 0:
+                self.drum_notes += 1
+            return
+        key = (message.channel, message.note)
+        if key in self.sounding:  # a note-off, or the same key struck again before its release
+            self._release(key, now)
+        if message.type == "note_on" and message.velocity > 0:
+            self.sounding[key] = (now, message.velocity)
+
+    def close(self, now: float) -> list[Note]:
+        """End every held note at `now`; all notes so far, by onset."""
+        for key in list(self.sounding):
+            self._release(key, now)
+        return sorted(self.notes, key=lambda n: (n.start, n.pitch))
+
+    def _release(self, key: tuple[int, int], now: float) -> None:
+        start, velocity = self.sounding.pop(key)
         if now > start:
-            notes.append(Note(key[1], start, now, velocity))
+            self.notes.append(Note(key[1], start, now, velocity))
 
+
+def _collect_notes(midi: mido.MidiFile) -> tuple[list[Note], int, float]:
+    """Notes in seconds, through the tempo map; notes never released end at the end of the file."""
+    tracker = NoteTracker()
+    now = 0.0
     try:
         for message in midi:  # merges tracks and converts ticks to seconds through tempo changes
             now += message.time
-            if message.type not in ("note_on", "note_off"):
-                continue
-            if message.channel == DRUM_CHANNEL:
-                if message.type == "note_on" and message.velocity > 0:
-                    drum_notes += 1
-                continue
-            key = (message.channel, message.note)
-            if key in sounding:  # a note-off, or the same key struck again before its release
-                release(key)
-            if message.type == "note_on" and message.velocity > 0:
-                sounding[key] = (now, message.velocity)
+            tracker.feed(message, now)
     except (ValueError, TypeError, ZeroDivisionError, KeyError) as error:
         raise MidiError(f"invalid MIDI data: {error}") from None
-    for key in list(sounding):
-        release(key)
-    notes.sort(key=lambda n: (n.start, n.pitch))
-    return notes, drum_notes, now
+    return tracker.close(now), tracker.drum_notes, now
 
 
 def write_midi(notes: list[Note], path: str | os.PathLike, length: float) -> None:
