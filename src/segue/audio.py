@@ -87,14 +87,14 @@ class FluidSynthOutput(BaseOutput):
         super().__init__("FluidSynth", soundfont=soundfont, settings=settings or {})  # mido calls _open
 
     def _open(self, soundfont: str | Path | None, settings: dict) -> None:
-        fluidsynth, self.synth = _synth(soundfont)
+        self.fluidsynth, self.synth = _synth(soundfont)  # kept: a port closed at exit cannot import
         for name, value in settings.items():
             self.synth.setting(name, value)
         used = self.synth.get_setting("audio.driver")
         # Only the audio driver: Synth.start() would also open a MIDI driver, which needs ALSA's
         # sequencer. The C libraries' own complaints are hushed: AudioError says it in one line.
         with hushed_stderr():
-            self.driver = fluidsynth.new_fluid_audio_driver(self.synth.settings, self.synth.synth)
+            self.driver = self.fluidsynth.new_fluid_audio_driver(self.synth.settings, self.synth.synth)
         if not self.driver:
             self.synth.delete()
             raise AudioError(f"no sound card: FluidSynth could not open its '{used}' audio output")
@@ -103,9 +103,7 @@ class FluidSynthOutput(BaseOutput):
         _apply(self.synth, message)
 
     def _close(self) -> None:
-        import fluidsynth
-
-        fluidsynth.delete_fluid_audio_driver(self.driver)
+        self.fluidsynth.delete_fluid_audio_driver(self.driver)
         self.driver = None
         self.synth.delete()
 

@@ -71,22 +71,21 @@ def open_input(name: str | None) -> BaseInput:
             raise KeyboardError("no MIDI keyboard found: connect one and check `segue ports`, "
                                 "or play a file as if from a keyboard with --replay FILE.mid")
         name = keyboards[0]
-    elif name not in inputs:
-        raise KeyboardError(f"no MIDI input named {name!r}; inputs: {', '.join(inputs) or 'none'}")
-    try:
-        return mido.open_input(name)
-    except (SystemError, OSError, RuntimeError) as error:
-        raise KeyboardError(f"cannot open MIDI input {name!r}: {_first_line(error)}") from None
+    return _open_port("input", name, inputs, mido.open_input)
 
 
 def open_output(name: str) -> BaseOutput:
-    _, outputs = list_ports()
-    if name not in outputs:
-        raise KeyboardError(f"no MIDI output named {name!r}; outputs: {', '.join(outputs) or 'none'}")
+    return _open_port("output", name, list_ports()[1], mido.open_output)
+
+
+def _open_port(kind: str, name: str, names: list[str], opener: Callable[[str], BaseInput | BaseOutput]):
+    if name not in names:
+        raise KeyboardError(f"no MIDI {kind} named {name!r}; {kind}s: {', '.join(names) or 'none'}")
     try:
-        return mido.open_output(name)
+        with hushed_stderr():
+            return opener(name)
     except (SystemError, OSError, RuntimeError) as error:
-        raise KeyboardError(f"cannot open MIDI output {name!r}: {_first_line(error)}") from None
+        raise KeyboardError(f"cannot open MIDI {kind} {name!r}: {_first_line(error)}") from None
 
 
 def flushed(port: BaseInput) -> BaseInput:
