@@ -12,6 +12,7 @@ import mido
 import numpy as np
 from mido.ports import BaseOutput
 
+from .midi_io import note_events
 from .notes import Note
 
 SAMPLE_RATE = 44100
@@ -112,11 +113,9 @@ def render(notes: list[Note], seconds: float, soundfont: str | Path | None = Non
     """The notes as stereo 16-bit samples, shape (frames, 2): `seconds` long plus `tail` seconds
     for the last notes to ring out."""
     _, synth = _synth(soundfont)
-    events = sorted([(n.start, 1, mido.Message("note_on", note=n.pitch, velocity=n.velocity)) for n in notes]
-                    + [(n.end, 0, mido.Message("note_off", note=n.pitch)) for n in notes], key=lambda e: (e[0], e[1]))
     chunks, frame = [], 0
     try:
-        for moment, _, message in events:
+        for moment, message in note_events(notes):
             target = round(moment * SAMPLE_RATE)
             if target > frame:
                 chunks.append(synth.get_samples(target - frame))

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from .audio import hushed_stderr
 from .keys import pitch_name
-from .midi_io import NoteTracker, read_midi, write_midi
+from .midi_io import NoteTracker, note_events, read_midi, write_midi
 from .notes import Note
 
 POLL_SECONDS = 0.001  # how often the recorder looks for new messages: its timing resolution
@@ -149,20 +149,17 @@ def play(notes: list[Note], port: BaseOutput, clock: Clock, origin: float) -> fl
     is sent at once. Returns when the first note-on was sent (None for no notes). If anything
     interrupts playback (Ctrl-C included), every sounding note is released and all notes are
     turned off before the interruption goes on, so nothing is left stuck."""
-    events = sorted([(n.start, 1, n) for n in notes] + [(n.end, 0, n) for n in notes],
-                    key=lambda event: (event[0], event[1]))  # offs before ons at the same moment
     sounding: set[int] = set()
     first_sent = None
     try:
-        for moment, is_on, note in events:
+        for moment, message in note_events(notes):
             clock.sleep_until(origin + moment)
-            if is_on:
-                port.send(mido.Message("note_on", note=note.pitch, velocity=note.velocity))
-                sounding.add(note.pitch)
+            port.send(message)
+            if message.type == "note_on":
+                sounding.add(message.note)
                 first_sent = first_sent if first_sent is not None else clock.now()
             else:
-                port.send(mido.Message("note_off", note=note.pitch, velocity=0))
-                sounding.discard(note.pitch)
+                sounding.discard(message.note)
     except BaseException:
         silence(port, sounding)
         raise

@@ -124,6 +124,15 @@ def _collect_notes(midi: mido.MidiFile) -> tuple[list[Note], int, float]:
     return tracker.close(now), tracker.drum_notes, now
 
 
+def note_events(notes: list[Note]) -> list[tuple[float, mido.Message]]:
+    """Notes as (seconds, note-on or note-off) in time order; at the same moment offs come first,
+    so a repeated note is released before it is struck again."""
+    events = [(n.start, 1, mido.Message("note_on", note=n.pitch, velocity=n.velocity)) for n in notes]
+    events += [(n.end, 0, mido.Message("note_off", note=n.pitch, velocity=0)) for n in notes]
+    events.sort(key=lambda event: (event[0], event[1]))
+    return [(moment, message) for moment, _, message in events]
+
+
 def write_midi(notes: list[Note], path: str | os.PathLike, length: float) -> None:
     """Write notes as a format-0 file lasting exactly `length` seconds.
 
