@@ -16,7 +16,6 @@ from .data import DEFAULT_DATA, DataError
 from .generate import ExtendError
 from .keyboard import KeyboardError
 from .midi_io import MidiError
-from .notes import Note
 
 EXIT_USAGE = 2
 USER_ERRORS = (MidiError, ExtendError, CheckpointError, DataError, KeyboardError, AudioError, OSError)
@@ -225,7 +224,7 @@ def _ports(args: argparse.Namespace) -> int:
 def _play(args: argparse.Namespace) -> int:
     from .audio import FluidSynthOutput
     from .checkpoint import load_checkpoint
-    from .generate import check_options
+    from .generate import WARM_UP_PHRASE, check_options
     from .keyboard import (Clock, Display, ReplayInput, Session, SessionOptions, continue_in_process,
                            continue_with_server, flushed, open_input, open_output)
     from .keys import parse_key
@@ -253,7 +252,7 @@ def _play(args: argparse.Namespace) -> int:
     else:  # loaded and warmed before the count-in, so the first take is answered at full speed
         generate = continue_in_process(load_checkpoint(args.checkpoint), args.temperature, args.top_p, args.seed,
                                        args.key)
-        generate([Note(60, 0.0, 0.4), Note(64, 0.5, 0.9)], 1.0, args.seconds)
+        generate(WARM_UP_PHRASE, 2.0, args.seconds)
     options = SessionOptions(args.seconds, args.countdown, args.takes_dir, args.loop, args.takes)
     try:
         Session(options, source, output, generate, Display(), clock).run()

@@ -20,6 +20,8 @@ from .tokenizer import N_PITCHES, Tokenizer
 MAX_SECONDS = 60.0
 MAX_VARIATIONS = 32
 MAX_TEMPERATURE = 5.0
+# Extended once at start-up (server, keyboard mode) so the first real request runs at full speed.
+WARM_UP_PHRASE = [Note(60 + step, 0.4 * i, 0.4 * i + 0.35) for i, step in enumerate((0, 2, 4, 5, 7))]
 
 
 class ExtendError(ValueError):

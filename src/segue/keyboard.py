@@ -23,7 +23,7 @@ from rich.table import Table
 
 from .audio import hushed_stderr
 from .keys import pitch_name
-from .midi_io import NoteTracker, note_events, read_midi, write_midi
+from .midi_io import DRUM_CHANNEL, NoteTracker, note_events, read_midi, write_midi
 from .notes import Note
 
 POLL_SECONDS = 0.001  # how often the recorder looks for new messages: its timing resolution
@@ -367,7 +367,7 @@ class Display:
         self.bar.start()
 
     def message(self, moment: float, message: mido.Message) -> None:
-        if message.type not in ("note_on", "note_off") or message.channel == 9:
+        if message.type not in ("note_on", "note_off") or message.channel == DRUM_CHANNEL:
             return
         on = message.type == "note_on" and message.velocity > 0
         velocity = f"vel {message.velocity:3d}" if on else ""

@@ -11,13 +11,10 @@ from fastapi_offline import FastAPIOffline
 
 from .. import __version__
 from ..checkpoint import Checkpoint, load_checkpoint, weights_digest
-from ..generate import ExtendError, extend
+from ..generate import WARM_UP_PHRASE, ExtendError, extend
 from ..midi_io import MidiError
-from ..notes import Note
 from .routers import api, page
 from .settings import Settings
-
-WARM_UP_PHRASE = [Note(60 + step, 0.4 * i, 0.4 * i + 0.35) for i, step in enumerate((0, 2, 4, 5, 7))]
 
 
 def create_app(settings: Settings | None = None, checkpoint: Checkpoint | None = None) -> FastAPI:
