@@ -19,7 +19,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-import torch
 
 from .generate import continuation_notes, first_gap_allowed, input_end, time_to_input_end
 from .keys import Key
@@ -110,30 +109,29 @@ class NGramModel:
 
     def generate(self, line: list[Note], input_length: float, seconds: float, seed: int, key: Key | None = None) -> list[Note]:
         """Sample a continuation note by note, with the neural decoder's rules for its start and end."""
-        generator = torch.Generator().manual_seed(seed)
+        rng = np.random.default_rng(seed)
         history = self.tokenizer.encode_context(line)
         boundary = time_to_input_end(line, input_end(line, input_length), self.tokenizer)
         end = boundary + seconds
-        pitch_allowed = None if key is None else torch.tensor([key.allows(p) for p in range(N_PITCHES)])
+        pitch_allowed = None if key is None else np.array([key.allows(p) for p in range(N_PITCHES)])
         rows, onset = [], 0.0
         while onset < end and len(rows) <= math.ceil(seconds / self.tokenizer.config.min_time):
             tokens = np.vstack([history, np.array(rows, np.int64).reshape(-1, 3), [[0, 0, 0]]])
             t = len(tokens) - 1
             gap_p, _, _ = self.field_distributions(tokens, t)
-            tokens[t, GAP] = _draw(gap_p, generator, first_gap_allowed(self.tokenizer, boundary) if not rows else None)
+            tokens[t, GAP] = _draw(gap_p, rng, first_gap_allowed(self.tokenizer, boundary) if not rows else None)
             _, pitch_p, _ = self.field_distributions(tokens, t)
-            tokens[t, PITCH] = _draw(pitch_p, generator, pitch_allowed)
+            tokens[t, PITCH] = _draw(pitch_p, rng, pitch_allowed)
             _, _, duration_p = self.field_distributions(tokens, t)
-            tokens[t, DURATION] = _draw(duration_p, generator)
+            tokens[t, DURATION] = _draw(duration_p, rng)
             rows.append(tokens[t].copy())
             onset += self.tokenizer.time_values[tokens[t, GAP]]
         return continuation_notes(np.array(rows), self.tokenizer, boundary, seconds, line)
 
 
-def _draw(probabilities: np.ndarray, generator: torch.Generator, allowed: torch.Tensor | None = None) -> int:
+def _draw(probabilities: np.ndarray, rng: np.random.Generator, allowed: np.ndarray | None = None) -> int:
     with np.errstate(divide="ignore"):
-        logits = torch.from_numpy(np.log(probabilities))
-    return int(choose(logits, 1.0, 1.0, generator, allowed))
+        return int(choose(np.log(probabilities), 1.0, 1.0, rng, allowed))
 
 
 def repeat_input(line: list[Note], input_length: float, seconds: float) -> list[Note]:

@@ -9,10 +9,12 @@ import os
 import pickle
 import zipfile
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import torch
 
+from .inference import InferenceModel
 from .model import MelodyRNN, ModelConfig
 from .tokenizer import Tokenizer, TokenizerConfig
 
@@ -32,6 +34,12 @@ class Checkpoint:
     data: dict = field(default_factory=dict)  # the data split's identity and size
     metrics: dict = field(default_factory=dict)  # training history and best validation loss
     train_config: dict = field(default_factory=dict)
+
+    @cached_property
+    def inference(self) -> InferenceModel:
+        """The network in numpy for generation, built on first use: a loaded checkpoint's weights
+        do not change."""
+        return InferenceModel(self.model)
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> None:

@@ -9,13 +9,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .checkpoint import DEFAULT_CHECKPOINT, Checkpoint, load_checkpoint
 from .keys import Key, resolve_key
 from .notes import Note, melody_end, melody_line
 from .sampling import choose
-from .tokenizer import N_PITCHES, Tokenizer
+from .tokenizer import DURATION, GAP, N_PITCHES, PITCH, Tokenizer
 
 MAX_SECONDS = 60.0
 MAX_VARIATIONS = 32
@@ -64,17 +63,16 @@ def extend(
         scale = resolve_key(key, line)
     except ValueError as error:
         raise ExtendError(str(error)) from None
-    pitch_allowed = None if scale is None else torch.tensor([scale.allows(p) for p in range(N_PITCHES)])
+    pitch_allowed = None if scale is None else np.array([scale.allows(p) for p in range(N_PITCHES)])
     end = input_end(notes, input_length)
     checkpoint = checkpoint or cached_checkpoint()
-    seed = secrets.randbits(63) if seed is None else seed
-    generator = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(secrets.randbits(63) if seed is None else seed)
     tokenizer = checkpoint.tokenizer
 
-    source = torch.from_numpy(tokenizer.encode_context(line))[None]
     boundary = time_to_input_end(line, end, tokenizer)
     tokens = _sample_tokens(
-        checkpoint, source, boundary, boundary + seconds, temperature, top_p, variations, generator, pitch_allowed
+        checkpoint, tokenizer.encode_context(line), boundary, boundary + seconds, temperature, top_p, variations, rng,
+        pitch_allowed,
     )
     return [continuation_notes(rows, tokenizer, boundary, seconds, line) for rows in tokens]
 
@@ -95,11 +93,11 @@ def time_to_input_end(line: list[Note], end: float, tokenizer: Tokenizer) -> flo
     return min(end - line[-1].start, tokenizer.config.max_time)
 
 
-def first_gap_allowed(tokenizer: Tokenizer, boundary: float) -> torch.Tensor:
+def first_gap_allowed(tokenizer: Tokenizer, boundary: float) -> np.ndarray:
     """Which gap bins the first new note may take: it may not start inside the input, but within
     half a bin of the input's end is close enough. The longest gap is always allowed."""
     half_bin = math.sqrt(tokenizer.time_values[1] / tokenizer.time_values[0])
-    allowed = torch.from_numpy(tokenizer.time_values * half_bin >= boundary)
+    allowed = tokenizer.time_values * half_bin >= boundary
     allowed[-1] = True
     return allowed
 
@@ -133,43 +131,35 @@ def check_options(seconds: float, temperature: float, top_p: float, variations: 
         raise ExtendError(f"variations must be an integer from 1 to {MAX_VARIATIONS}, got {variations!r}")
 
 
-@torch.inference_mode()
 def _sample_tokens(
     checkpoint: Checkpoint,
-    source: torch.Tensor,
+    source: np.ndarray,
     boundary: float,
     end: float,
     temperature: float,
     top_p: float,
     variations: int,
-    generator: torch.Generator,
-    pitch_allowed: torch.Tensor | None,
+    rng: np.random.Generator,
+    pitch_allowed: np.ndarray | None,
 ) -> list[np.ndarray]:
     """Decode note by note, all variations as one batch, until every one has an onset past `end`
     (seconds after the input's last onset). Returns each variation's tokens."""
-    model, tokenizer = checkpoint.model, checkpoint.tokenizer
-    time_values = torch.from_numpy(tokenizer.time_values)
-    memory, hidden = model.encode(source, torch.tensor([source.shape[1]]))
-    memory = type(memory)(*(t.expand(variations, *t.shape[1:]) for t in memory))
-    hidden = model.repeat_state(hidden, variations)
-    step = source[:, -1:, :].expand(variations, 1, 3)
-
+    network, tokenizer = checkpoint.inference, checkpoint.tokenizer
+    memory, state = network.encode(source)
+    state = network.repeat_state(state, variations)
     first_allowed = first_gap_allowed(tokenizer, boundary)
 
-    onsets = torch.zeros(variations, dtype=torch.float64)
+    onsets = np.zeros(variations)
     max_steps = math.ceil((end - boundary) / tokenizer.config.min_time) + 1
-    rows = []
+    rows = np.empty((max_steps, variations, 3), np.int64)
+    step = np.repeat(source[-1:], variations, axis=0)
     for index in range(max_steps):
-        features, hidden = model.decode(step, hidden, memory)
-        features = features[:, 0]
-        allowed = first_allowed if index == 0 else None
-        gap = choose(model.gap_logits(features), temperature, top_p, generator, allowed)
-        pitch = choose(model.pitch_logits(features, gap), temperature, top_p, generator, pitch_allowed)
-        duration = choose(model.duration_logits(features, gap, pitch), temperature, top_p, generator)
-        step = torch.stack([gap, pitch, duration], dim=-1)[:, None, :]
-        rows.append(step[:, 0])
-        onsets += time_values[gap]
-        if bool((onsets >= end).all()):
+        heads, state = network.decode(step, state, memory)
+        step = rows[index]
+        step[:, GAP] = choose(network.gap_logits(heads), temperature, top_p, rng, first_allowed if index == 0 else None)
+        step[:, PITCH] = choose(network.pitch_logits(heads, step[:, GAP]), temperature, top_p, rng, pitch_allowed)
+        step[:, DURATION] = choose(network.duration_logits(heads, step[:, GAP], step[:, PITCH]), temperature, top_p, rng)
+        onsets += tokenizer.time_values[step[:, GAP]]
+        if onsets.min() >= end:
             break
-    return list(torch.stack(rows, dim=1).numpy())
-
+    return list(rows[: index + 1].transpose(1, 0, 2))
