@@ -2,6 +2,7 @@ import pytest
 
 from conftest import played
 from segue import ExtendError, extend
+from segue.generate import extend_batch, prepare
 from segue.notes import Note, melody_end
 
 
@@ -87,3 +88,19 @@ def test_key_auto_uses_the_key_of_the_input(tiny_checkpoint):
 def test_bad_key_is_an_extend_error(tiny_checkpoint, phrase):
     with pytest.raises(ExtendError, match="key must look like"):
         extend(phrase, key="H minor", checkpoint=tiny_checkpoint)
+
+
+def test_a_request_gives_the_same_notes_alone_as_in_any_batch(tiny_checkpoint, phrase):
+    """The server batches concurrent requests; a seed must still mean the same continuation."""
+    tokenizer = tiny_checkpoint.tokenizer
+    requests = [
+        dict(notes=phrase, seed=1),
+        dict(notes=played([72, 71, 69]), seconds=8.0, temperature=0.0, seed=2),
+        dict(notes=phrase, variations=3, top_p=0.5, key="C major", seed=3),
+        dict(notes=played([60 + i % 5 for i in range(40)], spacing=0.15), seconds=2.0, temperature=1.7, seed=4),
+    ]
+    jobs = [prepare(tokenizer=tokenizer, **request) for request in requests]
+    alone = [extend(checkpoint=tiny_checkpoint, **request) for request in requests]
+    assert extend_batch(jobs, tiny_checkpoint) == alone
+    assert extend_batch(jobs[::-1], tiny_checkpoint) == alone[::-1]
+    assert extend_batch(jobs[1:2] * 3, tiny_checkpoint) == alone[1:2] * 3

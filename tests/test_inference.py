@@ -31,7 +31,7 @@ def test_step_by_step_decoding_matches_the_teacher_forced_module(config):
         logits, _, final = model(source, torch.tensor([9]), decoder_input, targets)
 
     network = InferenceModel(model)
-    memory, state = network.encode(source[0].numpy())
+    memory, state = network.encode([source[0].numpy()])
     for t in range(targets.shape[1]):
         heads, state = network.decode(decoder_input[0, t : t + 1].numpy(), state, memory)
         gap, pitch = targets[0, t : t + 1, 0].numpy(), targets[0, t : t + 1, 1].numpy()
@@ -44,16 +44,20 @@ def test_step_by_step_decoding_matches_the_teacher_forced_module(config):
             np.testing.assert_allclose(ours[0], theirs[layer, 0], atol=1e-5)
 
 
-def test_variations_share_one_encoding_and_decode_as_a_batch():
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_inputs_of_different_lengths_encode_and_decode_as_one_batch(cell):
+    """Padding neither leaks into a shorter input's state nor into what its rows attend to."""
     generator = torch.Generator().manual_seed(2)
-    network = InferenceModel(MelodyRNN(ModelConfig(embed_dim=8, hidden_size=16)).eval())
-    memory, state = network.encode(random_tokens(generator, 5).numpy())
-    batch = network.repeat_state(state, 3)
-    steps = random_tokens(generator, 3).numpy()
-    heads, _ = network.decode(steps, batch, memory)
-    for row in range(3):
-        alone, _ = network.decode(steps[row : row + 1], state, memory)
-        np.testing.assert_allclose(heads[row : row + 1], alone, atol=1e-6)
+    network = InferenceModel(MelodyRNN(ModelConfig(cell=cell, embed_dim=8, hidden_size=16)).eval())
+    sources = [random_tokens(generator, n).numpy() for n in (5, 2, 9)]
+    memory, state = network.encode(sources)
+    rows = np.array([0, 0, 1, 2, 2])  # variations repeat their input's row
+    steps = random_tokens(generator, 5).numpy()
+    heads, _ = network.decode(steps, network.select(state, rows), memory.rows(rows))
+    for batch_row, (row, step) in enumerate(zip(rows, steps)):
+        alone_memory, alone_state = network.encode([sources[row]])
+        alone, _ = network.decode(step[None], alone_state, alone_memory)
+        np.testing.assert_allclose(heads[batch_row : batch_row + 1], alone, atol=1e-5)
 
 
 def test_shipped_model_matches_too(shipped_checkpoint):
@@ -64,6 +68,6 @@ def test_shipped_model_matches_too(shipped_checkpoint):
         memory, hidden = model.encode(source, torch.tensor([12]))
         features, _ = model.decode(step, hidden, memory)
         expected = model.gap_logits(features[:, 0])
-    ours_memory, state = network.encode(source[0].numpy())
+    ours_memory, state = network.encode([source[0].numpy()])
     heads, _ = network.decode(step[0].numpy(), state, ours_memory)
     np.testing.assert_allclose(network.gap_logits(heads), expected, atol=1e-4)

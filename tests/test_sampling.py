@@ -8,24 +8,29 @@ def logits():
     return np.log(np.array([[0.5, 0.3, 0.15, 0.05], [0.05, 0.15, 0.3, 0.5]]))
 
 
-def rng(seed):
-    return np.random.default_rng(seed)
+def uniforms(rows, seed):
+    return np.random.default_rng(seed).random(rows)
 
 
-def test_same_seed_gives_the_same_draws_and_another_seed_differs():
+def test_same_uniforms_give_the_same_draws_and_others_differ():
     wide = np.ones((4, 64))
-    assert np.array_equal(sample(wide, rng(3)), sample(wide, rng(3)))
-    assert not np.array_equal(sample(wide, rng(3)), sample(wide, rng(4)))
+    assert np.array_equal(sample(wide, uniforms(4, 3)), sample(wide, uniforms(4, 3)))
+    assert not np.array_equal(sample(wide, uniforms(4, 3)), sample(wide, uniforms(4, 4)))
+
+
+def test_a_uniform_number_picks_by_the_running_sum():
+    weights = np.array([[1.0, 0.0, 2.0, 1.0]] * 5)
+    assert sample(weights, np.array([0.0, 0.24, 0.25, 0.74, 0.99])).tolist() == [0, 0, 2, 2, 3]
 
 
 def test_sampling_follows_the_weights_which_need_not_sum_to_one():
-    draws = sample(np.tile([5.0, 3.0, 1.5, 0.5], (20_000, 1)), rng(0))
+    draws = sample(np.tile([5.0, 3.0, 1.5, 0.5], (20_000, 1)), uniforms(20_000, 0))
     assert np.allclose(np.bincount(draws, minlength=4) / 20_000, [0.5, 0.3, 0.15, 0.05], atol=0.015)
 
 
 def test_zero_weights_are_never_drawn_wherever_they_sit():
     weights = np.tile([0.0, 1.0, 0.0, 0.0, 2.0, 0.0], (5_000, 1))
-    assert set(sample(weights, rng(1)).tolist()) == {1, 4}
+    assert set(sample(weights, uniforms(5_000, 1)).tolist()) == {1, 4}
 
 
 def test_softmax_gives_rows_that_sum_to_one_even_for_huge_logits():
@@ -50,22 +55,32 @@ def test_temperature_scales_and_zero_is_greedy():
     assert np.allclose(apply_temperature(logits(), 2.0), logits() / 2)
     greedy = apply_temperature(logits(), 0.0)
     assert np.isfinite(greedy).tolist() == [[True, False, False, False], [False, False, False, True]]
-    assert sample(softmax(greedy), rng(1)).tolist() == [0, 3]
+    assert sample(softmax(greedy), uniforms(2, 1)).tolist() == [0, 3]
 
 
 def test_mask_rules_choices_out():
     masked = mask_logits(logits(), np.array([False, False, True, True]))
-    draws = sample(softmax(np.tile(masked, (500, 1))), rng(2))
+    draws = sample(softmax(np.tile(masked, (500, 1))), uniforms(1000, 2))
     assert set(draws.tolist()) <= {2, 3}
 
 
 def test_choose_applies_mask_before_top_p():
     allowed = np.array([False, True, True, True])
-    draws = choose(np.tile(logits()[:1], (2000, 1)), 1.0, 0.6, rng(5), allowed)
+    draws = choose(np.tile(logits()[:1], (2000, 1)), 1.0, 0.6, uniforms(2000, 5), allowed)
     assert set(draws.tolist()) == {1}  # of what is allowed, 0.3 alone already holds 60 % of the mass
 
 
-@pytest.mark.parametrize(("function", "bad"), [(apply_temperature, -0.5), (top_p_filter, 0.0), (top_p_filter, 1.5)])
+def test_each_row_may_have_its_own_temperature_and_top_p():
+    rows = np.tile(logits()[:1], (3, 1))
+    scaled = apply_temperature(rows, np.array([[0.0], [1.0], [2.0]]))
+    assert np.isfinite(scaled[0]).tolist() == [True, False, False, False]
+    assert np.allclose(scaled[1:], rows[1:] / np.array([[1.0], [2.0]]))
+    kept = top_p_filter(softmax(rows), np.array([[0.4], [0.75], [1.0]])) > 0
+    assert kept.sum(axis=-1).tolist() == [1, 2, 4]
+
+
+@pytest.mark.parametrize(("function", "bad"), [(apply_temperature, -0.5), (top_p_filter, 0.0), (top_p_filter, 1.5),
+                                             (top_p_filter, np.array([[0.5], [0.0]]))])
 def test_bad_parameters_are_refused(function, bad):
     with pytest.raises(ValueError):
         function(logits(), bad)

@@ -131,7 +131,7 @@ class NGramModel:
 
 def _draw(probabilities: np.ndarray, rng: np.random.Generator, allowed: np.ndarray | None = None) -> int:
     with np.errstate(divide="ignore"):
-        return int(choose(np.log(probabilities), 1.0, 1.0, rng, allowed))
+        return int(choose(np.log(probabilities), 1.0, 1.0, rng.random(()), allowed))
 
 
 def repeat_input(line: list[Note], input_length: float, seconds: float) -> list[Note]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 import secrets
 import statistics
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from .checkpoint import DEFAULT_CHECKPOINT, Checkpoint, load_checkpoint
+from .inference import InferenceModel
 from .keys import Key, resolve_key
 from .notes import Note, melody_end, melody_line
 from .sampling import choose
@@ -33,6 +35,50 @@ def cached_checkpoint(path: str = str(DEFAULT_CHECKPOINT)) -> Checkpoint:
     return load_checkpoint(Path(path))
 
 
+@dataclass(frozen=True)
+class Job:
+    """One validated call of `extend`, ready to be decoded alone or in a batch with others."""
+
+    line: list[Note]  # the input's melodic line
+    source: np.ndarray  # its tokens, as the model reads them
+    boundary: float  # seconds from its last onset to its end: the earliest first new onset
+    seconds: float
+    temperature: float
+    top_p: float
+    variations: int
+    seed: int
+    pitch_allowed: np.ndarray | None  # the key's scale, or None for every pitch
+
+
+def prepare(
+    notes: list[Note],
+    tokenizer: Tokenizer,
+    seconds: float = 5.0,
+    temperature: float = 1.0,
+    top_p: float = 0.95,
+    seed: int | None = None,
+    variations: int = 1,
+    input_length: float | None = None,
+    key: str | Key | None = None,
+) -> Job:
+    """Check a request and read its input (see `extend`); raises ExtendError naming a bad value."""
+    check_options(seconds, temperature, top_p, variations)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
+        raise ExtendError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
+    line = melody_line(notes)
+    if not line:
+        raise ExtendError("the input has no notes")
+    try:
+        scale = resolve_key(key, line)
+    except ValueError as error:
+        raise ExtendError(str(error)) from None
+    return Job(
+        line, tokenizer.encode_context(line), time_to_input_end(line, input_end(notes, input_length), tokenizer),
+        seconds, temperature, top_p, variations, secrets.randbits(63) if seed is None else seed,
+        None if scale is None else np.array([scale.allows(p) for p in range(N_PITCHES)]),
+    )
+
+
 def extend(
     notes: list[Note],
     seconds: float = 5.0,
@@ -53,28 +99,20 @@ def extend(
     with the same input gives the same continuations. `key` ("D major", "F# minor", or "auto" for
     the key found in the input) keeps every generated pitch in that key's scale.
     """
-    check_options(seconds, temperature, top_p, variations)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
-        raise ExtendError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
-    line = melody_line(notes)
-    if not line:
-        raise ExtendError("the input has no notes")
-    try:
-        scale = resolve_key(key, line)
-    except ValueError as error:
-        raise ExtendError(str(error)) from None
-    pitch_allowed = None if scale is None else np.array([scale.allows(p) for p in range(N_PITCHES)])
-    end = input_end(notes, input_length)
     checkpoint = checkpoint or cached_checkpoint()
-    rng = np.random.default_rng(secrets.randbits(63) if seed is None else seed)
-    tokenizer = checkpoint.tokenizer
+    job = prepare(notes, checkpoint.tokenizer, seconds, temperature, top_p, seed, variations, input_length, key)
+    return extend_batch([job], checkpoint)[0]
 
-    boundary = time_to_input_end(line, end, tokenizer)
-    tokens = _sample_tokens(
-        checkpoint, tokenizer.encode_context(line), boundary, boundary + seconds, temperature, top_p, variations, rng,
-        pitch_allowed,
-    )
-    return [continuation_notes(rows, tokenizer, boundary, seconds, line) for rows in tokens]
+
+def extend_batch(jobs: list[Job], checkpoint: Checkpoint) -> list[list[list[Note]]]:
+    """Decode several prepared requests as one batch -> each job's continuations. Each job draws
+    from its own generator, seeded by its seed, so it gets the same notes alone as in a batch, up
+    to float rounding: BLAS sums a one-row product in another order than a many-row one, and a
+    draw that falls within about 1e-6 of a boundary between two choices can go either way."""
+    tokenizer = checkpoint.tokenizer
+    tokens = _sample_tokens(checkpoint.inference, tokenizer, jobs)
+    return [[continuation_notes(rows, tokenizer, job.boundary, job.seconds, job.line) for rows in job_tokens]
+            for job, job_tokens in zip(jobs, tokens)]
 
 
 def input_end(notes: list[Note], input_length: float | None = None) -> float:
@@ -131,35 +169,51 @@ def check_options(seconds: float, temperature: float, top_p: float, variations: 
         raise ExtendError(f"variations must be an integer from 1 to {MAX_VARIATIONS}, got {variations!r}")
 
 
-def _sample_tokens(
-    checkpoint: Checkpoint,
-    source: np.ndarray,
-    boundary: float,
-    end: float,
-    temperature: float,
-    top_p: float,
-    variations: int,
-    rng: np.random.Generator,
-    pitch_allowed: np.ndarray | None,
-) -> list[np.ndarray]:
-    """Decode note by note, all variations as one batch, until every one has an onset past `end`
-    (seconds after the input's last onset). Returns each variation's tokens."""
-    network, tokenizer = checkpoint.inference, checkpoint.tokenizer
-    memory, state = network.encode(source)
-    state = network.repeat_state(state, variations)
-    first_allowed = first_gap_allowed(tokenizer, boundary)
+def _sample_tokens(network: InferenceModel, tokenizer: Tokenizer, jobs: list[Job]) -> list[list[np.ndarray]]:
+    """Decode note by note, every variation of every job as one batch row, until each row has an
+    onset past its job's end. Returns each job's rows of tokens."""
+    job_of_row = np.repeat(np.arange(len(jobs)), [job.variations for job in jobs])
+    per_row = lambda values: np.array(values)[job_of_row][:, None]  # noqa: E731
+    # Settings shared by every job stay plain numbers: the sampling functions are quicker on those.
+    shared_or_per_row = lambda values: values[0] if len(set(values)) == 1 else per_row(values)  # noqa: E731
+    temperature = shared_or_per_row([job.temperature for job in jobs])
+    top_p = shared_or_per_row([job.top_p for job in jobs])
+    first_allowed = per_row([first_gap_allowed(tokenizer, job.boundary) for job in jobs])[:, 0]
+    pitch_allowed = None
+    if any(job.pitch_allowed is not None for job in jobs):
+        every_pitch = np.ones(N_PITCHES, bool)
+        pitch_allowed = per_row([every_pitch if job.pitch_allowed is None else job.pitch_allowed for job in jobs])[:, 0]
+    boundaries = np.array([job.boundary for job in jobs])[job_of_row]
+    ends = boundaries + np.array([job.seconds for job in jobs])[job_of_row]
+    generators = [np.random.default_rng(job.seed) for job in jobs]
+    starts = np.cumsum([0] + [job.variations for job in jobs])
+    drawn = np.empty(len(job_of_row))
 
-    onsets = np.zeros(variations)
-    max_steps = math.ceil((end - boundary) / tokenizer.config.min_time) + 1
-    rows = np.empty((max_steps, variations, 3), np.int64)
-    step = np.repeat(source[-1:], variations, axis=0)
+    def uniforms() -> np.ndarray:  # one number per row, each job's from its own generator
+        for generator, start, end in zip(generators, starts, starts[1:]):
+            generator.random(out=drawn[start:end])
+        return drawn
+
+    memory, state = network.encode([job.source for job in jobs])
+    memory, state = memory.rows(job_of_row), network.select(state, job_of_row)
+    step = np.stack([job.source[-1] for job in jobs])[job_of_row]
+    onsets = np.zeros(len(job_of_row))
+    max_steps = math.ceil((ends - boundaries).max() / tokenizer.config.min_time) + 1
+    rows = np.empty((max_steps, len(job_of_row), 3), np.int64)
     for index in range(max_steps):
         heads, state = network.decode(step, state, memory)
         step = rows[index]
-        step[:, GAP] = choose(network.gap_logits(heads), temperature, top_p, rng, first_allowed if index == 0 else None)
-        step[:, PITCH] = choose(network.pitch_logits(heads, step[:, GAP]), temperature, top_p, rng, pitch_allowed)
-        step[:, DURATION] = choose(network.duration_logits(heads, step[:, GAP], step[:, PITCH]), temperature, top_p, rng)
+        step[:, GAP] = choose(network.gap_logits(heads), temperature, top_p, uniforms(),
+                              first_allowed if index == 0 else None)
+        step[:, PITCH] = choose(network.pitch_logits(heads, step[:, GAP]), temperature, top_p, uniforms(), pitch_allowed)
+        step[:, DURATION] = choose(network.duration_logits(heads, step[:, GAP], step[:, PITCH]), temperature, top_p,
+                                   uniforms())
         onsets += tokenizer.time_values[step[:, GAP]]
-        if onsets.min() >= end:
+        if (onsets >= ends).all():
             break
-    return list(rows[: index + 1].transpose(1, 0, 2))
+    rows = rows[: index + 1]
+    # A job is done at the first step where each of its rows is past its end: what it would get alone.
+    past_end = np.cumsum(tokenizer.time_values[rows[:, :, GAP]], axis=0) >= ends
+    steps_needed = np.argmax(past_end, axis=0) + 1
+    return [list(rows[: steps_needed[start:end].max(), start:end].transpose(1, 0, 2))
+            for start, end in zip(starts, starts[1:])]

@@ -61,12 +61,18 @@ class Layer:
         cell = input_forget[:, size:] * state[1] + input_forget[:, :size] * np.tanh(gates[:, 2 * size : 3 * size])
         return _sigmoid(gates[:, 3 * size :]) * np.tanh(cell), cell
 
-    def run(self, projected: np.ndarray, state: tuple[np.ndarray, ...]) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-        """Run over a sequence of projected inputs (steps, gates * hidden), batch 1 -> outputs (steps, hidden), last state."""
-        outputs = np.empty((len(projected), state[0].shape[-1]), np.float32)
-        for t in range(len(projected)):
-            state = self.step(projected[t : t + 1], state)
-            outputs[t] = state[0][0]
+    def run(self, projected: np.ndarray, lengths: np.ndarray, state: tuple[np.ndarray, ...]):
+        """Run over right-padded sequences of projected inputs (batch, steps, gates * hidden) ->
+        outputs (batch, steps, hidden) and each row's state after its last real step."""
+        outputs = np.zeros(projected.shape[:2] + (state[0].shape[-1],), np.float32)
+        ragged = (lengths != lengths[0]).any()
+        for t in range(projected.shape[1]):
+            stepped = self.step(projected[:, t], state)
+            if ragged:  # rows already at their end keep their final state
+                going = (t < lengths)[:, None]
+                stepped = tuple(np.where(going, new, old) for new, old in zip(stepped, state))
+            state = stepped
+            outputs[:, t] = state[0]
         return outputs, state
 
 
@@ -81,10 +87,23 @@ def _layers(module: torch.nn.Module, cell: str) -> list[Layer]:
 
 @dataclass(frozen=True)
 class Memory:
-    """What the decoder attends to, for one input: the encoder's states and their attention keys."""
+    """What the decoder attends to, one row per input: the encoder's states, their attention keys
+    and which positions are real notes (inputs of different lengths are right-padded)."""
 
-    states: np.ndarray  # (input notes, hidden)
-    keys: np.ndarray  # (input notes, hidden): states projected by the attention matrix
+    states: np.ndarray  # (inputs, notes, hidden)
+    keys: np.ndarray  # (inputs, notes, hidden): states projected by the attention matrix
+    mask: np.ndarray  # (inputs, notes) bool
+
+    @property
+    def padded(self) -> bool:
+        return not self.mask.all()
+
+    def rows(self, inputs: np.ndarray) -> Memory:
+        """The memory of input inputs[i] for decoder row i; rows that all read one input share
+        a single memory row, which `decode` serves with one matrix product."""
+        if (inputs == inputs[0]).all():
+            inputs = inputs[:1]
+        return Memory(self.states[inputs], self.keys[inputs], self.mask[inputs])
 
 
 class InferenceModel:
@@ -128,32 +147,39 @@ class InferenceModel:
 
     @staticmethod
     def _project(tables: list[np.ndarray], tokens: np.ndarray) -> np.ndarray:
-        return tables[0][tokens[:, GAP]] + tables[1][tokens[:, PITCH]] + tables[2][tokens[:, DURATION]]
+        return tables[0][tokens[..., GAP]] + tables[1][tokens[..., PITCH]] + tables[2][tokens[..., DURATION]]
 
     def initial_state(self, layers: list[Layer], batch: int) -> State:
         size = layers[0].hidden_weight.shape[0]
         count = 1 if layers[0].cell == "gru" else 2
         return [tuple(np.zeros((batch, size), np.float32) for _ in range(count)) for _ in layers]
 
-    def encode(self, source: np.ndarray) -> tuple[Memory, State]:
-        """One input's tokens (notes, 3) -> memory and the decoder's start state (batch 1)."""
-        state = self.initial_state(self.encoder, 1)
-        projected = self._project(self.encoder_tables, source)
+    def encode(self, sources: list[np.ndarray]) -> tuple[Memory, State]:
+        """Inputs' tokens, each (notes >= 1, 3) -> memory and the decoder's start state, a row each."""
+        lengths = np.array([len(source) for source in sources])
+        padded = np.zeros((len(sources), lengths.max(), 3), np.int64)
+        for row, source in zip(padded, sources):
+            row[: len(source)] = source
+        state = self.initial_state(self.encoder, len(sources))
+        projected = self._project(self.encoder_tables, padded)
         final = []
         for index, layer in enumerate(self.encoder):
             if index:
                 projected = outputs @ layer.input_weight + layer.input_bias
-            outputs, last = layer.run(projected, state[index])
+            outputs, last = layer.run(projected, lengths, state[index])
             final.append(last)
-        return Memory(outputs, outputs @ self.attention), final
+        mask = np.arange(padded.shape[1]) < lengths[:, None]
+        return Memory(outputs, outputs @ self.attention, mask), final
 
     @staticmethod
-    def repeat_state(state: State, batch: int) -> State:
-        return [tuple(np.repeat(part, batch, axis=0) for part in layer) for layer in state]
+    def select(state: State, rows: np.ndarray) -> State:
+        """The state of row rows[i] in row i (variations repeat their input's row)."""
+        return [tuple(part[rows] for part in layer) for layer in state]
 
     def decode(self, tokens: np.ndarray, state: State, memory: Memory) -> tuple[np.ndarray, State]:
-        """One decoder step from the previous notes (batch, 3) -> head inputs (batch, heads), new state.
-        Pass the head inputs to gap_logits, pitch_logits and duration_logits in turn."""
+        """One decoder step from the previous notes (batch, 3), with each row's memory -> head
+        inputs (batch, heads), new state. Pass the head inputs to gap_logits, pitch_logits and
+        duration_logits in turn."""
         projected = self._project(self.decoder_tables, tokens)
         new_state = []
         for index, layer in enumerate(self.decoder):
@@ -162,9 +188,13 @@ class InferenceModel:
             layer_state = layer.step(projected, state[index])
             new_state.append(layer_state)
             output = layer_state[0]
-        scores = output @ memory.keys.T
+        shared = len(memory.keys) == 1
+        scores = output @ memory.keys[0].T if shared else np.matmul(memory.keys, output[:, :, None])[:, :, 0]
+        if memory.padded:
+            scores = np.where(memory.mask, scores, -np.inf)
         weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
-        context = (weights / weights.sum(axis=-1, keepdims=True)) @ memory.states
+        weights /= weights.sum(axis=-1, keepdims=True)
+        context = weights @ memory.states[0] if shared else np.matmul(weights[:, None, :], memory.states)[:, 0]
         features = np.tanh(output @ self.combine_output + context @ self.combine_context + self.combine_bias)
         return features @ self.head_weight + self.head_bias, new_state
 

@@ -1,5 +1,8 @@
 """Sampling: small pure functions on logits and probabilities (numpy arrays), kept out of the
-model. The last axis is the vocabulary; every function works on a batch of rows at once."""
+model. The last axis is the vocabulary; every function works on a batch of rows at once, and
+temperature and top_p may be one number or one per row (an array of shape (rows, 1)), so that
+requests with different settings share a batch. Randomness comes in as uniform numbers, one per
+row, drawn by the caller from its own seeded generator."""
 
 from __future__ import annotations
 
@@ -11,13 +14,14 @@ def mask_logits(logits: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     return np.where(allowed, logits, -np.inf)
 
 
-def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
+def apply_temperature(logits: np.ndarray, temperature: float | np.ndarray) -> np.ndarray:
     """Sharpen (< 1) or flatten (> 1) the distribution; temperature 0 keeps only the most likely choice."""
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature!r}")
-    if temperature == 0:
-        return mask_logits(logits, logits == logits.max(axis=-1, keepdims=True))
-    return logits / temperature
+    _check(temperature, "temperature", lambda t: t >= 0, ">= 0")
+    greedy = temperature == 0
+    if not greedy.any() if isinstance(greedy, np.ndarray) else not greedy:
+        return logits / temperature
+    best_only = mask_logits(logits, logits == logits.max(axis=-1, keepdims=True))
+    return np.where(greedy, best_only, logits / np.where(greedy, 1, temperature))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -25,12 +29,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
-def top_p_filter(probabilities: np.ndarray, top_p: float) -> np.ndarray:
+def top_p_filter(probabilities: np.ndarray, top_p: float | np.ndarray) -> np.ndarray:
     """Keep the smallest set of most likely choices whose probability reaches top_p (nucleus
     sampling) and zero the rest; choices exactly as likely as the last one kept stay too."""
-    if not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
-    if top_p == 1:
+    _check(top_p, "top_p", lambda p: (p > 0) & (p <= 1), "in (0, 1]")
+    if (top_p == 1).all() if isinstance(top_p, np.ndarray) else top_p == 1:
         return probabilities
     descending = np.sort(probabilities, axis=-1)[..., ::-1]
     # A choice stays if the mass before it is still short of top_p, so the most likely always
@@ -40,24 +43,36 @@ def top_p_filter(probabilities: np.ndarray, top_p: float) -> np.ndarray:
     return np.where(probabilities >= threshold, probabilities, 0.0)
 
 
-def sample(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def sample(weights: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     """Draw one index per row of weights (..., vocabulary) -> (...), each in proportion to its
-    weight (they need not sum to 1): one uniform number per row, looked up in the running sum."""
+    weight (they need not sum to 1), by looking up each row's uniform number in [0, 1) (shape
+    (...)) in the row's running sum."""
     cumulative = weights.cumsum(axis=-1)
-    targets = rng.random(weights.shape[:-1] + (1,)) * cumulative[..., -1:]
+    targets = uniforms[..., None] * cumulative[..., -1:]
     # Zero weights never win: their running sum equals the one before. The clamp only guards
     # against a target rounded up to the total.
     return np.minimum((cumulative <= targets).sum(axis=-1), weights.shape[-1] - 1)
 
 
+def _check(value: float | np.ndarray, name: str, valid, wanted: str) -> None:
+    """Raise ValueError naming the first value that is not `valid`; a plain number is checked
+    without numpy's overhead, as these functions run three times per decoded note."""
+    good = valid(value)
+    if isinstance(good, np.ndarray):
+        if not good.all():
+            raise ValueError(f"{name} must be {wanted}, got {float(value[~good][0])!r}")
+    elif not good:
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
+
+
 def choose(
     logits: np.ndarray,
-    temperature: float,
-    top_p: float,
-    rng: np.random.Generator,
+    temperature: float | np.ndarray,
+    top_p: float | np.ndarray,
+    uniforms: np.ndarray,
     allowed: np.ndarray | None = None,
 ) -> np.ndarray:
     """Mask, then temperature, then top-p, then draw: the order every front end uses."""
     if allowed is not None:
         logits = mask_logits(logits, allowed)
-    return sample(top_p_filter(softmax(apply_temperature(logits, temperature)), top_p), rng)
+    return sample(top_p_filter(softmax(apply_temperature(logits, temperature)), top_p), uniforms)
