@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import sys
 import time
@@ -77,7 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
     serve.add_argument("--checkpoint", type=Path, help="a trained model (.pt)")
+    serve.add_argument("--workers", type=int, help="server processes, each with its own model (default 1; one per "
+                                                   "core serves the most requests per second)")
     serve.set_defaults(run=_serve)
+
+    bench = commands.add_parser("bench", help="measure model and server speed; write docs/benchmarks.md and .json")
+    bench.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="a trained model (.pt)")
+    bench.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server processes (default: one per core)")
+    bench.add_argument("--runs", type=int, default=300, help="timed model runs per figure (default 300)")
+    bench.add_argument("--clients", default="1,4,16,32", help="concurrent clients per load level (default 1,4,16,32)")
+    bench.add_argument("--requests", type=int, default=300, help="requests per load level, at least (default 300)")
+    bench.add_argument("--markdown", type=Path, default=Path("docs/benchmarks.md"), help="report to write")
+    bench.add_argument("--json", type=Path, default=Path("docs/benchmarks.json"), help="figures to write")
+    bench.set_defaults(run=_bench)
 
     ports = commands.add_parser("ports", help="list MIDI inputs and outputs")
     ports.set_defaults(run=_ports)
@@ -183,11 +196,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
     from pydantic import ValidationError
+    from uvicorn.supervisors import Multiprocess
 
     from .checkpoint import load_checkpoint
     from .server import Settings, create_app
 
-    overrides = {"host": args.host, "port": args.port, "checkpoint": args.checkpoint}
+    overrides = {"host": args.host, "port": args.port, "checkpoint": args.checkpoint, "workers": args.workers}
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as error:
@@ -196,7 +210,9 @@ def _serve(args: argparse.Namespace) -> int:
     checkpoint = load_checkpoint(settings.checkpoint)  # a bad model fails here, in one line, before listening
     # Bind before starting uvicorn: a busy port is one clear line, and port 0 tells us which port it got.
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP said outright: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets
+    # that name it, and with Nagle on, a keep-alive client waits 40 ms for each answer's body.
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind((settings.host, settings.port))
@@ -206,8 +222,34 @@ def _serve(args: argparse.Namespace) -> int:
     port = listener.getsockname()[1]
     host = f"[{settings.host}]" if family == socket.AF_INET6 else settings.host
     print(f"Segue is running at http://{host}:{port}/ (API docs at /docs); Ctrl-C stops it", flush=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, checkpoint), log_level="warning"))
-    server.run(sockets=[listener])
+    if settings.workers == 1:
+        uvicorn.Server(uvicorn.Config(create_app(settings, checkpoint), log_level="warning")).run(sockets=[listener])
+        return 0
+    # Worker processes share the socket and build their app from the environment (SEGUE_*); one
+    # BLAS thread each, as the workers already fill the cores.
+    os.environ.update({f"SEGUE_{name.upper()}": str(value) for name, value in settings.model_dump().items()})
+    os.environ.update(dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1"))
+    config = uvicorn.Config("segue.server.app:create_app", factory=True, workers=settings.workers, log_level="warning")
+    Multiprocess(config, sockets=[listener]).run()
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    try:
+        clients = tuple(int(c) for c in args.clients.split(","))
+    except ValueError:
+        return _fail(f"--clients must be numbers separated by commas, got {args.clients!r}")
+    if args.runs < 1 or args.requests < 1 or args.workers < 1 or min(clients) < 1:
+        return _fail("--runs, --requests, --workers and each of --clients must be at least 1")
+    bench.load_checkpoint(args.checkpoint)  # a bad model fails here, in one line, before anything is timed
+    config = bench.BenchConfig(checkpoint=args.checkpoint, model_runs=args.runs, workers=args.workers,
+                               concurrency=clients, min_requests=args.requests)
+    result = bench.run(config, args.command_line)
+    bench.write(result, args.markdown, args.json)
+    print(bench.summary(result))
+    print(f"wrote {args.markdown} and {args.json}")
     return 0
 
 

@@ -13,6 +13,7 @@ from .. import __version__
 from ..checkpoint import Checkpoint, load_checkpoint, weights_digest
 from ..generate import WARM_UP_PHRASE, ExtendError, extend
 from ..midi_io import MidiError
+from .batcher import Batcher
 from .routers import api, page
 from .settings import Settings
 
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None, checkpoint: Checkpoint | None =
         loaded = checkpoint or load_checkpoint(settings.checkpoint)
         app.state.checkpoint = loaded
         app.state.model_version = weights_digest(loaded.model)[:12]
+        app.state.batcher = Batcher(loaded, settings.max_batch_rows)
         if settings.warm_up:  # the first real request then runs at full speed
             extend(WARM_UP_PHRASE, seed=0, checkpoint=loaded)
         yield

@@ -32,7 +32,9 @@ class NoteModel(BaseModel):
 
     @classmethod
     def of(cls, note: Note) -> NoteModel:
-        return cls(pitch=note.pitch, start=round(note.start, 6), end=round(note.end, 6), velocity=note.velocity)
+        # A Note is valid by construction, so pydantic's checks are skipped.
+        return cls.model_construct(pitch=note.pitch, start=round(note.start, 6), end=round(note.end, 6),
+                                   velocity=note.velocity)
 
 
 class ExtendOptions(BaseModel):

@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..checkpoint import DEFAULT_CHECKPOINT
+from ..generate import MAX_VARIATIONS
 
 
 class Settings(BaseSettings):
@@ -19,4 +20,6 @@ class Settings(BaseSettings):
     checkpoint: Path = DEFAULT_CHECKPOINT
     max_upload_bytes: int = Field(1024 * 1024, gt=0)  # a 5 s phrase is a few hundred bytes of MIDI
     max_input_notes: int = Field(2000, gt=0)  # far beyond any phrase; bounds the work per request
+    workers: int = Field(1, ge=1, le=64)  # processes; one per core gives the most continuations per second
+    max_batch_rows: int = Field(64, ge=MAX_VARIATIONS)  # continuations decoded together under load
     warm_up: bool = True  # run one continuation at start-up so the first user does not wait

@@ -1,5 +1,5 @@
-"""The JSON API. Routes are plain functions, so FastAPI runs the model in its thread pool and the
-event loop stays free for other requests."""
+"""The JSON API. The extend routes hand their work to the app's batcher, which runs the model off
+the event loop; the other routes are plain functions, which FastAPI runs in its thread pool."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from ...checkpoint import Checkpoint
-from ...generate import extend, input_end
+from ...generate import input_end, prepare
 from ...midi_io import midi_bytes, read_midi
 from ...notes import Note
 from ..schemas import (
@@ -28,6 +29,7 @@ from ..schemas import (
     NoteModel,
     WriteMidiRequest,
 )
+from ..batcher import Batcher
 from ..settings import Settings
 
 MIDI_TYPE = "audio/midi"
@@ -43,22 +45,27 @@ def get_checkpoint(request: Request) -> Checkpoint:
     return request.app.state.checkpoint
 
 
+def get_batcher(request: Request) -> Batcher:
+    return request.app.state.batcher
+
+
 def get_model_ref(request: Request) -> ModelRef:
     return ModelRef(name=request.app.state.checkpoint.name, version=request.app.state.model_version)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CheckpointDep = Annotated[Checkpoint, Depends(get_checkpoint)]
+BatcherDep = Annotated[Batcher, Depends(get_batcher)]
 
 
 @router.post("/extend", response_model=ExtendResponse, summary="Continue a melody given as JSON notes")
-def extend_notes(body: ExtendRequest, checkpoint: CheckpointDep, settings: SettingsDep,
-                 model: Annotated[ModelRef, Depends(get_model_ref)]) -> ExtendResponse:
+async def extend_notes(body: ExtendRequest, batcher: BatcherDep, settings: SettingsDep,
+                       model: Annotated[ModelRef, Depends(get_model_ref)]) -> Response:
     if len(body.notes) > settings.max_input_notes:
         raise HTTPException(422, f"notes: at most {settings.max_input_notes} notes per request, got {len(body.notes)}")
     notes = [n.to_note() for n in body.notes]
-    seed, continuations, elapsed_ms = _continue(notes, body.input_seconds, body, body.variations, checkpoint)
-    return ExtendResponse(
+    seed, continuations, elapsed_ms = await _continue(notes, body.input_seconds, body, body.variations, batcher)
+    answer = ExtendResponse(
         extensions=[Extension(notes=[NoteModel.of(n) for n in c]) for c in continuations],
         input_seconds=input_end(notes, body.input_seconds),
         seconds=body.seconds,
@@ -66,17 +73,19 @@ def extend_notes(body: ExtendRequest, checkpoint: CheckpointDep, settings: Setti
         model=model,
         elapsed_ms=round(elapsed_ms, 3),
     )
+    # Serialized here by pydantic: FastAPI would check the finished answer against its model again.
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.post("/extend.mid", response_class=Response, summary="Continue a melody given as a MIDI file",
              responses={200: {"content": {MIDI_TYPE: {}}, "description": "the continuation as a MIDI file"}})
-def extend_midi_file(file: Annotated[UploadFile, File(description="a standard MIDI file")],
-                     options: Annotated[MidiExtendOptions, Query()], checkpoint: CheckpointDep,
-                     settings: SettingsDep) -> Response:
-    melody = read_midi(_read_upload(file, settings))
+async def extend_midi_file(file: Annotated[UploadFile, File(description="a standard MIDI file")],
+                           options: Annotated[MidiExtendOptions, Query()], batcher: BatcherDep,
+                           settings: SettingsDep) -> Response:
+    melody = await run_in_threadpool(read_midi, _read_upload(file, settings))
     if len(melody.notes) > settings.max_input_notes:
         raise HTTPException(422, f"file: at most {settings.max_input_notes} melody notes, got {len(melody.notes)}")
-    seed, [continuation], _ = _continue(melody.notes, melody.length, options, 1, checkpoint)
+    seed, [continuation], _ = await _continue(melody.notes, melody.length, options, 1, batcher)
     if options.include_input:
         notes = melody.notes + [n.shifted(melody.length) for n in continuation]
         length = melody.length + options.seconds
@@ -123,14 +132,15 @@ def model_info(request: Request, checkpoint: CheckpointDep) -> ModelInfo:
     )
 
 
-def _continue(notes: list[Note], input_seconds: float | None, options: ExtendOptions, variations: int,
-              checkpoint: Checkpoint) -> tuple[int, list[list[Note]], float]:
-    """The one call into the library for both extend routes: (seed used, continuations, ms)."""
+async def _continue(notes: list[Note], input_seconds: float | None, options: ExtendOptions, variations: int,
+                    batcher: Batcher) -> tuple[int, list[list[Note]], float]:
+    """The one call into the library for both extend routes: (seed used, continuations, ms from
+    the request's check to its answer, time waiting for the model included)."""
     seed = secrets.randbits(31) if options.seed is None else options.seed
     started = time.perf_counter()
-    continuations = extend(notes, seconds=options.seconds, temperature=options.temperature, top_p=options.top_p,
-                           seed=seed, variations=variations, input_length=input_seconds, checkpoint=checkpoint,
-                           key=options.key)
+    job = prepare(notes, batcher.checkpoint.tokenizer, seconds=options.seconds, temperature=options.temperature,
+                  top_p=options.top_p, seed=seed, variations=variations, input_length=input_seconds, key=options.key)
+    continuations = await batcher.extend(job)
     return seed, continuations, (time.perf_counter() - started) * 1000
 
 
