@@ -42,7 +42,7 @@ class BenchConfig:
     checkpoint: Path = DEFAULT_CHECKPOINT
     model_runs: int = 300  # timed continuations per model figure, after warm_up_runs
     warm_up_runs: int = 20
-    workers: int = 2  # `segue serve --workers`
+    workers: int = 1  # `segue serve --workers`
     concurrency: tuple[int, ...] = (1, 4, 16, 32)  # closed-loop clients per level
     requests_per_client: int = 50  # each level sends clients * this many requests...
     min_requests: int = 300  # ...and at least this many
@@ -245,9 +245,7 @@ def markdown(result: BenchResult) -> str:
         "",
         f"- Start-up, from launching the process to its first answer: **{server['start_to_first_answer_s']:.2f} s** "
         f"({server['start_to_first_answer_s'] / ORIGINAL_SECONDS:.1f} × 0.39 s).",
-        f"- Peak memory (VmHWM): {server['peak_rss_mb']['total']:.0f} MiB in all (supervisor "
-        f"{server['peak_rss_mb']['main']:.0f} MiB, workers "
-        f"{', '.join(f'{w:.0f}' for w in server['peak_rss_mb']['workers']) or 'none'} MiB).",
+        f"- Peak memory (VmHWM): {_memory(server['peak_rss_mb'])}.",
         "",
         "| clients | requests | errors | p50 | p95 | p99 | continuations/s | p50 vs 0.39 s | rate vs 2.6/s |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -257,6 +255,13 @@ def markdown(result: BenchResult) -> str:
                      f"{level['p95_ms']:.1f} ms | {level['p99_ms']:.1f} ms | {level['per_second']:.0f} | "
                      f"{speedup(level['p50_ms'])} | {level['per_second'] / original_rate:.0f}× |")
     return "\n".join(lines) + "\n"
+
+
+def _memory(peak: dict) -> str:
+    if not peak["workers"]:
+        return f"{peak['total']:.0f} MiB (one process)"
+    workers = ", ".join(f"{w:.0f}" for w in peak["workers"])
+    return f"{peak['total']:.0f} MiB in all (supervisor {peak['main']:.0f} MiB, workers {workers} MiB)"
 
 
 def summary(result: BenchResult) -> str:

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="measure model and server speed; write docs/benchmarks.md and .json")
     bench.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="a trained model (.pt)")
-    bench.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server processes (default: one per core)")
+    bench.add_argument("--workers", type=int, default=1, help="server processes (default 1, as `segue serve`)")
     bench.add_argument("--runs", type=int, default=300, help="timed model runs per figure (default 300)")
     bench.add_argument("--clients", default="1,4,16,32", help="concurrent clients per load level (default 1,4,16,32)")
     bench.add_argument("--requests", type=int, default=300, help="requests per load level, at least (default 300)")
