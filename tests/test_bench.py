@@ -27,10 +27,13 @@ def test_bench_times_the_model_and_a_real_server_and_writes_its_report(tiny_chec
     assert "HTTP,  3 clients" in out and f"wrote {markdown}" in out
 
 
-def test_bench_refuses_bad_options_in_one_line(capsys):
+def test_bench_refuses_bad_options_and_a_bad_checkpoint_in_one_line(tmp_path, capsys):
+    (tmp_path / "bad.pt").write_bytes(b"nope")
     assert main(["bench", "--clients", "1,x"]) == 2
     assert main(["bench", "--runs", "0"]) == 2
-    assert capsys.readouterr().err.count("\n") == 2
+    assert main(["bench", "--checkpoint", str(tmp_path / "bad.pt"), "--markdown", str(tmp_path / "b.md")]) == 2
+    assert capsys.readouterr().err.count("\n") == 3
+    assert not (tmp_path / "b.md").exists()
 
 
 def test_the_markdown_compares_every_time_with_the_original_system():

@@ -243,7 +243,6 @@ def _bench(args: argparse.Namespace) -> int:
         return _fail(f"--clients must be numbers separated by commas, got {args.clients!r}")
     if args.runs < 1 or args.requests < 1 or args.workers < 1 or min(clients) < 1:
         return _fail("--runs, --requests, --workers and each of --clients must be at least 1")
-    bench.load_checkpoint(args.checkpoint)  # a bad model fails here, in one line, before anything is timed
     config = bench.BenchConfig(checkpoint=args.checkpoint, model_runs=args.runs, workers=args.workers,
                                concurrency=clients, min_requests=args.requests)
     result = bench.run(config, args.command_line)

@@ -173,18 +173,18 @@ def _sample_tokens(network: InferenceModel, tokenizer: Tokenizer, jobs: list[Job
     """Decode note by note, every variation of every job as one batch row, until each row has an
     onset past its job's end. Returns each job's rows of tokens."""
     job_of_row = np.repeat(np.arange(len(jobs)), [job.variations for job in jobs])
-    per_row = lambda values: np.array(values)[job_of_row][:, None]  # noqa: E731
+    by_row = lambda values: np.array(values)[job_of_row]  # noqa: E731
     # Settings shared by every job stay plain numbers: the sampling functions are quicker on those.
-    shared_or_per_row = lambda values: values[0] if len(set(values)) == 1 else per_row(values)  # noqa: E731
-    temperature = shared_or_per_row([job.temperature for job in jobs])
-    top_p = shared_or_per_row([job.top_p for job in jobs])
-    first_allowed = per_row([first_gap_allowed(tokenizer, job.boundary) for job in jobs])[:, 0]
+    shared_or_by_row = lambda values: values[0] if len(set(values)) == 1 else by_row(values)[:, None]  # noqa: E731
+    temperature = shared_or_by_row([job.temperature for job in jobs])
+    top_p = shared_or_by_row([job.top_p for job in jobs])
+    first_allowed = by_row([first_gap_allowed(tokenizer, job.boundary) for job in jobs])
     pitch_allowed = None
     if any(job.pitch_allowed is not None for job in jobs):
         every_pitch = np.ones(N_PITCHES, bool)
-        pitch_allowed = per_row([every_pitch if job.pitch_allowed is None else job.pitch_allowed for job in jobs])[:, 0]
-    boundaries = np.array([job.boundary for job in jobs])[job_of_row]
-    ends = boundaries + np.array([job.seconds for job in jobs])[job_of_row]
+        pitch_allowed = by_row([every_pitch if job.pitch_allowed is None else job.pitch_allowed for job in jobs])
+    boundaries = by_row([job.boundary for job in jobs])
+    ends = boundaries + by_row([job.seconds for job in jobs])
     generators = [np.random.default_rng(job.seed) for job in jobs]
     starts = np.cumsum([0] + [job.variations for job in jobs])
     drawn = np.empty(len(job_of_row))
@@ -196,7 +196,7 @@ def _sample_tokens(network: InferenceModel, tokenizer: Tokenizer, jobs: list[Job
 
     memory, state = network.encode([job.source for job in jobs])
     memory, state = memory.rows(job_of_row), network.select(state, job_of_row)
-    step = np.stack([job.source[-1] for job in jobs])[job_of_row]
+    step = by_row([job.source[-1] for job in jobs])
     onsets = np.zeros(len(job_of_row))
     max_steps = math.ceil((ends - boundaries).max() / tokenizer.config.min_time) + 1
     rows = np.empty((max_steps, len(job_of_row), 3), np.int64)

@@ -18,6 +18,7 @@ tests/test_inference.py checks every output against the PyTorch module.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -94,7 +95,7 @@ class Memory:
     keys: np.ndarray  # (inputs, notes, hidden): states projected by the attention matrix
     mask: np.ndarray  # (inputs, notes) bool
 
-    @property
+    @cached_property  # read at every decoder step
     def padded(self) -> bool:
         return not self.mask.all()
 

@@ -97,13 +97,6 @@ class MelodyRNN(nn.Module):
         mask = torch.arange(source.shape[1], device=source.device)[None, :] < lengths[:, None]
         return Memory(states, mask), hidden
 
-    @staticmethod
-    def repeat_state(hidden: torch.Tensor | tuple[torch.Tensor, ...], batch: int):
-        """A batch-1 recurrent state (a tensor, or the LSTM's pair) repeated for `batch` rows."""
-        if isinstance(hidden, tuple):
-            return tuple(h.expand(-1, batch, -1).contiguous() for h in hidden)
-        return hidden.expand(-1, batch, -1).contiguous()
-
     def decode(self, tokens: torch.Tensor, hidden: torch.Tensor, memory: Memory) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the decoder over notes (batch, steps, 3) -> features (batch, steps, hidden), new state."""
         outputs, hidden = self.decoder(self.embed(tokens), hidden)
