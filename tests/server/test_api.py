@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -170,6 +171,13 @@ def test_health_model_page_and_docs(client, tiny_checkpoint):
     assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/extend", "/api/extend.mid", "/api/health", "/api/model"} <= set(paths)
+
+
+def test_start_up_freezes_the_long_lived_objects(tiny_checkpoint):
+    # Full collections scanning them stalled requests under load (docs/performance.md).
+    gc.unfreeze()
+    with TestClient(create_app(LIMITS, tiny_checkpoint)):
+        assert gc.get_freeze_count() > 1000
 
 
 def test_unknown_routes_are_404_json(client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -31,6 +32,10 @@ def create_app(settings: Settings | None = None, checkpoint: Checkpoint | None =
         app.state.batcher = Batcher(loaded, settings.max_batch_rows)
         if settings.warm_up:  # the first real request then runs at full speed
             extend(WARM_UP_PHRASE, seed=0, checkpoint=loaded)
+        # What is loaded now lives as long as the server. Frozen, the collector stops scanning it:
+        # a full collection of PyTorch's ~200,000 objects took ~90 ms and set the p99 under load.
+        gc.collect()
+        gc.freeze()
         yield
 
     app = FastAPIOffline(  # FastAPI, with the API docs' scripts served locally
