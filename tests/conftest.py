@@ -10,7 +10,7 @@ import mido
 import pytest
 
 from segue import data, train
-from segue.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from segue.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
 from segue.notes import Note
 
 SMALL_CORPUS = ("oneills1850/0001-0050.abc", "bach/bwv1.6.mxl", "bach/bwv10.7.mxl")
@@ -51,6 +51,13 @@ def tiny_checkpoint(small_corpus, tmp_path_factory):
     model_config, config = train.PRESETS["tiny"]
     out = tmp_path_factory.mktemp("model") / "tiny.pt"
     return train.train(model_config, replace(config, out=str(out)), corpus=small_corpus, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint_path(tiny_checkpoint, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "tiny-saved.pt"
+    save_checkpoint(tiny_checkpoint, path)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -108,7 +108,7 @@ def _valid_bytes():
     [
         (lambda tmp: b"", "empty"),
         (lambda tmp: b"this is a text file, not music\n", "not a MIDI file"),
-        (lambda tmp: _valid_bytes()[:30], "truncated or corrupt"),
+        (lambda tmp: _valid_bytes()[:30], "truncated"),
         (lambda tmp: _valid_bytes()[:12] + b"\x00\x00" + _valid_bytes()[14:], "0 ticks per beat"),
         (lambda tmp: midi_bytes([], 1.0), "no notes"),
         (lambda tmp: (midi_file([[on(36, channel=9), off(36, 240, channel=9)]], tmp / "drums.mid")).read_bytes(), "drum notes only"),

@@ -16,6 +16,7 @@ WRITE_TICKS_PER_BEAT = 480
 WRITE_TEMPO = 500_000  # microseconds per beat: 120 BPM, so one second is exactly 960 ticks
 TICKS_PER_SECOND = WRITE_TICKS_PER_BEAT * 1_000_000 // WRITE_TEMPO
 PIANO_PROGRAM = 0
+MIN_NOTE_SECONDS = 0.001  # about one tick of the files written here (960 ticks a second)
 
 
 class MidiError(ValueError):
@@ -37,18 +38,19 @@ class Melody:
 def read_midi(source: str | os.PathLike | bytes) -> Melody:
     """Read a MIDI file (a path, or its bytes) and reduce it to one melodic line.
 
-    Handles format 0 and 1 with tempo changes, running status and note-on with velocity 0. The
-    drum channel is ignored; notes never released end at the end of the file. The melody's length
-    is the later of the last note-off and the end of track.
+    Handles format 0 and 1, tempo changes, SMPTE (frames per second) timing, running status and
+    note-on with velocity 0. The drum channel is ignored; notes never released end at the end of
+    the file. The melody's length is the later of the last note-off and the end of track.
     """
     midi = _open(source)
     if midi.type == 2:
         raise MidiError("format 2 MIDI files (independent sequences) are not supported")
-    if midi.ticks_per_beat <= 0:
-        raise MidiError(f"invalid MIDI timing: {midi.ticks_per_beat} ticks per beat")
-    notes, drum_notes, length = _collect_notes(midi)
+    notes, tracker, length = _collect_notes(midi)
     if not notes:
-        raise MidiError("the file has drum notes only, no melodic notes" if drum_notes else "the file has no notes")
+        if tracker.drum_notes:
+            raise MidiError("the file has drum notes only, no melodic notes")
+        shorter = f" ({tracker.too_short} shorter than {MIN_NOTE_SECONDS * 1000:g} ms)" if tracker.too_short else ""
+        raise MidiError(f"the file has no notes{shorter}")
     line = melody_line(notes)
     return Melody(line, max(length, melody_end(line)))
 
@@ -69,22 +71,27 @@ def _open(source: str | os.PathLike | bytes) -> mido.MidiFile:
         raise MidiError(f"{name} is not a MIDI file (no MThd header)")
     try:
         return mido.MidiFile(file=io.BytesIO(data))
-    # mido reports truncated or corrupt data through whatever its parser tripped on.
-    except (EOFError, OSError, ValueError, KeyError, IndexError, TypeError) as error:
+    except EOFError:  # a chunk claims more bytes than are left
+        raise MidiError(f"{name} is truncated: it ends inside a track") from None
+    # mido reports other corrupt data through whatever its parser tripped on.
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as error:
         reason = str(error) or type(error).__name__
-        raise MidiError(f"{name} is truncated or corrupt: {reason}") from None
+        raise MidiError(f"{name} is corrupt: {reason}") from None
 
 
 class NoteTracker:
     """Pairs note-ons with note-offs as messages arrive in time order: for files and live playing.
 
     A note-on with velocity 0 is a note-off; a key struck again before its release ends the
-    earlier note; the drum channel is counted, not kept; zero-length notes are dropped."""
+    earlier note; the drum channel is counted, not kept. Notes shorter than MIN_NOTE_SECONDS
+    (zero-length, or squeezed by an absurd tempo) are counted and dropped: they cannot be heard,
+    and a MIDI file written here could not hold them."""
 
     def __init__(self) -> None:
         self.notes: list[Note] = []
         self.sounding: dict[tuple[int, int], tuple[float, int]] = {}
         self.drum_notes = 0
+        self.too_short = 0
 
     def feed(self, message: mido.Message, now: float) -> None:
         if message.type not in ("note_on", "note_off"):
@@ -107,21 +114,71 @@ class NoteTracker:
 
     def _release(self, key: tuple[int, int], now: float) -> None:
         start, velocity = self.sounding.pop(key)
-        if now > start:
+        if now - start >= MIN_NOTE_SECONDS:
             self.notes.append(Note(key[1], start, now, velocity))
+        else:
+            self.too_short += 1
 
 
-def _collect_notes(midi: mido.MidiFile) -> tuple[list[Note], int, float]:
-    """Notes in seconds, through the tempo map; notes never released end at the end of the file."""
+def _collect_notes(midi: mido.MidiFile) -> tuple[list[Note], NoteTracker, float]:
+    """Notes in seconds; notes never released end at the end of the file.
+
+    The tracks are merged as mido merges them (by time, earlier tracks first at the same tick) but
+    only note and tempo events are kept and timed, which reads a 100,000-note file in a fraction
+    of the time mido's own merged iteration takes."""
+    events, end_tick = [], 0
+    for index, track in enumerate(midi.tracks):
+        tick = 0
+        for order, message in enumerate(track):
+            tick += message.time
+            if message.type in _TIMED_EVENTS:
+                events.append((tick, index, order, message))
+        end_tick = max(end_tick, tick)
+    events.sort(key=lambda event: event[:3])
+    clock = _Clock(midi.ticks_per_beat)
     tracker = NoteTracker()
-    now = 0.0
-    try:
-        for message in midi:  # merges tracks and converts ticks to seconds through tempo changes
-            now += message.time
-            tracker.feed(message, now)
-    except (ValueError, TypeError, ZeroDivisionError, KeyError) as error:
-        raise MidiError(f"invalid MIDI data: {error}") from None
-    return tracker.close(now), tracker.drum_notes, now
+    for tick, _, _, message in events:
+        if message.type == "set_tempo":
+            clock.set_tempo(tick, message.tempo)
+        else:
+            tracker.feed(message, clock.seconds(tick))
+    end = clock.seconds(end_tick)
+    return tracker.close(end), tracker, end
+
+
+_TIMED_EVENTS = frozenset(("note_on", "note_off", "set_tempo"))
+SMPTE_FRAMES_PER_SECOND = {24: 24.0, 25: 25.0, 29: 30000 / 1001, 30: 30.0}  # 29 means 29.97 drop-frame
+DEFAULT_TEMPO = 500_000  # microseconds per beat until a file says otherwise (the standard's default)
+
+
+class _Clock:
+    """Ticks -> seconds through the tempo changes met so far, for the two kinds of MIDI timing:
+    ticks per beat (the tempo sets a beat's length) or SMPTE (ticks per frame, tempo ignored)."""
+
+    def __init__(self, division: int) -> None:
+        if division > 0:
+            self.seconds_per_tick, self.follows_tempo = DEFAULT_TEMPO / 1e6 / division, True
+        else:  # SMPTE: the high byte is minus the frame rate, the low byte ticks per frame
+            frames, ticks_per_frame = 256 - ((division & 0xFFFF) >> 8), division & 0xFF
+            if division == 0:
+                raise MidiError("invalid MIDI timing: 0 ticks per beat")
+            if frames not in SMPTE_FRAMES_PER_SECOND or ticks_per_frame == 0:
+                raise MidiError(f"invalid MIDI timing: SMPTE at {frames} frames per second, {ticks_per_frame} ticks "
+                                "per frame (the rates are 24, 25, 29.97 and 30)")
+            self.seconds_per_tick, self.follows_tempo = 1 / (SMPTE_FRAMES_PER_SECOND[frames] * ticks_per_frame), False
+        self.division = division
+        self.tick, self.at = 0, 0.0  # the last tempo change: its tick and its time in seconds
+
+    def set_tempo(self, tick: int, tempo: int) -> None:
+        if not self.follows_tempo:
+            return
+        if tempo <= 0:
+            raise MidiError(f"invalid tempo: {tempo} microseconds per beat")
+        self.at, self.tick = self.seconds(tick), tick
+        self.seconds_per_tick = tempo / 1e6 / self.division
+
+    def seconds(self, tick: int) -> float:
+        return self.at + (tick - self.tick) * self.seconds_per_tick
 
 
 def note_events(notes: list[Note]) -> list[tuple[float, mido.Message]]:

@@ -106,8 +106,11 @@ def page(browser, server_url):
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # The server's Content-Security-Policy would block inline code or other origins: none may be needed.
+    page.on("console", lambda message: message.type == "error" and "Content Security Policy" in message.text
+            and errors.append(message.text))
     page.goto(server_url)
-    page.wait_for_function("document.getElementById('model-status').textContent.includes('ready')")
+    page.wait_for_function("() => document.getElementById('model-status').textContent.includes('ready')")
     yield page
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
@@ -131,7 +134,7 @@ def type_notes(page, keys, spacing_ms=350, held_ms=250):
 
 
 def wait_idle(page, timeout=30_000):
-    page.wait_for_function("document.body.dataset.state === 'idle'", timeout=timeout)
+    page.wait_for_function("() => document.body.dataset.state === 'idle'", timeout=timeout)
 
 
 def download(page, button):
@@ -163,18 +166,18 @@ def test_keys_sound_and_light_with_mouse_and_computer_keyboard(page):
 
 def test_record_extend_play_and_download(page):
     page.click("#record")
-    page.wait_for_function("document.body.dataset.state === 'countdown'")
+    page.wait_for_function("() => document.body.dataset.state === 'countdown'")
     assert page.inner_text("#countdown") in ("3", "2")
-    page.wait_for_function("document.body.dataset.state === 'recording'", timeout=5000)
+    page.wait_for_function("() => document.body.dataset.state === 'recording'", timeout=5000)
     type_notes(page, WHITE_KEYS[:5] + "d" + "s" + "a")
     page.wait_for_timeout(200)
     progress = float(page.get_attribute("#progress-bar", "aria-valuenow"))
     assert 40 <= progress < 100
     screenshot(page, "recording")
-    page.wait_for_function("document.body.dataset.state === 'playing'", timeout=15_000)
+    page.wait_for_function("() => document.body.dataset.state === 'playing'", timeout=15_000)
     assert roll(page, "input") == 8 and roll(page, "continuation") > 0
     assert int(page.evaluate("document.body.dataset.scheduled")) == roll(page, "continuation")
-    page.wait_for_function("Number(document.getElementById('roll').dataset.playhead) > 5.5")
+    page.wait_for_function("() => Number(document.getElementById('roll').dataset.playhead) > 5.5")
     screenshot(page, "playing")
     wait_idle(page)
     assert page.locator("#history li").count() == 1
@@ -187,7 +190,7 @@ def test_record_extend_play_and_download(page):
     assert [n.pitch for n in joined.notes[:8]] == [60, 62, 64, 65, 67, 64, 62, 60]
 
     page.click("#play")  # the phrase, then the continuation, from the start
-    page.wait_for_function("document.body.dataset.state === 'playing'")
+    page.wait_for_function("() => document.body.dataset.state === 'playing'")
     assert int(page.evaluate("document.body.dataset.scheduled")) == 8 + roll(page, "continuation")
     page.click("#stop")
     wait_idle(page)
@@ -200,7 +203,7 @@ def test_free_play_variations_extend_again_and_history_survive_a_reload(page):
         page.click(f".key[data-pitch='{pitch}']")
         page.wait_for_timeout(150)
     page.click("#extend")
-    page.wait_for_function("document.getElementById('variation-picker').children.length === 3", timeout=15_000)
+    page.wait_for_function("() => document.getElementById('variation-picker').children.length === 3", timeout=15_000)
     assert roll(page, "input") == 7
     page.click("#variation-picker button:nth-child(2)")
     assert page.get_attribute("#variation-picker button:nth-child(2)", "aria-pressed") == "true"
@@ -208,14 +211,14 @@ def test_free_play_variations_extend_again_and_history_survive_a_reload(page):
     page.click("#stop")
 
     page.click("#extend-again")
-    page.wait_for_function(f"Number(document.getElementById('roll').dataset.inputNotes) === {7 + second}",
+    page.wait_for_function(f"() => Number(document.getElementById('roll').dataset.inputNotes) === {7 + second}",
                            timeout=15_000)
     page.click("#stop")
     screenshot(page, "extend-again")
     assert page.locator("#history li").count() == 2
 
     page.reload()
-    page.wait_for_function("document.getElementById('model-status').textContent.includes('ready')")
+    page.wait_for_function("() => document.getElementById('model-status').textContent.includes('ready')")
     assert page.locator("#history li").count() == 2
     assert roll(page, "input") == 7 + second and roll(page, "continuation") > 0
     page.click("#history li:nth-child(2)")
@@ -226,7 +229,7 @@ def test_upload_a_midi_file(page, tmp_path):
     path = tmp_path / "phrase.mid"
     path.write_bytes(midi_bytes(played([62, 66, 69, 74, 73, 71, 69, 66]), 4.0))
     page.set_input_files("#upload", str(path))
-    page.wait_for_function("document.body.dataset.state === 'playing'", timeout=15_000)
+    page.wait_for_function("() => document.body.dataset.state === 'playing'", timeout=15_000)
     assert roll(page, "input") == 8 and roll(page, "continuation") > 0
     page.click("#stop")
 
@@ -247,7 +250,7 @@ def test_errors_are_shown_in_plain_words(page, tmp_path):
 
 def test_web_midi_keyboard_hot_plug_and_output(page):
     inputs = lambda: page.eval_on_selector_all("#midi-in option", "options => options.map(o => o.textContent)")
-    page.wait_for_function("document.querySelectorAll('#midi-in option').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('#midi-in option').length === 2")
     assert inputs() == ["any keyboard", "Test Keyboard"]
     page.evaluate("fakeMidi.play('keys-1', [0x90, 62, 100])")
     assert "down" in page.locator(".key[data-pitch='62']").get_attribute("class")
@@ -258,17 +261,17 @@ def test_web_midi_keyboard_hot_plug_and_output(page):
     assert page.locator("#events li").first.inner_text().startswith("D4")
 
     page.evaluate("fakeMidi.plugInput('keys-2', 'Second Keyboard')")
-    page.wait_for_function("document.querySelectorAll('#midi-in option').length === 3")
+    page.wait_for_function("() => document.querySelectorAll('#midi-in option').length === 3")
     page.select_option("#midi-in", "keys-2")
     page.evaluate("fakeMidi.play('keys-1', [0x90, 64, 90])")  # not the chosen device: ignored
     assert "down" not in page.locator(".key[data-pitch='64']").get_attribute("class")
     page.evaluate("fakeMidi.play('keys-2', [0x90, 65, 90])")
     assert "down" in page.locator(".key[data-pitch='65']").get_attribute("class")
     page.evaluate("fakeMidi.unplugInput('keys-2')")
-    page.wait_for_function("document.querySelectorAll('#midi-in option').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('#midi-in option').length === 2")
 
     page.evaluate("fakeMidi.plugOutput('synth-1', 'Test Synth')")
-    page.wait_for_function("document.querySelectorAll('#midi-out option').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('#midi-out option').length === 2")
     page.select_option("#midi-out", "synth-1")
     page.click(".key[data-pitch='60']")
     sent = page.evaluate("fakeMidi.sent.filter(m => m.data)")
@@ -278,7 +281,7 @@ def test_web_midi_keyboard_hot_plug_and_output(page):
         page.keyboard.press(f"Key{key.upper()}")
     page.evaluate("fakeMidi.sent.length = 0")
     page.click("#extend")
-    page.wait_for_function("document.body.dataset.state === 'playing'", timeout=15_000)
+    page.wait_for_function("() => document.body.dataset.state === 'playing'", timeout=15_000)
     played = page.evaluate("fakeMidi.sent")
     ons = [m for m in played if m.get("data", [0])[0] == 0x90]
     assert len(ons) == roll(page, "continuation")

@@ -7,14 +7,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..checkpoint import Checkpoint, load_checkpoint, weights_digest
 from ..generate import WARM_UP_PHRASE, ExtendError, extend
 from ..midi_io import MidiError
 from .batcher import Batcher
+from .guard import RequestGuard
 from .routers import api, page
 from .settings import Settings
 
@@ -49,9 +52,14 @@ def create_app(settings: Settings | None = None, checkpoint: Checkpoint | None =
     app.include_router(api.router)
     app.include_router(page.router)
     app.mount("/static", page.static_files(), name="static")
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(ExtendError, _unprocessable)
     app.add_exception_handler(MidiError, _unreadable_midi)
+    if settings.cors_origins:  # closed unless asked: other sites' pages cannot read the answers
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type"])
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, body_seconds=settings.body_seconds)
     return app
 
 
@@ -63,6 +71,13 @@ async def _invalid_request(request: Request, error: RequestValidationError) -> J
     problems = [f"{_location(e['loc'])}: {e['msg']}" for e in errors]
     return JSONResponse(status_code=422, content={"detail": problems[0] if problems else "invalid request",
                                                   "errors": errors})
+
+
+async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
+    # FastAPI turns any failure to parse a body into "There was an error parsing the body"; say
+    # which, for JSON nested past Python's recursion limit ([[[[...]]]]).
+    detail = "the JSON is nested too deeply" if isinstance(error.__cause__, RecursionError) else error.detail
+    return JSONResponse(status_code=error.status_code, content={"detail": detail}, headers=error.headers)
 
 
 async def _unprocessable(request: Request, error: ExtendError) -> JSONResponse:

@@ -20,6 +20,14 @@ class Settings(BaseSettings):
     checkpoint: Path = DEFAULT_CHECKPOINT
     max_upload_bytes: int = Field(1024 * 1024, gt=0)  # a 5 s phrase is a few hundred bytes of MIDI
     max_input_notes: int = Field(2000, gt=0)  # far beyond any phrase; bounds the work per request
+    body_seconds: float = Field(10.0, gt=0)  # a request body arriving slower than this is refused (408)
+    request_seconds: float = Field(30.0, gt=0)  # longest wait for a continuation, queue included (then 503)
+    cors_origins: list[str] = []  # other sites' pages allowed to call the API; none unless named
     workers: int = Field(1, ge=1, le=64)  # processes; one per core gives the most continuations per second
     max_batch_rows: int = Field(64, ge=MAX_VARIATIONS)  # continuations decoded together under load
     warm_up: bool = True  # run one continuation at start-up so the first user does not wait
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Any request body: an upload at its limit plus room for the form's envelope."""
+        return self.max_upload_bytes + 16 * 1024

@@ -3,6 +3,7 @@ the event loop; the other routes are plain functions, which FastAPI runs in its 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
@@ -14,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...checkpoint import Checkpoint
 from ...generate import input_end, prepare
+from ... import midi_io
 from ...midi_io import midi_bytes, read_midi
 from ...notes import Note
 from ..schemas import (
@@ -64,7 +66,8 @@ async def extend_notes(body: ExtendRequest, batcher: BatcherDep, settings: Setti
     if len(body.notes) > settings.max_input_notes:
         raise HTTPException(422, f"notes: at most {settings.max_input_notes} notes per request, got {len(body.notes)}")
     notes = [n.to_note() for n in body.notes]
-    seed, continuations, elapsed_ms = await _continue(notes, body.input_seconds, body, body.variations, batcher)
+    seed, continuations, elapsed_ms = await _continue(notes, body.input_seconds, body, body.variations, batcher,
+                                                      settings)
     answer = ExtendResponse(
         extensions=[Extension(notes=[NoteModel.of(n) for n in c]) for c in continuations],
         input_seconds=input_end(notes, body.input_seconds),
@@ -82,10 +85,8 @@ async def extend_notes(body: ExtendRequest, batcher: BatcherDep, settings: Setti
 async def extend_midi_file(file: Annotated[UploadFile, File(description="a standard MIDI file")],
                            options: Annotated[MidiExtendOptions, Query()], batcher: BatcherDep,
                            settings: SettingsDep) -> Response:
-    melody = await run_in_threadpool(read_midi, _read_upload(file, settings))
-    if len(melody.notes) > settings.max_input_notes:
-        raise HTTPException(422, f"file: at most {settings.max_input_notes} melody notes, got {len(melody.notes)}")
-    seed, [continuation], _ = await _continue(melody.notes, melody.length, options, 1, batcher)
+    melody = await run_in_threadpool(_read_melody, file, settings)
+    seed, [continuation], _ = await _continue(melody.notes, melody.length, options, 1, batcher, settings)
     if options.include_input:
         notes = melody.notes + [n.shifted(melody.length) for n in continuation]
         length = melody.length + options.seconds
@@ -98,7 +99,7 @@ async def extend_midi_file(file: Annotated[UploadFile, File(description="a stand
 
 @router.post("/read-midi", response_model=Melody, summary="A MIDI file's melody as JSON notes")
 def read_midi_file(file: Annotated[UploadFile, File(description="a standard MIDI file")], settings: SettingsDep) -> Melody:
-    melody = read_midi(_read_upload(file, settings))
+    melody = _read_melody(file, settings)
     return Melody(notes=[NoteModel.of(n) for n in melody.notes], input_seconds=melody.length)
 
 
@@ -133,15 +134,29 @@ def model_info(request: Request, checkpoint: CheckpointDep) -> ModelInfo:
 
 
 async def _continue(notes: list[Note], input_seconds: float | None, options: ExtendOptions, variations: int,
-                    batcher: Batcher) -> tuple[int, list[list[Note]], float]:
+                    batcher: Batcher, settings: Settings) -> tuple[int, list[list[Note]], float]:
     """The one call into the library for both extend routes: (seed used, continuations, ms from
-    the request's check to its answer, time waiting for the model included)."""
+    the request's check to its answer, time waiting for the model included). A request still
+    unanswered after `settings.request_seconds` gets 503: the server is overloaded."""
     seed = secrets.randbits(31) if options.seed is None else options.seed
     started = time.perf_counter()
     job = prepare(notes, batcher.checkpoint.tokenizer, seconds=options.seconds, temperature=options.temperature,
                   top_p=options.top_p, seed=seed, variations=variations, input_length=input_seconds, key=options.key)
-    continuations = await batcher.extend(job)
+    try:
+        async with asyncio.timeout(settings.request_seconds):
+            continuations = await batcher.extend(job)
+    except TimeoutError:
+        raise HTTPException(503, f"the server is too busy: no continuation within {settings.request_seconds:g} s, "
+                                 "try again", headers={"Retry-After": "5"}) from None
     return seed, continuations, (time.perf_counter() - started) * 1000
+
+
+def _read_melody(file: UploadFile, settings: Settings) -> midi_io.Melody:
+    """An upload's melody, within the size and note limits."""
+    melody = read_midi(_read_upload(file, settings))
+    if len(melody.notes) > settings.max_input_notes:
+        raise HTTPException(422, f"file: at most {settings.max_input_notes} melody notes, got {len(melody.notes)}")
+    return melody
 
 
 def _read_upload(file: UploadFile, settings: Settings) -> bytes:
