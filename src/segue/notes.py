@@ -50,7 +50,8 @@ def melody_line(notes: list[Note]) -> list[Note]:
     the later one starts.
     """
     line: list[Note] = []
-    for note in sorted(notes, key=lambda n: (n.start, -n.pitch)):
+    # A total order, so that doubled notes (one pitch, one onset) give the same line in any order.
+    for note in sorted(notes, key=lambda n: (n.start, -n.pitch, -n.end, -n.velocity)):
         if not line or line[-1].end <= note.start:
             line.append(note)
             continue
