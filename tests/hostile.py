@@ -87,6 +87,9 @@ HOSTILE_FILES: dict[str, tuple[bytes, str | None]] = {
     "pitches-0-and-127": (smf([line([0, 127, 0, 127, 0])]), None),
     "block-chords": (_chords(), None),
     "type-2": (smf([line([60, 62])], type=2), "format 2"),
+    # A key signature with 114 sharps: mido raises its own KeySignatureError (found by the fuzzer).
+    "impossible-key-signature": (_with_track_length(len(TUNE) - 22 + 6)[:22] + b"\x00\xff\x59\x02\x72\x70"
+                                 + TUNE[22:], "corrupt"),
     "type-1-melody-in-second-track": (smf([[mido.MetaMessage("set_tempo", tempo=400_000)], line([72, 71, 69, 67])]), None),
 }
 

@@ -73,9 +73,10 @@ def _open(source: str | os.PathLike | bytes) -> mido.MidiFile:
         return mido.MidiFile(file=io.BytesIO(data))
     except EOFError:  # a chunk claims more bytes than are left
         raise MidiError(f"{name} is truncated: it ends inside a track") from None
-    # mido reports other corrupt data through whatever its parser tripped on.
-    except (OSError, ValueError, KeyError, IndexError, TypeError) as error:
-        reason = str(error) or type(error).__name__
+    # mido reports other corrupt data through whatever its parser tripped on (ValueError,
+    # IndexError, its own KeySignatureError, ...): any of them means the file is broken.
+    except Exception as error:  # noqa: BLE001
+        reason = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
         raise MidiError(f"{name} is corrupt: {reason}") from None
 
 
