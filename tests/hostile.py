@@ -116,6 +116,7 @@ HOSTILE_BODIES: dict[str, tuple[str, int]] = {
     "nan-start": (_with_note(start=0).replace('"start": 0', '"start": NaN', 1), 422),
     "infinite-end": (_with_note(end=0).replace('"end": 0', '"end": Infinity', 1), 422),
     "huge-end": (_with_note(end=1e308), 200),  # finite: a very long note, held under the rest
+    "huge-end-alone": (json.dumps({"notes": [{"pitch": 0, "start": 0, "end": 6e306}]}), 200),  # found by schemathesis
     "inverted-times": (_with_note(start=2.0, end=1.0), 422),
     "pitch-128": (_with_note(pitch=128), 422),
     "pitch-minus-1": (_with_note(pitch=-1), 422),

@@ -59,6 +59,8 @@ class Tokenizer:
     def time_bin(self, seconds: float) -> int:
         if seconds <= self.config.min_time:
             return 0
+        if seconds >= self.config.max_time:  # also keeps a huge time from overflowing the log below
+            return self.config.n_time_bins - 1
         index = round(math.log(seconds / self.config.min_time) / self._log_ratio)
         return min(index, self.config.n_time_bins - 1)
 

@@ -112,6 +112,34 @@ class ModelInfo(BaseModel):
     data: dict = Field(description="the training data: its fingerprint and songs per split")
 
 
+class Problem(BaseModel):
+    """Every error answer: one line saying what is wrong."""
+
+    detail: str = Field(description="the problem, in plain words; names the bad field or value")
+
+
+class ProblemLocation(BaseModel):
+    loc: list[str | int] = Field(description="where: body, field name, list index...")
+    msg: str
+    type: str
+
+
+class InvalidRequest(Problem):
+    """422: the request does not fit the schema; `detail` is the first problem, `errors` all of them."""
+
+    errors: list[ProblemLocation] = []
+
+
+# The error answers every route may give, for the OpenAPI schema.
+ERROR_RESPONSES: dict[int | str, dict] = {
+    400: {"model": Problem, "description": "an unreadable MIDI file or body"},
+    408: {"model": Problem, "description": "the request body arrived too slowly"},
+    413: {"model": Problem, "description": "the request body or file is over its size limit"},
+    422: {"model": InvalidRequest, "description": "a value out of range, or a request that cannot be extended"},
+    503: {"model": Problem, "description": "the server is too busy; try again after Retry-After seconds"},
+}
+
+
 class Health(BaseModel):
     status: str
     model: str

@@ -19,6 +19,7 @@ from ... import midi_io
 from ...midi_io import midi_bytes, read_midi
 from ...notes import Note
 from ..schemas import (
+    ERROR_RESPONSES,
     ExtendOptions,
     ExtendRequest,
     ExtendResponse,
@@ -36,7 +37,7 @@ from ..settings import Settings
 
 MIDI_TYPE = "audio/midi"
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
 
 def get_settings(request: Request) -> Settings:
