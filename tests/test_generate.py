@@ -1,9 +1,11 @@
+import numpy as np
 import pytest
 
 from conftest import played
 from segue import ExtendError, extend
-from segue.generate import extend_batch, prepare
+from segue.generate import continuation_notes, extend_batch, prepare
 from segue.notes import Note, melody_end
+from segue.tokenizer import Tokenizer
 
 
 @pytest.fixture
@@ -104,3 +106,17 @@ def test_a_request_gives_the_same_notes_alone_as_in_any_batch(tiny_checkpoint, p
     assert extend_batch(jobs, tiny_checkpoint) == alone
     assert extend_batch(jobs[::-1], tiny_checkpoint) == alone[::-1]
     assert extend_batch(jobs[1:2] * 3, tiny_checkpoint) == alone[1:2] * 3
+
+
+def test_a_last_note_trimmed_to_under_a_millisecond_is_dropped():
+    tokenizer = Tokenizer()
+    bin_of = tokenizer.time_bin
+    # Two notes a 1 s gap apart, read from the input's last onset 0.5 s before its end: the second
+    # starts 0.5 s into a continuation that is asked to last 0.5 s plus a hair.
+    tokens = np.array([[bin_of(1.0), 60, bin_of(0.5)], [bin_of(1.0), 62, bin_of(0.5)]])
+    first, second = tokenizer.decode(tokens)
+    seconds = second.start - 0.5 + 0.0004
+    notes = continuation_notes(tokens, tokenizer, 0.5, seconds, [Note(60, 0.0, 0.4, 90)])
+    assert [n.pitch for n in notes] == [60] and notes[0].velocity == 90
+    longer = continuation_notes(tokens, tokenizer, 0.5, seconds + 0.01, [Note(60, 0.0, 0.4, 90)])
+    assert [n.pitch for n in longer] == [60, 62]

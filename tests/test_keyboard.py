@@ -14,7 +14,7 @@ from rich.console import Console
 
 from conftest import played
 from segue import keyboard
-from segue.keyboard import (Clock, Display, KeyboardError, ReplayInput, Session, SessionOptions, Take,
+from segue.keyboard import (Clock, Display, KeyboardError, ReplayInput, Session, SessionOptions,
                             continue_in_process, play, record)
 from segue.midi_io import read_midi, write_midi
 from segue.notes import Note

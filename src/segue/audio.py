@@ -12,6 +12,7 @@ import mido
 import numpy as np
 from mido.ports import BaseOutput
 
+from .files import replaced_atomically
 from .midi_io import note_events
 from .notes import Note
 
@@ -132,12 +133,8 @@ def render(notes: list[Note], seconds: float, soundfont: str | Path | None = Non
 
 def write_wav(samples: np.ndarray, path: str | Path) -> None:
     """Stereo 16-bit samples to a WAV file, written to a temporary name and moved into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.partial")
-    with wave.open(str(temporary), "wb") as out:
+    with replaced_atomically(path) as temporary, wave.open(str(temporary), "wb") as out:
         out.setnchannels(2)
         out.setsampwidth(2)
         out.setframerate(SAMPLE_RATE)
         out.writeframes(samples.astype("<i2").tobytes())
-    os.replace(temporary, path)

@@ -21,12 +21,15 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from .files import write_atomically
 from .generate import extend
 from .notes import Note
 
@@ -102,7 +105,7 @@ def request_body(seed: int) -> bytes:
 
 
 async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, body: bytes) -> int:
-    """One POST /api/extend on an open connection -> the HTTP status; the body is read and dropped."""
+    """One POST /api/extend on an open connection -> the HTTP status; the answer is read and dropped."""
     writer.write(b"POST /api/extend HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
                  b"Content-Length: %d\r\n\r\n%s" % (host.encode(), len(body), body))
     head = await reader.readuntil(b"\r\n\r\n")
@@ -111,9 +114,15 @@ async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host
     return int(head.split(b" ", 2)[1])
 
 
-async def _load(host: str, port: int, clients: int, requests: int, seconds: float) -> Level:
+def good_request(number: int) -> tuple[bytes, int]:
+    """The benchmark's request: the bench phrase with a new seed -> (body, status expected)."""
+    return request_body(number), 200
+
+
+async def load(host: str, port: int, clients: int, requests: int, seconds: float,
+                make_request: Callable[[int], tuple[bytes, int]] = good_request) -> Level:
     """`clients` connections, each posting its next request when the last is answered, until
-    `requests` were sent or `seconds` passed."""
+    `requests` were sent or `seconds` passed. An answer other than the one expected is an error."""
     latencies, errors, sent = [], 0, 0
     deadline = time.perf_counter() + seconds
 
@@ -123,11 +132,11 @@ async def _load(host: str, port: int, clients: int, requests: int, seconds: floa
         try:
             while sent < requests and time.perf_counter() < deadline:
                 sent += 1
-                body = request_body(sent)
+                body, expected = make_request(sent)
                 started = time.perf_counter()
                 status = await _post(reader, writer, host, body)
                 latencies.append(time.perf_counter() - started)
-                errors += status != 200
+                errors += status != expected
         except (ConnectionError, asyncio.IncompleteReadError):
             errors += 1  # the server dropped the connection: counted, and this client stops
         finally:
@@ -154,10 +163,12 @@ def _peak_memory_mb(pid: int) -> dict:
     return figures
 
 
-def time_server(config: BenchConfig) -> dict:
-    """Start `segue serve` on a free port, time it to its first answer, load it, read its peak memory."""
-    command = [sys.executable, "-m", "segue.cli", "serve", "--port", "0", "--workers", str(config.workers),
-               "--checkpoint", str(config.checkpoint)]
+@contextmanager
+def served(checkpoint: Path, workers: int, start_timeout: float) -> Iterator[tuple[str, int, int, float]]:
+    """Start `segue serve` on a free port and wait for its first answer -> (host, port, pid,
+    seconds from launch to that answer); stopped on leaving."""
+    command = [sys.executable, "-m", "segue.cli", "serve", "--port", "0", "--workers", str(workers),
+               "--checkpoint", str(checkpoint)]
     launched = time.perf_counter()
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
@@ -166,16 +177,22 @@ def time_server(config: BenchConfig) -> dict:
         if not found:
             raise RuntimeError(f"segue serve did not start: {line.strip() or 'no output'}")
         host, port = found.group(1), int(found.group(2))
-        first_answer = asyncio.run(_first_answer(host, port, launched + config.start_timeout)) - launched
-        levels = []
-        for clients in config.concurrency:
-            asyncio.run(_load(host, port, clients, 4 * clients, config.seconds_per_level))  # warm connections
-            count = max(config.min_requests, clients * config.requests_per_client)
-            levels.append(asdict(asyncio.run(_load(host, port, clients, count, config.seconds_per_level))))
-        memory = _peak_memory_mb(server.pid)
+        first_answer = asyncio.run(_first_answer(host, port, launched + start_timeout)) - launched
+        yield host, port, server.pid, first_answer
     finally:
         server.terminate()
         server.wait(10)
+
+
+def time_server(config: BenchConfig) -> dict:
+    """Start `segue serve`, time it to its first answer, load it, read its peak memory."""
+    with served(config.checkpoint, config.workers, config.start_timeout) as (host, port, pid, first_answer):
+        levels = []
+        for clients in config.concurrency:
+            asyncio.run(load(host, port, clients, 4 * clients, config.seconds_per_level))  # warm connections
+            count = max(config.min_requests, clients * config.requests_per_client)
+            levels.append(asdict(asyncio.run(load(host, port, clients, count, config.seconds_per_level))))
+        memory = _peak_memory_mb(pid)
     return {"workers": config.workers, "start_to_first_answer_s": first_answer, "levels": levels,
             "peak_rss_mb": memory}
 
@@ -278,7 +295,4 @@ def summary(result: BenchResult) -> str:
 
 def write(result: BenchResult, markdown_path: Path, json_path: Path) -> None:
     for path, text in ((markdown_path, markdown(result)), (json_path, json.dumps(asdict(result), indent=2) + "\n")):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.partial")
-        temporary.write_text(text)
-        os.replace(temporary, path)
+        write_atomically(path, text)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from .files import replaced_atomically
 from .inference import InferenceModel
 from .model import MelodyRNN, ModelConfig
 from .tokenizer import Tokenizer, TokenizerConfig
@@ -44,8 +45,6 @@ class Checkpoint:
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> None:
     """Write atomically: a crash mid-save never leaves a broken file at `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "name": checkpoint.name,
@@ -56,9 +55,8 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> None:
         "metrics": checkpoint.metrics,
         "train_config": checkpoint.train_config,
     }
-    temporary = path.with_name(f".{path.name}.partial")
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
+    with replaced_atomically(path) as temporary:
+        torch.save(payload, temporary)
 
 
 def load_checkpoint(path: str | os.PathLike = DEFAULT_CHECKPOINT) -> Checkpoint:

@@ -16,6 +16,7 @@ from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError
 from .data import DEFAULT_DATA, DataError
 from .generate import ExtendError
 from .keyboard import KeyboardError
+from .files import write_atomically
 from .midi_io import MidiError
 
 EXIT_USAGE = 2
@@ -91,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--markdown", type=Path, default=Path("docs/benchmarks.md"), help="report to write")
     bench.add_argument("--json", type=Path, default=Path("docs/benchmarks.json"), help="figures to write")
     bench.set_defaults(run=_bench)
+
+    soak = commands.add_parser("soak", help="a long run of valid and invalid requests against a real server: "
+                                            "no errors, flat memory")
+    soak.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="a trained model (.pt)")
+    soak.add_argument("--requests", type=int, default=10_000, help="requests in all (default 10000)")
+    soak.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
+    soak.add_argument("--json", type=Path, default=Path("docs/soak.json"), help="figures to write")
+    soak.set_defaults(run=_soak)
 
     ports = commands.add_parser("ports", help="list MIDI inputs and outputs")
     ports.set_defaults(run=_ports)
@@ -250,6 +259,23 @@ def _bench(args: argparse.Namespace) -> int:
     print(bench.summary(result))
     print(f"wrote {args.markdown} and {args.json}")
     return 0
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from . import soak
+    from .checkpoint import load_checkpoint
+
+    if args.requests < 10 or args.clients < 1:
+        return _fail("--requests must be at least 10 and --clients at least 1")
+    load_checkpoint(args.checkpoint)  # a bad model fails here, in one line, not inside the server
+    rounds = min(10, args.requests // 10)
+    config = soak.SoakConfig(checkpoint=args.checkpoint, requests=args.requests, clients=args.clients, rounds=rounds,
+                             warm_up_requests=min(1000, args.requests // 10))
+    result = soak.run(config, args.command_line)
+    write_atomically(args.json, json.dumps(result, indent=2) + "\n")
+    print(soak.summary(result))
+    print(f"wrote {args.json}")
+    return 0 if result["passed"] else 1
 
 
 def _ports(args: argparse.Namespace) -> int:

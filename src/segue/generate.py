@@ -14,7 +14,7 @@ import numpy as np
 from .checkpoint import DEFAULT_CHECKPOINT, Checkpoint, load_checkpoint
 from .inference import InferenceModel
 from .keys import Key, resolve_key
-from .notes import Note, melody_end, melody_line
+from .notes import MIN_NOTE_SECONDS, Note, melody_end, melody_line
 from .sampling import choose
 from .tokenizer import DURATION, GAP, N_PITCHES, PITCH, Tokenizer
 
@@ -144,15 +144,15 @@ def continuation_notes(tokens: np.ndarray, tokenizer: Tokenizer, boundary: float
     """Sampled tokens -> notes timed from the input's end, played at the input's median velocity.
 
     Tokens count from the input's last onset, `boundary` before its end. Notes starting past
-    `seconds` are dropped, the last is trimmed to fit, and a note sampled a hair before the
-    input's end starts exactly at it."""
+    `seconds` are dropped, the last is trimmed to fit (and dropped if that leaves less than
+    MIN_NOTE_SECONDS), and a note sampled a hair before the input's end starts exactly at it."""
     velocity = round(statistics.median(n.velocity for n in line))
     notes = []
     for note in tokenizer.decode(tokens, velocity=velocity):
         start, end = max(note.start - boundary, 0.0), min(note.end - boundary, seconds)
         if start >= seconds:
             break
-        if end > start:
+        if end - start >= MIN_NOTE_SECONDS:
             notes.append(Note(note.pitch, start, end, note.velocity))
     return notes
 

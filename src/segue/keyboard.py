@@ -19,7 +19,6 @@ import mido
 from mido.ports import BaseInput, BaseOutput
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
-from rich.table import Table
 
 from .audio import hushed_stderr
 from .keys import pitch_name

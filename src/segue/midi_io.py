@@ -9,14 +9,14 @@ from pathlib import Path
 
 import mido
 
-from .notes import Note, melody_end, melody_line
+from .files import write_atomically
+from .notes import MIN_NOTE_SECONDS, Note, melody_end, melody_line
 
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from zero
 WRITE_TICKS_PER_BEAT = 480
 WRITE_TEMPO = 500_000  # microseconds per beat: 120 BPM, so one second is exactly 960 ticks
 TICKS_PER_SECOND = WRITE_TICKS_PER_BEAT * 1_000_000 // WRITE_TEMPO
 PIANO_PROGRAM = 0
-MIN_NOTE_SECONDS = 0.001  # about one tick of the files written here (960 ticks a second)
 
 
 class MidiError(ValueError):
@@ -197,12 +197,7 @@ def write_midi(notes: list[Note], path: str | os.PathLike, length: float) -> Non
     The end-of-track event sits at `length`, so a phrase that ends in a rest keeps its rest.
     The file is written to a temporary name first and moved into place, so it is never half there.
     """
-    data = midi_bytes(notes, length)  # validates before touching the disk
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    write_atomically(path, midi_bytes(notes, length))  # validated before the disk is touched
 
 
 def midi_bytes(notes: list[Note], length: float) -> bytes:

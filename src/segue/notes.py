@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 # Two notes whose onsets lie closer than this are one chord, however humanly ragged the attack.
 CHORD_WINDOW = 0.03
+# Shorter notes are dropped wherever notes are read or written: inaudible, and under one tick of
+# the MIDI files Segue writes (960 ticks a second).
+MIN_NOTE_SECONDS = 0.001
 
 
 @dataclass(frozen=True, slots=True)

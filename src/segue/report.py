@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .evaluate import EDGES
+from .files import write_atomically
 
 FEATURE_TITLES = {
     "pitch_class": "pitch class above the input's tonic",
@@ -32,16 +32,10 @@ def write_report(results: dict, examples: dict, out: Path, command: str) -> list
         _histograms(examples, [shipped, "ngram"], out / "distributions.png"),
     ]
     json_path = out.with_suffix(".json")
-    _atomic_write(json_path, json.dumps(results, indent=1) + "\n")
+    write_atomically(json_path, json.dumps(results, indent=1) + "\n")
     md_path = out.with_suffix(".md")
-    _atomic_write(md_path, _markdown(results, [p.relative_to(out.parent) for p in written], command))
+    write_atomically(md_path, _markdown(results, [p.relative_to(out.parent) for p in written], command))
     return [json_path, md_path, *written]
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 def _fmt(value, digits: int = 3) -> str:

@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, checkpoint: Checkpoint | None =
         gc.collect()
         gc.freeze()
         yield
+        app.state.batcher.close()
 
     app = FastAPIOffline(  # FastAPI, with the API docs' scripts served locally
         title="Segue",

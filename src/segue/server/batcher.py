@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-
-from starlette.concurrency import run_in_threadpool
+from concurrent.futures import ThreadPoolExecutor
 
 from ..checkpoint import Checkpoint
 from ..generate import Job, extend_batch
@@ -23,6 +22,9 @@ class Batcher:
         self.max_rows = max_rows  # bounds a batch's memory and the wait of those behind it
         self._waiting: deque[tuple[Job, asyncio.Future]] = deque()
         self._worker: asyncio.Task | None = None
+        # One thread of its own, not the shared pool's 40: the same thread (and memory arena)
+        # for every batch keeps the server's memory from growing with the pool.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segue-model")
 
     async def extend(self, job: Job) -> list[list[Note]]:
         """The job's continuations, decoded with whatever else is waiting."""
@@ -31,6 +33,10 @@ class Batcher:
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run())
         return await future
+
+    def close(self) -> None:
+        """Let the batch in progress finish; batches not started are dropped."""
+        self._thread.shutdown(wait=True, cancel_futures=True)
 
     def _next_batch(self) -> list[tuple[Job, asyncio.Future]]:
         batch, rows = [], 0
@@ -44,7 +50,8 @@ class Batcher:
     async def _run(self) -> None:
         while batch := self._next_batch():
             try:
-                results = await run_in_threadpool(extend_batch, [job for job, _ in batch], self.checkpoint)
+                results = await asyncio.get_running_loop().run_in_executor(
+                    self._thread, extend_batch, [job for job, _ in batch], self.checkpoint)
             except Exception as error:  # noqa: BLE001 - handed to each waiting request, which reports it
                 results = [error] * len(batch)
             for (_, future), result in zip(batch, results):
