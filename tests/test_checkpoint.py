@@ -1,7 +1,10 @@
+import hashlib
+import shutil
+
 import pytest
 import torch
 
-from segue.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from segue.checkpoint import CHECKSUMS, DEFAULT_CHECKPOINT, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from segue.model import MelodyRNN, ModelConfig
 from segue.tokenizer import Tokenizer, TokenizerConfig
 
@@ -64,3 +67,31 @@ def test_other_torch_file_is_not_a_segue_checkpoint(tmp_path):
 def test_missing_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint"):
         load_checkpoint(tmp_path / "none.pt")
+
+
+def test_the_shipped_checkpoints_match_their_checksums():
+    sums = (DEFAULT_CHECKPOINT.parent / CHECKSUMS).read_text().split()
+    assert sums[1::2] == ["segue-gru.pt", "segue-lstm.pt"]
+    for digest, name in zip(sums[::2], sums[1::2]):
+        assert hashlib.sha256((DEFAULT_CHECKPOINT.parent / name).read_bytes()).hexdigest() == digest
+
+
+def test_a_listed_checkpoint_that_changed_is_refused(tmp_path):
+    path = tmp_path / "segue-gru.pt"
+    shutil.copy(DEFAULT_CHECKPOINT, path)
+    shutil.copy(DEFAULT_CHECKPOINT.parent / CHECKSUMS, tmp_path / CHECKSUMS)
+    load_checkpoint(path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one changed byte in the middle of the file
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="does not match its checksum"):
+        load_checkpoint(path)
+
+
+def test_saving_over_a_listed_checkpoint_updates_its_checksum(tmp_path):
+    path = tmp_path / "mine.pt"
+    (tmp_path / CHECKSUMS).write_text(f"{'0' * 64}  mine.pt\n{'1' * 64}  other.pt\nnot a checksum line\n")
+    save_checkpoint(small(), path)
+    assert f"{hashlib.sha256(path.read_bytes()).hexdigest()}  mine.pt" in (tmp_path / CHECKSUMS).read_text()
+    assert f"{'1' * 64}  other.pt" in (tmp_path / CHECKSUMS).read_text()
+    load_checkpoint(path)

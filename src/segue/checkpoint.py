@@ -14,12 +14,15 @@ from pathlib import Path
 
 import torch
 
-from .files import replaced_atomically
+from .files import replaced_atomically, write_atomically
 from .inference import InferenceModel
 from .model import MelodyRNN, ModelConfig
 from .tokenizer import Tokenizer, TokenizerConfig
 
 FORMAT = "segue-checkpoint/1"
+# Beside checkpoints, in `sha256sum` format: the shipped models are checked against it on every
+# load (`sha256sum -c SHA256SUMS` checks them by hand), and saving over a listed file updates it.
+CHECKSUMS = "SHA256SUMS"
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "segue-gru.pt"
 
 
@@ -57,12 +60,20 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> None:
     }
     with replaced_atomically(path) as temporary:
         torch.save(payload, temporary)
+    sums = _checksums(path)
+    if path.name in sums:
+        sums[path.name] = _sha256(path)
+        write_atomically(path.parent / CHECKSUMS, "".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items())))
 
 
 def load_checkpoint(path: str | os.PathLike = DEFAULT_CHECKPOINT) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
+    expected = _checksums(path).get(path.name)
+    if expected is not None and _sha256(path) != expected:
+        raise CheckpointError(f"{path} does not match its checksum in {path.parent / CHECKSUMS}: the file is corrupt "
+                              "or was replaced (restore it, e.g. with git checkout)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as error:
@@ -90,6 +101,23 @@ def weights_digest(model: torch.nn.Module) -> str:
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _checksums(path: Path) -> dict[str, str]:
+    """File name -> SHA-256 hex digest, from the SHA256SUMS beside `path` (empty if none)."""
+    sums = path.parent / CHECKSUMS
+    if not sums.is_file():
+        return {}
+    entries = (line.split(maxsplit=1) for line in sums.read_text().splitlines())
+    return {entry[1].strip().lstrip("*"): entry[0].lower() for entry in entries if len(entry) == 2}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
     return digest.hexdigest()
 
 

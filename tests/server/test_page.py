@@ -225,6 +225,23 @@ def test_free_play_variations_extend_again_and_history_survive_a_reload(page):
     assert roll(page, "input") == 7 and roll(page, "continuation") == second
 
 
+def test_a_failed_continuation_keeps_the_take_through_a_reload(page):
+    page.route("**/api/extend", lambda route: route.fulfill(
+        status=503, content_type="application/json", body='{"detail": "the server is too busy"}'))
+    for pitch in (60, 64, 67, 72):
+        page.click(f".key[data-pitch='{pitch}']")
+        page.wait_for_timeout(150)
+    page.click("#extend")
+    page.wait_for_function("() => document.body.textContent.includes('Your phrase is kept in Takes')")
+    assert page.locator("#history li").count() == 1 and roll(page, "input") == 4
+    page.unroute("**/api/extend")
+    page.reload()
+    page.wait_for_function("() => document.getElementById('model-status').textContent.includes('ready')")
+    assert page.locator("#history li").count() == 1
+    page.click("#history li:nth-child(1)")
+    assert roll(page, "input") == 4 and roll(page, "continuation") == 0
+
+
 def test_upload_a_midi_file(page, tmp_path):
     path = tmp_path / "phrase.mid"
     path.write_bytes(midi_bytes(played([62, 66, 69, 74, 73, 71, 69, 66]), 4.0))
