@@ -142,6 +142,7 @@ HOSTILE_BODIES: dict[str, tuple[str, int]] = {
     "variations-zero": (_body(variations=0), 422),
     "temperature-huge": (_body(temperature=1e9), 422),
     "temperature-negative": (_body(temperature=-1), 422),
+    "temperature-tiny": (_body(temperature=1e-300), 200),  # found by hypothesis: every logit overflowed
     "top-p-zero": (_body(top_p=0), 422),
     "seed-negative": (_body(seed=-1), 422),
     "seed-too-big": (_body(seed=2**70), 422),

@@ -124,3 +124,11 @@ def test_bad_files_raise_one_clear_error(tmp_path, make, message):
 def test_missing_file_is_a_midi_error(tmp_path):
     with pytest.raises(MidiError, match="cannot read"):
         read_midi(tmp_path / "nope.mid")
+
+
+def test_a_gap_longer_than_a_midi_file_can_state_is_a_clear_error(tmp_path):
+    notes = [Note(60, 0.0, 1.0), Note(62, 80 * 3600.0, 80 * 3600.0 + 1)]  # 80 hours apart: over 0x0FFFFFFF ticks
+    with pytest.raises(MidiError, match="80 hours between two events"):
+        midi_bytes(notes, 80 * 3600.0 + 2)
+    write_midi(notes[:1], tmp_path / "ok.mid", 70 * 3600.0)  # 70 hours of silence still fits
+    assert read_midi(tmp_path / "ok.mid").length == pytest.approx(70 * 3600.0)

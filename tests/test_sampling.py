@@ -52,10 +52,16 @@ def test_top_p_keeps_choices_tied_with_the_last_one_kept():
 
 
 def test_temperature_scales_and_zero_is_greedy():
-    assert np.allclose(apply_temperature(logits(), 2.0), logits() / 2)
+    assert np.allclose(softmax(apply_temperature(logits(), 2.0)), softmax(logits() / 2))
     greedy = apply_temperature(logits(), 0.0)
     assert np.isfinite(greedy).tolist() == [[True, False, False, False], [False, False, False, True]]
     assert sample(softmax(greedy), uniforms(2, 1)).tolist() == [0, 3]
+
+
+def test_a_tiny_temperature_is_as_good_as_greedy():
+    # Dividing by 1e-300 overflows every logit to -inf unless the best is taken off first.
+    probabilities = softmax(apply_temperature(logits(), 1e-300))
+    assert np.isfinite(probabilities).all() and probabilities.argmax(axis=-1).tolist() == [0, 3]
 
 
 def test_mask_rules_choices_out():
@@ -74,7 +80,7 @@ def test_each_row_may_have_its_own_temperature_and_top_p():
     rows = np.tile(logits()[:1], (3, 1))
     scaled = apply_temperature(rows, np.array([[0.0], [1.0], [2.0]]))
     assert np.isfinite(scaled[0]).tolist() == [True, False, False, False]
-    assert np.allclose(scaled[1:], rows[1:] / np.array([[1.0], [2.0]]))
+    assert np.allclose(softmax(scaled[1:]), softmax(rows[1:] / np.array([[1.0], [2.0]])))
     kept = top_p_filter(softmax(rows), np.array([[0.4], [0.75], [1.0]])) > 0
     assert kept.sum(axis=-1).tolist() == [1, 2, 4]
 

@@ -48,6 +48,7 @@ class Checkpoint:
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> None:
     """Write atomically: a crash mid-save never leaves a broken file at `path`."""
+    path = Path(path)
     payload = {
         "format": FORMAT,
         "name": checkpoint.name,

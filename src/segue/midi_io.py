@@ -17,6 +17,7 @@ WRITE_TICKS_PER_BEAT = 480
 WRITE_TEMPO = 500_000  # microseconds per beat: 120 BPM, so one second is exactly 960 ticks
 TICKS_PER_SECOND = WRITE_TICKS_PER_BEAT * 1_000_000 // WRITE_TEMPO
 PIANO_PROGRAM = 0
+MAX_DELTA_TICKS = 0x0FFFFFFF  # the longest time between two events a MIDI file can state (4 bytes)
 
 
 class MidiError(ValueError):
@@ -222,6 +223,10 @@ def midi_bytes(notes: list[Note], length: float) -> bytes:
         track.append(message.copy(time=event_tick - tick))
         tick = event_tick
     track.append(mido.MetaMessage("end_of_track", time=end_tick - tick))
+    longest = max(message.time for message in track)
+    if longest > MAX_DELTA_TICKS:  # mido would write it, in a form other programs cannot read
+        raise MidiError(f"cannot write a MIDI file with {longest / TICKS_PER_SECOND / 3600:,.0f} hours between two "
+                        f"events (a file allows at most {MAX_DELTA_TICKS / TICKS_PER_SECOND / 3600:.1f})")
     midi = mido.MidiFile(type=0, ticks_per_beat=WRITE_TICKS_PER_BEAT, tracks=[track])
     buffer = io.BytesIO()
     midi.save(file=buffer)

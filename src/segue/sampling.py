@@ -17,11 +17,14 @@ def mask_logits(logits: np.ndarray, allowed: np.ndarray) -> np.ndarray:
 def apply_temperature(logits: np.ndarray, temperature: float | np.ndarray) -> np.ndarray:
     """Sharpen (< 1) or flatten (> 1) the distribution; temperature 0 keeps only the most likely choice."""
     _check(temperature, "temperature", lambda t: t >= 0, ">= 0")
+    # From the best choice down, so that a tiny temperature sends the others to -inf, never the
+    # best one with them (all -inf would be NaN after softmax).
+    shifted = logits - logits.max(axis=-1, keepdims=True)
     greedy = temperature == 0
     if not greedy.any() if isinstance(greedy, np.ndarray) else not greedy:
-        return logits / temperature
-    best_only = mask_logits(logits, logits == logits.max(axis=-1, keepdims=True))
-    return np.where(greedy, best_only, logits / np.where(greedy, 1, temperature))
+        return shifted / temperature
+    best_only = mask_logits(logits, shifted == 0)
+    return np.where(greedy, best_only, shifted / np.where(greedy, 1, temperature))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
