@@ -19,12 +19,14 @@ def apply_temperature(logits: np.ndarray, temperature: float | np.ndarray) -> np
     _check(temperature, "temperature", lambda t: t >= 0, ">= 0")
     # From the best choice down, so that a tiny temperature sends the others to -inf, never the
     # best one with them (all -inf would be NaN after softmax).
+    # In float64: 1e-300 is 0 in float32. Overflowing to -inf is the intended result.
     shifted = logits - logits.max(axis=-1, keepdims=True)
     greedy = temperature == 0
-    if not greedy.any() if isinstance(greedy, np.ndarray) else not greedy:
-        return shifted / temperature
-    best_only = mask_logits(logits, shifted == 0)
-    return np.where(greedy, best_only, shifted / np.where(greedy, 1, temperature))
+    with np.errstate(over="ignore"):
+        if not greedy.any() if isinstance(greedy, np.ndarray) else not greedy:
+            return shifted / np.float64(temperature)
+        best_only = mask_logits(logits, shifted == 0)
+        return np.where(greedy, best_only, shifted / np.where(greedy, 1, temperature).astype(np.float64))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
