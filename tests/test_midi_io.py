@@ -4,7 +4,8 @@ import mido
 import pytest
 
 from conftest import midi_file, played
-from segue.midi_io import Melody, MidiError, midi_bytes, read_midi, write_midi
+from hostile import line, smf
+from segue.midi_io import Melody, MidiError, melody_part, midi_bytes, read_midi, read_midi_parts, write_midi
 from segue.notes import Note
 
 
@@ -132,3 +133,21 @@ def test_a_gap_longer_than_a_midi_file_can_state_is_a_clear_error(tmp_path):
         midi_bytes(notes, 80 * 3600.0 + 2)
     write_midi(notes[:1], tmp_path / "ok.mid", 70 * 3600.0)  # 70 hours of silence still fits
     assert read_midi(tmp_path / "ok.mid").length == pytest.approx(70 * 3600.0)
+
+
+def test_the_melody_of_a_band_file_is_its_highest_busy_part():
+    bass = line([36, 43, 36, 43, 36, 43, 36, 43, 36, 43], channel=1)
+    tune = line([72, 74, 76, 77, 79, 77, 76, 74, 72, 71], channel=0)
+    fills = line([96, 98], channel=2)  # high, but too sparse to be the tune
+    drums = line([36, 38, 42, 36, 38, 42, 36, 38, 42, 36, 38, 42], channel=9)
+    parts, length = read_midi_parts(smf([bass, tune, fills, drums]))
+    assert set(parts) == {(0, 1), (1, 0), (2, 2)} and length > 0
+    assert [n.pitch for n in melody_part(parts, min_notes=8)] == [72, 74, 76, 77, 79, 77, 76, 74, 72, 71]
+    assert melody_part({(0, 0): parts[(2, 2)]}, min_notes=8) == []
+
+
+def test_channels_of_a_format_0_file_are_separate_parts():
+    both = line([60, 62, 64, 65, 67, 69, 71, 72], channel=3) + line([40, 41, 43, 45, 47, 48, 50, 52], channel=4)
+    parts, _ = read_midi_parts(smf([sorted(both, key=lambda m: 0)], type=0))
+    assert sorted(parts) == [(0, 3), (0, 4)]
+    assert melody_part(parts, min_notes=8)[0].pitch == 60

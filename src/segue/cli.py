@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .audio import AudioError
 from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError
-from .data import DEFAULT_DATA, DataError
+from .data import DEFAULT_DATA, DEFAULT_SHARDS, DataError
 from .generate import ExtendError
 from .keyboard import KeyboardError
 from .files import write_atomically
@@ -50,8 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     extend.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="a trained model (.pt)")
     extend.set_defaults(run=_extend)
 
-    prepare = commands.add_parser("prepare", help="build the training data from the music21 corpus")
-    prepare.add_argument("--out", type=Path, default=DEFAULT_DATA, help=f"the dataset file (default {DEFAULT_DATA})")
+    prepare = commands.add_parser("prepare", help="build training data: the music21 corpus, or your own files (--from)")
+    prepare.add_argument("--from", dest="sources", type=Path, action="append",
+                         help="a folder of MIDI, MusicXML, ABC or kern files, searched recursively (repeatable)")
+    prepare.add_argument("--out", type=Path, help=f"where to write it (default {DEFAULT_DATA}; with --from, "
+                                                  f"{DEFAULT_SHARDS}/, a folder of shards)")
     prepare.add_argument("--workers", type=int, default=None, help="parallel parsers (default: one per core)")
     prepare.set_defaults(run=_prepare)
 
@@ -165,9 +168,22 @@ def _output_paths(output: Path, count: int) -> list[Path]:
 
 def _prepare(args: argparse.Namespace) -> int:
     from .data import prepare
+    from .ingest import prepare_from
 
-    summary = prepare(args.out, workers=args.workers)
-    print(json.dumps(summary, indent=1))
+    if args.workers is not None and args.workers < 1:
+        return _fail("--workers must be at least 1")
+    if not args.sources:
+        print(json.dumps(prepare(args.out or DEFAULT_DATA, workers=args.workers), indent=1))
+        return 0
+    out = args.out or DEFAULT_SHARDS
+    manifest = prepare_from(args.sources, out, workers=args.workers)
+    skipped = ", ".join(f"{count} {reason}" for reason, count in manifest["skipped_by_reason"].items())
+    print(f"read {manifest['files_read']} of {manifest['files_found']} files; skipped {manifest['files_skipped']}"
+          f"{f' ({skipped}; see {out}/skipped.tsv)' if skipped else ''}; {manifest['duplicate_files']} duplicate "
+          f"files and {manifest['duplicate_songs']} duplicate tunes left out")
+    songs = manifest["songs"]
+    print(f"wrote {out}: {sum(songs.values())} songs ({songs['train']} train, {songs['valid']} validation, "
+          f"{songs['test']} test) in {len(manifest['shards'])} shards")
     return 0
 
 

@@ -10,6 +10,7 @@ loudness jitter, and the shortened note lengths of real articulation. Training d
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .files import write_atomically
 from .notes import Note, melody_line
 
 # music21 corpus folders used by default, and how a melody is taken from each.
@@ -29,6 +31,7 @@ SPLITS = ("train", "valid", "test")
 SPLIT_PERCENT = {"train": 90, "valid": 5, "test": 5}
 MIN_SONG_NOTES = 8
 DEFAULT_DATA = Path("data/corpus.npz")
+DEFAULT_SHARDS = Path("data/prepared")  # `segue prepare --from`: a folder of shards
 
 
 class DataError(ValueError):
@@ -69,15 +72,21 @@ def corpus_files(sources: tuple[str, ...] = CORPUS_SOURCES) -> list[Path]:
 
 
 def parse_corpus_file(path: Path) -> list[Song]:
-    """Every melody in one corpus file (an ABC file may hold hundreds of tunes)."""
-    from music21 import converter, stream
-
+    """Every melody in one corpus file (an ABC file may hold hundreds of tunes); none if music21
+    cannot read it."""
     try:
-        parsed = converter.parse(str(path))
+        return parse_score_file(path, f"{path.parent.name}/{path.name}")
     except Exception:  # noqa: BLE001 - music21 raises many types on the odd malformed tune
         return []
+
+
+def parse_score_file(path: Path, name: str) -> list[Song]:
+    """Every melody in a MusicXML, ABC or kern file, with music21; its errors pass through."""
+    from music21 import converter, stream
+
+    parsed = converter.parse(str(path))
     scores = parsed.scores if isinstance(parsed, stream.Opus) else [parsed]
-    relative = f"{path.parent.name}/{path.name}"
+    relative = name
     songs = []
     for index, score in enumerate(scores):
         try:
@@ -233,13 +242,124 @@ class Corpus:
         return int((self.split == SPLITS.index(split)).sum())
 
 
-def load_corpus(path: Path = DEFAULT_DATA) -> Corpus:
+    # A single-file corpus is one shard: training streams both kinds alike.
+    @property
+    def shard_count(self) -> int:
+        return 1
+
+    def shard(self, index: int) -> Corpus:
+        return self
+
+
+def load_corpus(path: Path = DEFAULT_DATA) -> Corpus | ShardedCorpus:
+    """Prepared data: a single .npz (`segue prepare`) or a folder of shards (`segue prepare --from`)."""
     path = Path(path)
+    if path.is_dir():
+        return ShardedCorpus(path)
     if not path.is_file():
         raise DataError(f"no prepared data at {path}: run `segue prepare` first")
-    with np.load(path) as data:
-        arrays = {name: data[name] for name in data.files}
-    return Corpus(**arrays, fingerprint=data_fingerprint(arrays))
+    return _read_npz(path)
+
+
+def _read_npz(path: Path) -> Corpus:
+    try:
+        with np.load(path) as data:
+            arrays = {name: data[name] for name in data.files}
+        return Corpus(**arrays, fingerprint=data_fingerprint(arrays))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DataError(f"{path} is not prepared Segue data: {error}") from None
+
+
+# ---------------------------------------------------------------- sharded datasets
+
+SHARDS_FORMAT = "segue-shards/1"
+MANIFEST = "manifest.json"
+SHARD_SONGS = 2048  # songs per shard: a few MB, so a reader holds one shard, not the corpus
+
+
+class ShardWriter:
+    """Writes songs into numbered .npz shards as they come, and at the end a manifest that lets a
+    reader count, split and find them without opening a shard."""
+
+    def __init__(self, out: Path, shard_songs: int = SHARD_SONGS) -> None:
+        self.out = Path(out)
+        self.shard_songs = shard_songs
+        self.pending: list[tuple[Song, int]] = []
+        self.shards: list[dict] = []
+        self.out.mkdir(parents=True, exist_ok=True)
+        for stale in self.out.glob("shard-*.npz"):  # a folder prepared before: replaced whole
+            stale.unlink()
+
+    def add(self, song: Song, split: str) -> None:
+        self.pending.append((song, SPLITS.index(split)))
+        if len(self.pending) >= self.shard_songs:
+            self._flush()
+
+    def close(self, report: dict) -> dict:
+        """Write the last shard and the manifest -> the manifest."""
+        self._flush()
+        if not self.shards:
+            raise DataError("no melodies found in the given files")
+        songs = {name: sum(shard["songs"][name] for shard in self.shards) for name in SPLITS}
+        fingerprint = hashlib.sha256("".join(shard["fingerprint"] for shard in self.shards).encode()).hexdigest()
+        manifest = {"format": SHARDS_FORMAT, "fingerprint": fingerprint, "songs": songs,
+                    "notes": sum(shard["notes"] for shard in self.shards), "shards": self.shards, **report}
+        write_atomically(self.out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+        return manifest
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        songs = [song for song, _ in self.pending]
+        split = np.array([index for _, index in self.pending], np.uint8)
+        bounds = np.cumsum([0] + [len(song.pitch) for song in songs])
+        arrays = {
+            "pitch": np.concatenate([song.pitch for song in songs]),
+            "onset": np.concatenate([song.onset for song in songs]),
+            "duration": np.concatenate([song.duration for song in songs]),
+            "bounds": bounds.astype(np.int64),
+            "song_id": np.array([song.song_id for song in songs]),
+            "seconds_per_beat": np.array([song.seconds_per_beat for song in songs], np.float32),
+            "split": split,
+        }
+        name = f"shard-{len(self.shards):05d}.npz"
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        write_atomically(self.out / name, buffer.getvalue())
+        self.shards.append({"file": name, "songs": {n: int((split == i).sum()) for i, n in enumerate(SPLITS)},
+                            "notes": int(bounds[-1]), "fingerprint": data_fingerprint(arrays)})
+        self.pending = []
+
+
+class ShardedCorpus:
+    """A folder of shards read through its manifest: counting songs or splitting work opens no
+    shard, and songs stream one shard at a time."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        try:
+            self.manifest = json.loads((self.folder / MANIFEST).read_text())
+        except (OSError, ValueError) as error:
+            raise DataError(f"{self.folder} holds no readable {MANIFEST}: run `segue prepare --from` first "
+                            f"({error.__class__.__name__})") from None
+        if self.manifest.get("format") != SHARDS_FORMAT:
+            raise DataError(f"{self.folder / MANIFEST} is not a Segue dataset (expected format {SHARDS_FORMAT})")
+        self.fingerprint = self.manifest["fingerprint"]
+
+    @property
+    def shard_count(self) -> int:
+        return len(self.manifest["shards"])
+
+    def shard(self, index: int) -> Corpus:
+        return _read_npz(self.folder / self.manifest["shards"][index]["file"])
+
+    def count(self, split: str) -> int:
+        return int(self.manifest["songs"][split])
+
+    def songs(self, split: str) -> Iterator[Song]:
+        for index, entry in enumerate(self.manifest["shards"]):
+            if entry["songs"][split]:
+                yield from self.shard(index).songs(split)
 
 
 # ---------------------------------------------------------------- input/extension pairs

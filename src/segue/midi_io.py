@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mido
+import numpy as np
 
 from .files import write_atomically
 from .notes import MIN_NOTE_SECONDS, Note, melody_end, melody_line
@@ -123,7 +124,16 @@ class NoteTracker:
 
 
 def _collect_notes(midi: mido.MidiFile) -> tuple[list[Note], NoteTracker, float]:
-    """Notes in seconds; notes never released end at the end of the file.
+    """Notes in seconds; notes never released end at the end of the file."""
+    tracker = NoteTracker()
+    events, end = _timed_events(midi)
+    for now, _, message in events:
+        tracker.feed(message, now)
+    return tracker.close(end), tracker, end
+
+
+def _timed_events(midi: mido.MidiFile) -> tuple[list[tuple[float, int, mido.Message]], float]:
+    """(seconds, track index, note message) in time order, and the file's end in seconds.
 
     The tracks are merged as mido merges them (by time, earlier tracks first at the same tick) but
     only note and tempo events are kept and timed, which reads a 100,000-note file in a fraction
@@ -138,14 +148,47 @@ def _collect_notes(midi: mido.MidiFile) -> tuple[list[Note], NoteTracker, float]
         end_tick = max(end_tick, tick)
     events.sort(key=lambda event: event[:3])
     clock = _Clock(midi.ticks_per_beat)
-    tracker = NoteTracker()
-    for tick, _, _, message in events:
+    timed = []
+    for tick, index, _, message in events:
         if message.type == "set_tempo":
             clock.set_tempo(tick, message.tempo)
         else:
-            tracker.feed(message, clock.seconds(tick))
-    end = clock.seconds(end_tick)
-    return tracker.close(end), tracker, end
+            timed.append((clock.seconds(tick), index, message))
+    return timed, clock.seconds(end_tick)
+
+
+def read_midi_parts(source: str | os.PathLike | bytes) -> tuple[dict[tuple[int, int], list[Note]], float]:
+    """A MIDI file's notes by part -> ({(track, channel): notes}, the file's length in seconds).
+    The drum channel is left out. Raises MidiError as `read_midi` does."""
+    midi = _open(source)
+    if midi.type == 2:
+        raise MidiError("format 2 MIDI files (independent sequences) are not supported")
+    events, end = _timed_events(midi)
+    trackers: dict[tuple[int, int], NoteTracker] = {}
+    for now, track, message in events:
+        if message.channel != DRUM_CHANNEL:
+            trackers.setdefault((track, message.channel), NoteTracker()).feed(message, now)
+    parts = {part: tracker.close(end) for part, tracker in trackers.items()}
+    return {part: notes for part, notes in parts.items() if notes}, end
+
+
+def melody_part(parts: dict[tuple[int, int], list[Note]], min_notes: int) -> list[Note]:
+    """The melody of a multi-part file, reduced to one line; empty if no part has `min_notes`.
+
+    The heuristic: of the parts whose highest line has at least `min_notes` notes and at least a
+    quarter as many as the busiest such part (leaving out sparse parts such as a few fills), the one
+    with the highest median pitch carries the tune. Accompaniment and bass sit lower; a single-part
+    file is its own melody."""
+    lines = {part: melody_line(notes) for part, notes in parts.items()}
+    lines = {part: line for part, line in lines.items() if len(line) >= min_notes}
+    if not lines:
+        return []
+    busiest = max(len(line) for line in lines.values())
+    candidates = [part for part, line in lines.items() if 4 * len(line) >= busiest]
+    # Ties: the busier part, then the first track and channel.
+    chosen = max(candidates, key=lambda part: (float(np.median([n.pitch for n in lines[part]])), len(lines[part]),
+                                               -part[0], -part[1]))
+    return lines[chosen]
 
 
 _TIMED_EVENTS = frozenset(("note_on", "note_off", "set_tempo"))

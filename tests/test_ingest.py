@@ -1,0 +1,104 @@
+"""`segue prepare --from`: a generated folder with good, bad and duplicate files of every kind."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hostile import HOSTILE_FILES, line, smf
+from segue.cli import main
+from segue.data import ShardedCorpus, load_corpus
+from segue.ingest import find_files, prepare_from
+
+TUNE_ABC = """X:1
+T:Test Reel
+M:4/4
+L:1/8
+K:D
+defg abag|fedc d2A2|defg abag|fedc d4|]
+"""
+# The same tune in G: a duplicate by intervals and rhythm, though not by bytes.
+TUNE_ABC_IN_G = TUNE_ABC.replace("K:D", "K:G").replace("T:Test Reel", "T:Test Reel in G").replace(
+    "defg abag|fedc d2A2|defg abag|fedc d4", "gabc' d'e'd'c'|bagf g2d2|gabc' d'e'd'c'|bagf g4")
+TUNE_KERN = "**kern\n*M3/4\n" + "\n".join(f"4{p}" for p in "cdefgabagfedc") + "\n*-\n"
+
+
+def _musicxml(path):
+    from music21 import note, stream
+
+    melody = stream.Stream()
+    for pitch in ("C5", "D5", "E5", "F5", "G5", "A5", "G5", "F5", "E5", "D5"):
+        melody.append(note.Note(pitch, quarterLength=1))
+    melody.write("musicxml", fp=str(path))
+
+
+@pytest.fixture(scope="module")
+def music_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("music")
+    (root / "band").mkdir()
+    bass = line([36, 43, 36, 43, 36, 43, 36, 43, 36, 43], channel=1)
+    tune = line([72, 74, 76, 77, 79, 77, 76, 74, 72, 71], channel=0)
+    (root / "band" / "song.mid").write_bytes(smf([bass, tune]))
+    (root / "band" / "song copy.MIDI").write_bytes(smf([bass, tune]))  # the same bytes again
+    (root / "band" / "other.mid").write_bytes(smf([line([60, 62, 64, 65, 67, 69, 71, 72, 74, 76])]))
+    (root / "band" / "corrupt.mid").write_bytes(HOSTILE_FILES["header-then-garbage"][0])
+    (root / "band" / "drums.mid").write_bytes(HOSTILE_FILES["drums-only"][0])
+    (root / "folk").mkdir()
+    (root / "folk" / "reel.abc").write_text(TUNE_ABC)
+    (root / "folk" / "reel-in-g.abc").write_text(TUNE_ABC_IN_G)
+    (root / "folk" / "empty.abc").write_text("X:1\nT:Nothing\nK:C\n")
+    (root / "folk" / "scale.krn").write_text(TUNE_KERN)
+    (root / "folk" / "broken.krn").write_text("**kern\n4c\t4d\n*-\n*-\n")
+    _musicxml(root / "folk" / "phrase.musicxml")
+    (root / "folk" / "garbage.xml").write_text("<score-partwise><part id='x'><measure>")
+    (root / "folk" / "notes.txt").write_text("not music, not read")
+    return root
+
+
+def test_every_kind_is_read_and_bad_or_duplicate_files_are_counted(music_folder, tmp_path):
+    out = tmp_path / "prepared"
+    manifest = prepare_from([music_folder / "band", music_folder / "folk"], out, workers=2, progress=False)
+    assert manifest["files_found"] == 12  # notes.txt is not looked at
+    assert manifest["duplicate_files"] == 1 and manifest["duplicate_songs"] == 1
+    assert manifest["files_read"] == 6  # song.mid, other.mid, both reels (one tune twice), scale.krn, phrase.musicxml
+    assert manifest["files_skipped"] == 5
+    reasons = manifest["skipped_by_reason"]
+    assert reasons["not a readable MIDI file"] == 1 and reasons["no melody of 8 or more notes"] >= 2
+    skipped = (out / "skipped.tsv").read_text()
+    assert "band/corrupt.mid\tnot a readable MIDI file: is corrupt" in skipped and "band/drums.mid" in skipped
+    corpus = load_corpus(out)
+    assert isinstance(corpus, ShardedCorpus) and sum(manifest["songs"].values()) == 5
+    songs = {song.song_id: song for split in ("train", "valid", "test") for song in corpus.songs(split)}
+    assert list(songs["band/song copy.MIDI#0"].pitch) == [72, 74, 76, 77, 79, 77, 76, 74, 72, 71]  # the tune, not the bass
+    assert songs["band/song copy.MIDI#0"].seconds_per_beat == 1.0
+    assert sum(name.startswith("folk/reel") for name in songs) == 1  # the reel once, in whichever key came first
+
+
+def test_the_same_folder_gives_the_same_dataset_in_shards_of_any_size(music_folder, tmp_path):
+    one = prepare_from([music_folder], tmp_path / "a", workers=2, progress=False)
+    many = prepare_from([music_folder], tmp_path / "b", workers=1, progress=False, shard_songs=2)
+    assert len(one["shards"]) == 1 and len(many["shards"]) == 3
+    assert one["songs"] == many["songs"]
+    assert prepare_from([music_folder], tmp_path / "a", workers=2, progress=False)["fingerprint"] == one["fingerprint"]
+    assert [s.song_id for s in load_corpus(tmp_path / "b").songs("train")] == \
+        [s.song_id for s in load_corpus(tmp_path / "a").songs("train")]
+
+
+def test_the_cli_prints_what_it_read_and_skipped(music_folder, tmp_path, capsys):
+    assert main(["prepare", "--from", str(music_folder), "--out", str(tmp_path / "p"), "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "read 6 of 12 files; skipped 5" in out and "skipped.tsv" in out and "1 duplicate files" in out
+    assert json.loads((tmp_path / "p" / "manifest.json").read_text())["format"] == "segue-shards/1"
+
+
+def test_a_folder_without_music_or_not_a_folder_is_one_line(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["prepare", "--from", str(tmp_path / "empty"), "--out", str(tmp_path / "p")]) == 2
+    assert main(["prepare", "--from", str(tmp_path / "missing"), "--out", str(tmp_path / "p")]) == 2
+    assert capsys.readouterr().err.count("\n") == 2
+
+
+def test_find_files_skips_other_kinds(music_folder):
+    names = [name for _, name in find_files([music_folder / "folk"])]
+    assert "folk/notes.txt" not in names and "folk/phrase.musicxml" in names
