@@ -7,8 +7,11 @@ import json
 import pytest
 
 from hostile import HOSTILE_FILES, line, smf
+from segue.checkpoint import load_checkpoint
 from segue.cli import main
 from segue.data import ShardedCorpus, load_corpus
+from segue.midi_io import midi_bytes
+from segue.notes import Note
 from segue.ingest import find_files, prepare_from
 
 TUNE_ABC = """X:1
@@ -102,3 +105,22 @@ def test_a_folder_without_music_or_not_a_folder_is_one_line(tmp_path, capsys):
 def test_find_files_skips_other_kinds(music_folder):
     names = [name for _, name in find_files([music_folder / "folk"])]
     assert "folk/notes.txt" not in names and "folk/phrase.musicxml" in names
+
+
+def test_train_and_evaluate_on_a_prepared_folder_of_midi_files(small_corpus, tiny_checkpoint_path, tmp_path, capsys):
+    folder = tmp_path / "my-midi"
+    folder.mkdir()
+    for index, song in enumerate(small_corpus.songs("train")):
+        notes = [Note(int(p), 0.3 * float(s), 0.3 * float(s + d)) for p, s, d in zip(song.pitch, song.onset, song.duration)]
+        (folder / f"{index:03d}.mid").write_bytes(midi_bytes(notes, notes[-1].end))
+    data = tmp_path / "prepared"
+    manifest = prepare_from([folder], data, workers=2, progress=False, shard_songs=8)
+    assert len(manifest["shards"]) > 3 and manifest["songs"]["train"] and manifest["songs"]["valid"]
+    tuned = tmp_path / "tuned.pt"
+    assert main(["train", "--preset", "tiny", "--data", str(data), "--init", str(tiny_checkpoint_path),
+                 "--epochs", "1", "--out", str(tuned)]) == 0
+    assert "saved" in capsys.readouterr().out
+    assert load_checkpoint(tuned).data["fingerprint"] == manifest["fingerprint"]
+    assert main(["evaluate", "--checkpoint", str(tuned), "--data", str(data), "--split", "valid", "--compare",
+                 str(tuned), "--max-pairs", "4", "--max-training-songs", "5", "--out", str(tmp_path / "ev")]) == 0
+    assert json.loads((tmp_path / "ev.json").read_text())["split"] == "valid"

@@ -1,7 +1,18 @@
 import math
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
 
 from segue.checkpoint import load_checkpoint
-from segue.train import collate, pair_tokens
+from segue.cli import main
+from segue.data import DataError
+from segue.model import ModelConfig
+from segue.train import PRESETS, collate, pair_tokens, state_path, train
 from segue.data import make_pairs, PairConfig
 from segue.model import IGNORE
 from segue.tokenizer import Tokenizer
@@ -37,3 +48,80 @@ def test_collate_pads_and_starts_the_decoder_with_the_last_input_note(small_corp
         assert batch.decoder_input[row, 0].tolist() == source[-1].tolist()
         assert batch.targets[row, : len(target)].tolist() == target.tolist()
         assert (batch.targets[row, len(target):] == IGNORE).all()
+
+
+def _tiny(tmp_path, name, **changes):
+    model_config, config = PRESETS["tiny"]
+    return model_config, replace(config, out=str(tmp_path / name), **changes)
+
+
+def test_an_interrupted_run_resumes_from_its_saved_step_to_the_same_weights(small_corpus, tmp_path, monkeypatch):
+    model_config, config = _tiny(tmp_path, "whole.pt", epochs=2, save_every=3)
+    whole = train(model_config, config, corpus=small_corpus, progress=False)
+    assert not state_path(config.out).exists()  # a finished run leaves nothing to resume
+
+    config = replace(config, out=str(tmp_path / "resumed.pt"))
+    steps = {"count": 0}
+    clip = torch.nn.utils.clip_grad_norm_
+
+    def ctrl_c_at_step_7(*args, **kwargs):  # as if the user pressed Ctrl-C during the 7th step
+        steps["count"] += 1
+        if steps["count"] == 7:
+            raise KeyboardInterrupt
+        return clip(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", ctrl_c_at_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        train(model_config, config, corpus=small_corpus, progress=False)
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip)
+    saved = torch.load(state_path(config.out), weights_only=True)
+    assert saved["position"]["step"] == 6  # the six finished steps; the seventh never happened
+
+    resumed = train(model_config, config, corpus=small_corpus, progress=False, resume=True)
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.allclose(tensor, resumed.model.state_dict()[name], atol=1e-6), name
+    assert [r["valid_loss"] for r in resumed.metrics["history"]] == pytest.approx(
+        [r["valid_loss"] for r in whole.metrics["history"]], abs=1e-6)
+
+
+def test_resume_refuses_other_settings_or_nothing_to_resume(small_corpus, tmp_path):
+    model_config, config = _tiny(tmp_path, "none.pt")
+    with pytest.raises(DataError, match="nothing to resume"):
+        train(model_config, config, corpus=small_corpus, progress=False, resume=True)
+
+
+def test_fine_tuning_starts_from_the_given_model(small_corpus, tiny_checkpoint, tmp_path):
+    model_config, config = _tiny(tmp_path, "tuned.pt", epochs=1, learning_rate=1e-3)
+    tuned = train(ModelConfig(), config, corpus=small_corpus, progress=False, init=tiny_checkpoint)
+    assert tuned.model.config == tiny_checkpoint.model.config  # the given model's shape, not the preset's
+    assert tuned.data["init"]["name"] == tiny_checkpoint.name
+    # One gentle epoch from trained weights stays near them, far from a fresh start.
+    assert tuned.metrics["best_valid_loss"] < tiny_checkpoint.metrics["history"][0]["valid_loss"]
+
+
+def test_segue_train_refuses_bad_options_in_one_line(tmp_path, capsys):
+    code = main(["train", "--preset", "tiny", "--data", str(Path(__file__).parent / "missing"), "--out",
+                 str(tmp_path / "x.pt")])
+    assert code == 2 and "no prepared data" in capsys.readouterr().err
+    assert main(["train", "--preset", "tiny", "--device", "cuda:7"]) == 2
+    assert main(["train", "--preset", "tiny", "--epochs", "0"]) == 2
+    assert capsys.readouterr().err.count("\n") == 2
+
+
+def test_two_processes_under_torchrun_train_one_model(small_corpus_path, tiny_checkpoint, tmp_path):
+    out = tmp_path / "ddp.pt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "segue.cli",
+         "train", "--preset", "tiny", "--data", str(small_corpus_path), "--out", str(out), "--device", "cpu"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    trained = load_checkpoint(out)
+    assert trained.metrics["world_size"] == 2 and trained.metrics["device"] == "cpu"
+    first, second = trained.metrics["weights_by_rank"]
+    assert first == second  # both ranks ended with the same weights
+    # Each step saw the same number of pairs as one process does, so the loss lands close to its.
+    single = tiny_checkpoint.metrics["best_valid_loss"]
+    assert abs(trained.metrics["best_valid_loss"] - single) < 0.1 * single
+    assert run.stdout.count("saved ") == 1  # only rank 0 reports

@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, help="override the preset's number of epochs")
     train.add_argument("--max-songs", type=int, help="use only this many songs per split")
     train.add_argument("--seed", type=int, help="override the preset's seed")
+    train.add_argument("--init", type=Path, help="start from this trained model (fine-tuning); its configs are kept")
+    train.add_argument("--resume", action="store_true", help="continue the interrupted run that writes --out")
+    train.add_argument("--device", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
+    train.add_argument("--batch-size", type=int, help="pairs per step over all processes (default: the preset's)")
+    train.add_argument("--save-every", type=int, help="steps between resumable saves (default 500)")
     train.set_defaults(run=_train)
     evaluate = commands.add_parser("evaluate", help="measure the model against baselines on held-out songs")
     evaluate.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="the model to evaluate")
@@ -188,15 +193,32 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train import PRESETS, train
+    from .checkpoint import load_checkpoint
+    from .train import PRESETS, pick_device, train
 
     model_config, config = PRESETS[args.preset]
-    overrides = {"data": args.data, "out": args.out, "epochs": args.epochs, "max_songs": args.max_songs, "seed": args.seed}
+    for name in ("epochs", "batch_size", "save_every", "max_songs"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            return _fail(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    out = args.out
+    if out is None and args.init is not None:  # fine-tuning never overwrites the model it starts from
+        out = args.init.with_name(f"{args.init.stem}-tuned.pt")
+    overrides = {"data": args.data, "out": out, "epochs": args.epochs, "max_songs": args.max_songs, "seed": args.seed,
+                 "device": args.device, "batch_size": args.batch_size, "save_every": args.save_every}
     config = replace(config, **{k: (str(v) if isinstance(v, Path) else v) for k, v in overrides.items() if v is not None})
-    checkpoint = train(model_config, config)
+    try:
+        pick_device(config.device)
+    except ValueError as error:
+        return _fail(str(error))
+    init = load_checkpoint(args.init) if args.init is not None else None
+    checkpoint = train(model_config, config, init=init, resume=args.resume,
+                       progress=int(os.environ.get("RANK", "0")) == 0)
     metrics = checkpoint.metrics
-    print(f"saved {config.out}: best validation {metrics['best_valid_bits_per_note']:.3f} bits per note "
-          f"(epoch {metrics['best_epoch']}), trained in {metrics['train_seconds']:.0f} s")
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"saved {config.out}: best validation {metrics['best_valid_bits_per_note']:.3f} bits per note "
+              f"(epoch {metrics['best_epoch']}), trained in {metrics['train_seconds']:.0f} s on "
+              f"{metrics['world_size']} process(es), {metrics['device']}")
     return 0
 
 

@@ -396,11 +396,11 @@ def make_pairs(corpus: Corpus, split: str, config: PairConfig, seed: int, max_so
     for count, song in enumerate(corpus.songs(split)):
         if max_songs is not None and count >= max_songs:
             break
-        pairs += _song_pairs(song, config, rng)
+        pairs += song_pairs(song, config, rng)
     return pairs
 
 
-def _song_pairs(song: Song, config: PairConfig, rng: np.random.Generator) -> list[Pair]:
+def song_pairs(song: Song, config: PairConfig, rng: np.random.Generator) -> list[Pair]:
     pitch, start, end, velocity = _perform(song, config, rng)
     window = config.window
     total = end[-1]

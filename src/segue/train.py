@@ -1,31 +1,50 @@
-"""Training: fresh augmented pairs every epoch, validation loss every epoch, the best checkpoint kept."""
+"""Training: fresh augmented pairs every epoch, streamed shard by shard; validation loss every
+epoch; the best checkpoint kept; resumable; one process or many under `torchrun`.
+
+One code path serves both: `torchrun --nproc_per_node N -m segue.cli train ...` starts N
+processes that train one model with DistributedDataParallel (gloo on CPU, NCCL on GPU). Each
+process reads every shard but cuts pairs only from its own share of the songs (a
+DistributedSampler over each shard's songs), with `batch_size / N` pairs per step, so a step
+sees `batch_size` pairs as in one process. Only rank 0 validates, logs and writes files.
+
+Every `save_every` steps, at the end of each epoch and on Ctrl-C, rank 0 writes a training state
+beside the checkpoint (`<out stem>.train-state`: weights, optimizer, schedule, position, random state);
+`segue train --resume` continues from it, batch for batch as if never stopped.
+"""
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .data import Corpus, Pair, PairConfig, load_corpus, make_pairs
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint, weights_digest
+from .data import SPLITS, Corpus, DataError, Pair, PairConfig, ShardedCorpus, song_pairs, load_corpus
+from .files import replaced_atomically
 from .model import IGNORE, MelodyRNN, ModelConfig
 from .tokenizer import Tokenizer, TokenizerConfig
 
 VALID_SEED = 20_000  # validation pairs are cut once, the same in every run
+STATE_FORMAT = "segue-train-state/1"
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    data: str = "data/corpus.npz"  # prepared by `segue prepare`
+    data: str = "data/corpus.npz"  # prepared by `segue prepare` (a file) or `segue prepare --from` (a folder)
     out: str = "models/segue-gru.pt"  # the best checkpoint (lowest validation loss) goes here
     epochs: int = 10  # passes over the training songs, each with freshly cut and augmented pairs
-    batch_size: int = 64  # pairs per optimizer step
+    batch_size: int = 64  # pairs per optimizer step, over all processes together
     learning_rate: float = 2e-3  # peak, after a linear warm-up, then cosine decay to 5 % of it
     warmup_steps: int = 200
     weight_decay: float = 0.01
@@ -33,6 +52,8 @@ class TrainConfig:
     seed: int = 1234  # the whole run is reproducible from this
     max_songs: int | None = None  # use only this many songs of each split (quick runs and tests)
     threads: int = 0  # torch intra-op threads; 0 leaves torch's default (all cores)
+    device: str = "auto"  # "auto": a CUDA GPU when there is one, else the CPU; or "cpu", "cuda", "cuda:1"
+    save_every: int = 500  # optimizer steps between training-state saves (and at every epoch's end)
 
 
 # Named configurations: the shipped model is trained with "default"; "tiny" makes training testable in seconds.
@@ -77,18 +98,19 @@ def collate(tokens: list[tuple[np.ndarray, np.ndarray]]) -> Batch:
     return Batch(torch.from_numpy(source), lengths, torch.from_numpy(decoder_input), torch.from_numpy(targets))
 
 
-def batches(tokens: list, batch_size: int, rng: np.random.Generator | None = None):
-    order = rng.permutation(len(tokens)) if rng is not None else np.arange(len(tokens))
-    for start in range(0, len(order), batch_size):
-        yield collate([tokens[i] for i in order[start : start + batch_size]])
+def batches(tokens: list, batch_size: int) -> Iterator[Batch]:
+    for start in range(0, len(tokens), batch_size):
+        yield collate(tokens[start : start + batch_size])
 
 
 @torch.no_grad()
-def evaluate_loss(model: MelodyRNN, tokens: list, batch_size: int = 256) -> float:
+def evaluate_loss(model: MelodyRNN, tokens: list, batch_size: int = 256, device: torch.device | None = None) -> float:
     """Mean negative log-likelihood in nats per note (gap + pitch + duration)."""
     model.eval()
     total, notes = 0.0, 0
     for batch in batches(tokens, batch_size):
+        if device is not None:
+            batch = Batch(*(t.to(device) for t in batch))
         _, loss, _ = model(*batch)
         count = int((batch.targets[..., 0] != IGNORE).sum())
         total += loss.item() * count
@@ -96,86 +118,303 @@ def evaluate_loss(model: MelodyRNN, tokens: list, batch_size: int = 256) -> floa
     return total / max(notes, 1)
 
 
+@dataclass(frozen=True)
+class Run:
+    """This process's place in a run: rank and world size (1 without torchrun) and its device."""
+
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def all_agree(self, flag: bool) -> bool:
+        """True when `flag` is true in every process: keeps them stepping together to the end."""
+        if self.world == 1:
+            return flag
+        value = torch.tensor([int(flag)], device=self.device if self.device.type == "cuda" else "cpu")
+        dist.all_reduce(value, op=dist.ReduceOp.MIN)
+        return bool(value.item())
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+
+def pick_device(name: str, local_rank: int = 0) -> torch.device:
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but this machine has no CUDA GPU that PyTorch can use")
+    return device
+
+
+def start_run(device_name: str) -> Run:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1), else run alone."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = pick_device(device_name, local_rank)
+    if world == 1:
+        return Run(0, 1, device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return Run(dist.get_rank(), dist.get_world_size(), device)
+
+
+def epoch_pairs(corpus: Corpus | ShardedCorpus, split: str, pair_config: PairConfig, seed: int, epoch: int,
+                run: Run, max_songs: int | None = None) -> Iterator[list[Pair]]:
+    """This process's pairs of one epoch, a shard at a time, shuffled within the shard. The shard
+    order and each process's songs (a DistributedSampler per shard) depend on seed and epoch only."""
+    order = np.random.default_rng([seed, epoch]).permutation(corpus.shard_count)
+    taken = 0
+    for shard_index in order:
+        shard = corpus.shard(int(shard_index))
+        songs = list(shard.songs(split))
+        if max_songs is not None:
+            songs = songs[: max(0, max_songs - taken)]
+        taken += len(songs)
+        if not songs:
+            continue
+        sampler = DistributedSampler(songs, num_replicas=run.world, rank=run.rank, shuffle=True,
+                                     seed=seed + int(shard_index))
+        sampler.set_epoch(epoch)
+        rng = np.random.default_rng([seed, epoch, int(shard_index), run.rank])
+        pairs = [pair for index in sampler for pair in song_pairs(songs[index], pair_config, rng)]
+        yield [pairs[i] for i in rng.permutation(len(pairs))]
+        if max_songs is not None and taken >= max_songs:
+            return
+
+
+def epoch_batches(corpus, pair_config: PairConfig, tokenizer: Tokenizer, config: TrainConfig, epoch: int,
+                  run: Run) -> Iterator[Batch]:
+    size = max(1, config.batch_size // run.world)
+    pending: list = []
+    for pairs in epoch_pairs(corpus, "train", pair_config, config.seed, epoch, run, config.max_songs):
+        pending += [pair_tokens(pair, tokenizer) for pair in pairs]
+        while len(pending) >= size:
+            yield collate(pending[:size])
+            pending = pending[size:]
+    if pending:
+        yield collate(pending)
+
+
 def train(
     model_config: ModelConfig,
     config: TrainConfig,
     tokenizer_config: TokenizerConfig = TokenizerConfig(),
     pair_config: PairConfig = PairConfig(),
-    corpus: Corpus | None = None,
+    corpus: Corpus | ShardedCorpus | None = None,
     progress: bool = True,
+    init: Checkpoint | None = None,
+    resume: bool = False,
 ) -> Checkpoint:
-    """Train from scratch, saving the best checkpoint to `config.out`; returns it."""
+    """Train, saving the best checkpoint to `config.out`; returns it (in every process).
+
+    `init` starts from a trained checkpoint's weights and configs (fine-tuning) instead of random
+    ones; `resume` continues the run whose state is at `state_path(config.out)`, which is removed
+    when the run finishes."""
     if config.threads:
         torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    run = start_run(config.device)
     corpus = corpus or load_corpus(Path(config.data))
+    if init is not None:
+        model_config, tokenizer_config = init.model.config, init.tokenizer.config
     tokenizer = Tokenizer(tokenizer_config)
     model_config = replace(model_config, n_time_bins=tokenizer.n_time_bins)
+    torch.manual_seed(config.seed)
     model = MelodyRNN(model_config)
+    if init is not None:
+        model.load_state_dict(init.model.state_dict())
+    model.to(run.device)
+    trained = DistributedDataParallel(model, device_ids=[run.device] if run.device.type == "cuda" else None) \
+        if run.world > 1 else model
 
-    def tokenized(split: str, seed: int) -> list:
-        return [pair_tokens(p, tokenizer) for p in make_pairs(corpus, split, pair_config, seed, config.max_songs)]
-
-    valid = tokenized("valid", VALID_SEED)
-    train_pairs = tokenized("train", config.seed)
-    if not train_pairs or not valid:
-        raise ValueError("the data holds too few songs to cut training and validation pairs")
-    steps_per_epoch = math.ceil(len(train_pairs) / config.batch_size)
+    valid = [pair_tokens(p, tokenizer) for pairs in epoch_pairs(corpus, "valid", pair_config, VALID_SEED, 0,
+                                                                 Run(0, 1, run.device), config.max_songs)
+             for p in pairs] if run.main else []
+    if run.main and not valid:
+        raise DataError("the data holds too few songs to cut validation pairs")
+    train_songs = min(corpus.count("train"), config.max_songs or corpus.count("train"))
+    if not train_songs:
+        raise DataError("the data holds no training songs")
+    # The schedule needs the run's length before the first epoch is cut: estimated from the song
+    # count and the pairs cut from a sample of songs.
+    steps_per_epoch = math.ceil(train_songs * _pairs_per_song(corpus, pair_config, config.seed) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, config.warmup_steps, total_steps))
 
     data_info = {
         "fingerprint": corpus.fingerprint,
-        "songs": {split: corpus.count(split) for split in ("train", "valid", "test")},
+        "songs": {split: corpus.count(split) for split in SPLITS},
         "max_songs": config.max_songs,
         "valid_pairs": len(valid),
         "pair_config": asdict(pair_config),
     }
-    history: list[dict] = []
-    best = math.inf
-    checkpoint = Checkpoint(model, tokenizer, f"segue-{model_config.cell}", data_info, train_config=asdict(config))
-    started = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        if epoch > 1:  # new cuts, tempos, keys and timing noise every epoch
-            train_pairs = tokenized("train", config.seed + epoch)
+    name = f"segue-{model_config.cell}"
+    checkpoint = Checkpoint(model, tokenizer, name, data_info, train_config=asdict(config))
+    if init is not None:
+        checkpoint.data["init"] = {"name": init.name, "weights": weights_digest(init.model)[:12]}
+    position = {"epoch": 1, "batch": 0, "step": 0, "best": math.inf, "history": [], "seconds": 0.0, "metrics": {}}
+    if resume:
+        position = _load_state(state_path(config.out), model, optimizer, scheduler, config, corpus.fingerprint)
+        checkpoint.metrics = position["metrics"]
+    started = time.perf_counter() - position["seconds"]
+
+    def save_state(epoch: int, batch: int) -> None:
+        if run.main:
+            position.update(epoch=epoch, batch=batch, seconds=time.perf_counter() - started, metrics=checkpoint.metrics)
+            _save_state(state_path(config.out), model, optimizer, scheduler, config, corpus.fingerprint, position)
+
+    for epoch in range(position["epoch"], config.epochs + 1):
         model.train()
         running, seen = 0.0, 0
-        bar = tqdm(batches(train_pairs, config.batch_size, rng), total=math.ceil(len(train_pairs) / config.batch_size),
-                   desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=not progress)
-        for batch in bar:
-            _, loss, _ = model(*batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            running += loss.item()
-            seen += 1
-            bar.set_postfix(loss=f"{running / seen:.3f}")
-        valid_loss = evaluate_loss(model, valid)
-        record = {
-            "epoch": epoch,
-            "train_pairs": len(train_pairs),
-            "train_loss": running / max(seen, 1),
-            "valid_loss": valid_loss,
-            "valid_bits_per_note": valid_loss / math.log(2),
-            "elapsed_seconds": time.perf_counter() - started,
-        }
-        history.append(record)
-        if progress:
-            tqdm.write(f"epoch {epoch}: train {record['train_loss']:.4f}  valid {valid_loss:.4f} nats/note "
-                       f"({record['valid_bits_per_note']:.3f} bits)")
-        if valid_loss < best:
-            best = valid_loss
-            checkpoint.metrics = {"history": history, "best_epoch": epoch, "best_valid_loss": best,
-                                  "best_valid_bits_per_note": best / math.log(2)}
-            save_checkpoint(checkpoint, config.out)
-    best_checkpoint = load_checkpoint(config.out)  # the full history goes with the best weights
-    best_checkpoint.metrics = {**checkpoint.metrics, "history": history, "train_seconds": time.perf_counter() - started}
-    save_checkpoint(best_checkpoint, config.out)
-    return best_checkpoint
+        skip = position["batch"] if epoch == position["epoch"] else 0  # resumed mid-epoch: replay to there
+        batches_of_epoch = epoch_batches(corpus, pair_config, tokenizer, config, epoch, run)
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{config.epochs}", unit="batch",
+                   disable=not (progress and run.main))
+        index = 0
+        try:
+            while run.all_agree((batch := next(batches_of_epoch, None)) is not None):
+                index += 1
+                if index <= skip:
+                    continue
+                batch = Batch(*(t.to(run.device) for t in batch))
+                _, loss, _ = trained(*batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                position["step"] += 1
+                running += loss.item()
+                seen += 1
+                bar.update()
+                bar.set_postfix(loss=f"{running / seen:.3f}")
+                if position["step"] % config.save_every == 0:
+                    save_state(epoch, index)
+        except KeyboardInterrupt:
+            save_state(epoch, index - 1)  # the step in progress did not finish
+            if run.main:
+                tqdm.write(f"stopped; `segue train --resume` continues from {state_path(config.out)}")
+            raise
+        finally:
+            bar.close()
+        if run.main:
+            valid_loss = evaluate_loss(model, valid, device=run.device)
+            record = {
+                "epoch": epoch,
+                "train_batches": seen,
+                "train_loss": running / max(seen, 1),
+                "valid_loss": valid_loss,
+                "valid_bits_per_note": valid_loss / math.log(2),
+                "elapsed_seconds": time.perf_counter() - started,
+            }
+            position["history"].append(record)
+            if progress:
+                tqdm.write(f"epoch {epoch}: train {record['train_loss']:.4f}  valid {valid_loss:.4f} nats/note "
+                           f"({record['valid_bits_per_note']:.3f} bits)")
+            if valid_loss < position["best"]:
+                position["best"] = valid_loss
+                checkpoint.metrics = {"history": position["history"], "best_epoch": epoch, "best_valid_loss": valid_loss,
+                                      "best_valid_bits_per_note": valid_loss / math.log(2)}
+                save_checkpoint(_on_cpu(checkpoint), config.out)
+        save_state(epoch + 1, 0)
+        run.barrier()
+
+    digests = _gather_digests(model, run)  # every process must end with the same weights
+    if len(set(digests)) != 1:
+        raise RuntimeError(f"the {run.world} processes ended with different weights: {digests}")
+    if run.main:
+        best = load_checkpoint(config.out)  # the full history goes with the best weights
+        best.metrics = {**checkpoint.metrics, "history": position["history"],
+                        "train_seconds": time.perf_counter() - started, "world_size": run.world,
+                        "weights_by_rank": digests, "device": run.device.type}
+        save_checkpoint(best, config.out)
+        state_path(config.out).unlink(missing_ok=True)  # finished: nothing left to resume
+    run.barrier()
+    return load_checkpoint(config.out)
+
+
+def _pairs_per_song(corpus: Corpus | ShardedCorpus, pair_config: PairConfig, seed: int, sample: int = 1000) -> float:
+    """Pairs one training song gives on average, from about `sample` songs spread over the data."""
+    stride = max(1, corpus.count("train") // sample)
+    rng = np.random.default_rng(seed)
+    songs, pairs = 0, 0
+    for index, song in enumerate(corpus.songs("train")):
+        if index % stride == 0:
+            pairs += len(song_pairs(song, pair_config, rng))
+            songs += 1
+    return pairs / max(songs, 1)
+
+
+def state_path(out: str | Path) -> Path:
+    """Where a run writing `out` keeps its training state until it finishes."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.train-state")
+
+
+def _on_cpu(checkpoint: Checkpoint) -> Checkpoint:
+    if next(checkpoint.model.parameters()).device.type == "cpu":
+        return checkpoint
+    model = MelodyRNN(checkpoint.model.config)
+    model.load_state_dict({k: v.cpu() for k, v in checkpoint.model.state_dict().items()})
+    return replace(checkpoint, model=model)
+
+
+def _gather_digests(model: MelodyRNN, run: Run) -> list[str]:
+    digest = weights_digest(model)[:16]
+    if run.world == 1:
+        return [digest]
+    gathered: list = [None] * run.world
+    dist.all_gather_object(gathered, digest)
+    return gathered
+
+
+def _save_state(path: Path, model, optimizer, scheduler, config: TrainConfig, fingerprint: str, position: dict) -> None:
+    state = {
+        "format": STATE_FORMAT,
+        "train_config": asdict(config),
+        "data_fingerprint": fingerprint,
+        "position": dict(position),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    with replaced_atomically(path) as temporary:
+        torch.save(state, temporary)
+
+
+def _load_state(path: Path, model, optimizer, scheduler, config: TrainConfig, fingerprint: str) -> dict:
+    if not path.is_file():
+        raise DataError(f"nothing to resume: no training state at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch reports a broken file in many ways
+        raise DataError(f"{path} is not a readable training state: {error}") from None
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise DataError(f"{path} is not a Segue training state")
+    if state["data_fingerprint"] != fingerprint:
+        raise DataError(f"{path} was trained on other data than {config.data}: resume with the same data")
+    saved = {k: v for k, v in state["train_config"].items() if k not in ("threads", "device", "save_every")}
+    now = {k: v for k, v in asdict(config).items() if k not in ("threads", "device", "save_every")}
+    if saved != now:
+        changed = ", ".join(sorted(k for k in now if saved.get(k) != now[k]))
+        raise DataError(f"{path} was saved with other settings ({changed}): resume with the same ones")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    return dict(state["position"])
 
 
 def _lr_factor(step: int, warmup: int, total: int) -> float:
