@@ -243,9 +243,8 @@ class Corpus:
 
 
     # A single-file corpus is one shard: training streams both kinds alike.
-    @property
-    def shard_count(self) -> int:
-        return 1
+    def shards(self, split: str) -> list[int]:
+        return [0] if self.count(split) else []
 
     def shard(self, index: int) -> Corpus:
         return self
@@ -278,40 +277,42 @@ SHARD_SONGS = 2048  # songs per shard: a few MB, so a reader holds one shard, no
 
 
 class ShardWriter:
-    """Writes songs into numbered .npz shards as they come, and at the end a manifest that lets a
-    reader count, split and find them without opening a shard."""
+    """Writes songs into numbered .npz shards as they come, one series per split (so validation
+    reads only validation shards), and at the end a manifest that lets a reader count, split and
+    find them without opening a shard."""
 
     def __init__(self, out: Path, shard_songs: int = SHARD_SONGS) -> None:
         self.out = Path(out)
         self.shard_songs = shard_songs
-        self.pending: list[tuple[Song, int]] = []
+        self.pending: dict[str, list[Song]] = {split: [] for split in SPLITS}
         self.shards: list[dict] = []
         self.out.mkdir(parents=True, exist_ok=True)
-        for stale in self.out.glob("shard-*.npz"):  # a folder prepared before: replaced whole
+        for stale in self.out.glob("*-[0-9][0-9][0-9][0-9][0-9].npz"):  # a folder prepared before: replaced whole
             stale.unlink()
 
     def add(self, song: Song, split: str) -> None:
-        self.pending.append((song, SPLITS.index(split)))
-        if len(self.pending) >= self.shard_songs:
-            self._flush()
+        self.pending[split].append(song)
+        if len(self.pending[split]) >= self.shard_songs:
+            self._flush(split)
 
     def close(self, report: dict) -> dict:
-        """Write the last shard and the manifest -> the manifest."""
-        self._flush()
+        """Write the last shards and the manifest -> the manifest."""
+        for split in SPLITS:
+            self._flush(split)
         if not self.shards:
             raise DataError("no melodies found in the given files")
-        songs = {name: sum(shard["songs"][name] for shard in self.shards) for name in SPLITS}
+        songs = {name: sum(shard["songs"] for shard in self.shards if shard["split"] == name) for name in SPLITS}
         fingerprint = hashlib.sha256("".join(shard["fingerprint"] for shard in self.shards).encode()).hexdigest()
         manifest = {"format": SHARDS_FORMAT, "fingerprint": fingerprint, "songs": songs,
                     "notes": sum(shard["notes"] for shard in self.shards), "shards": self.shards, **report}
         write_atomically(self.out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
         return manifest
 
-    def _flush(self) -> None:
-        if not self.pending:
+    def _flush(self, split_name: str) -> None:
+        songs = self.pending[split_name]
+        if not songs:
             return
-        songs = [song for song, _ in self.pending]
-        split = np.array([index for _, index in self.pending], np.uint8)
+        split = np.full(len(songs), SPLITS.index(split_name), np.uint8)
         bounds = np.cumsum([0] + [len(song.pitch) for song in songs])
         arrays = {
             "pitch": np.concatenate([song.pitch for song in songs]),
@@ -322,13 +323,13 @@ class ShardWriter:
             "seconds_per_beat": np.array([song.seconds_per_beat for song in songs], np.float32),
             "split": split,
         }
-        name = f"shard-{len(self.shards):05d}.npz"
+        name = f"{split_name}-{sum(shard['split'] == split_name for shard in self.shards):05d}.npz"
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         write_atomically(self.out / name, buffer.getvalue())
-        self.shards.append({"file": name, "songs": {n: int((split == i).sum()) for i, n in enumerate(SPLITS)},
-                            "notes": int(bounds[-1]), "fingerprint": data_fingerprint(arrays)})
-        self.pending = []
+        self.shards.append({"file": name, "split": split_name, "songs": len(songs), "notes": int(bounds[-1]),
+                            "fingerprint": data_fingerprint(arrays)})
+        self.pending[split_name] = []
 
 
 class ShardedCorpus:
@@ -346,9 +347,8 @@ class ShardedCorpus:
             raise DataError(f"{self.folder / MANIFEST} is not a Segue dataset (expected format {SHARDS_FORMAT})")
         self.fingerprint = self.manifest["fingerprint"]
 
-    @property
-    def shard_count(self) -> int:
-        return len(self.manifest["shards"])
+    def shards(self, split: str) -> list[int]:
+        return [index for index, entry in enumerate(self.manifest["shards"]) if entry["split"] == split]
 
     def shard(self, index: int) -> Corpus:
         return _read_npz(self.folder / self.manifest["shards"][index]["file"])
@@ -357,9 +357,8 @@ class ShardedCorpus:
         return int(self.manifest["songs"][split])
 
     def songs(self, split: str) -> Iterator[Song]:
-        for index, entry in enumerate(self.manifest["shards"]):
-            if entry["songs"][split]:
-                yield from self.shard(index).songs(split)
+        for index in self.shards(split):
+            yield from self.shard(index).songs(split)
 
 
 # ---------------------------------------------------------------- input/extension pairs

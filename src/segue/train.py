@@ -173,7 +173,8 @@ def epoch_pairs(corpus: Corpus | ShardedCorpus, split: str, pair_config: PairCon
                 run: Run, max_songs: int | None = None) -> Iterator[list[Pair]]:
     """This process's pairs of one epoch, a shard at a time, shuffled within the shard. The shard
     order and each process's songs (a DistributedSampler per shard) depend on seed and epoch only."""
-    order = np.random.default_rng([seed, epoch]).permutation(corpus.shard_count)
+    shards = corpus.shards(split)
+    order = [shards[i] for i in np.random.default_rng([seed, epoch]).permutation(len(shards))]
     taken = 0
     for shard_index in order:
         shard = corpus.shard(int(shard_index))
@@ -344,16 +345,17 @@ def train(
     return load_checkpoint(config.out)
 
 
-def _pairs_per_song(corpus: Corpus | ShardedCorpus, pair_config: PairConfig, seed: int, sample: int = 1000) -> float:
-    """Pairs one training song gives on average, from about `sample` songs spread over the data."""
-    stride = max(1, corpus.count("train") // sample)
+def _pairs_per_song(corpus: Corpus | ShardedCorpus, pair_config: PairConfig, seed: int, sample: int = 1000,
+                    max_shards: int = 4) -> float:
+    """Pairs one training song gives on average, from about `sample` songs of a few shards spread
+    over the data: a big dataset is not read through before training starts."""
+    shards = corpus.shards("train")
+    picked = [shards[i] for i in np.linspace(0, len(shards) - 1, min(len(shards), max_shards)).round().astype(int)]
+    songs = [song for index in dict.fromkeys(picked) for song in corpus.shard(index).songs("train")]
     rng = np.random.default_rng(seed)
-    songs, pairs = 0, 0
-    for index, song in enumerate(corpus.songs("train")):
-        if index % stride == 0:
-            pairs += len(song_pairs(song, pair_config, rng))
-            songs += 1
-    return pairs / max(songs, 1)
+    stride = max(1, len(songs) // sample)
+    counts = [len(song_pairs(song, pair_config, rng)) for song in songs[::stride]]
+    return sum(counts) / max(len(counts), 1)
 
 
 def state_path(out: str | Path) -> Path:
