@@ -54,6 +54,8 @@ def music_folder(tmp_path_factory):
     (root / "folk" / "scale.krn").write_text(TUNE_KERN)
     (root / "folk" / "broken.krn").write_text("**kern\n4c\t4d\n*-\n*-\n")
     _musicxml(root / "folk" / "phrase.musicxml")
+    for original, copy in (("scale.krn", "scale-again.krn"), ("phrase.musicxml", "phrase-again.musicxml")):
+        (root / "folk" / copy).write_bytes((root / "folk" / original).read_bytes())
     (root / "folk" / "garbage.xml").write_text("<score-partwise><part id='x'><measure>")
     (root / "folk" / "notes.txt").write_text("not music, not read")
     return root
@@ -62,8 +64,8 @@ def music_folder(tmp_path_factory):
 def test_every_kind_is_read_and_bad_or_duplicate_files_are_counted(music_folder, tmp_path):
     out = tmp_path / "prepared"
     manifest = prepare_from([music_folder / "band", music_folder / "folk"], out, workers=2, progress=False)
-    assert manifest["files_found"] == 12  # notes.txt is not looked at
-    assert manifest["duplicate_files"] == 1 and manifest["duplicate_songs"] == 1
+    assert manifest["files_found"] == 14  # notes.txt is not looked at
+    assert manifest["duplicate_files"] == 3 and manifest["duplicate_songs"] == 1  # MIDI, kern, MusicXML; the reel
     assert manifest["files_read"] == 6  # song.mid, other.mid, both reels (one tune twice), scale.krn, phrase.musicxml
     assert manifest["files_skipped"] == 5
     reasons = manifest["skipped_by_reason"]
@@ -91,7 +93,7 @@ def test_the_same_folder_gives_the_same_dataset_in_shards_of_any_size(music_fold
 def test_the_cli_prints_what_it_read_and_skipped(music_folder, tmp_path, capsys):
     assert main(["prepare", "--from", str(music_folder), "--out", str(tmp_path / "p"), "--workers", "1"]) == 0
     out = capsys.readouterr().out
-    assert "read 6 of 12 files; skipped 5" in out and "skipped.tsv" in out and "1 duplicate files" in out
+    assert "read 6 of 14 files; skipped 5" in out and "skipped.tsv" in out and "3 duplicate files" in out
     assert json.loads((tmp_path / "p" / "manifest.json").read_text())["format"] == "segue-shards/1"
 
 
