@@ -179,31 +179,38 @@ def prepare(
     keys = list(unique)
     kept = [unique[k] for k in keys]
     split = np.array([SPLITS.index(split_of(k)) for k in keys], np.uint8)
-    bounds = np.cumsum([0] + [len(s.pitch) for s in kept])
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.stem}.partial.npz")
-    arrays = {
-        "pitch": np.concatenate([s.pitch for s in kept]),
-        "onset": np.concatenate([s.onset for s in kept]),
-        "duration": np.concatenate([s.duration for s in kept]),
-        "bounds": bounds.astype(np.int64),
-        "song_id": np.array([s.song_id for s in kept]),
-        "seconds_per_beat": np.array([s.seconds_per_beat for s in kept], np.float32),
-        "split": split,
-    }
-    np.savez_compressed(temporary, **arrays)
-    os.replace(temporary, out)
+    arrays = song_arrays(kept, split)
+    _write_npz(out, arrays)
     summary = {
         "parsed_songs": len(songs),
         "distinct_songs": len(kept),
-        "notes": int(bounds[-1]),
+        "notes": int(arrays["bounds"][-1]),
         "songs": {name: int((split == i).sum()) for i, name in enumerate(SPLITS)},
         "fingerprint": data_fingerprint(arrays),
     }
     manifest = {**summary, "ids": {name: [s.song_id for s, k in zip(kept, split) if k == i] for i, name in enumerate(SPLITS)}}
     (out.parent / "split.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return summary
+
+
+def song_arrays(songs: list[Song], split: np.ndarray) -> dict[str, np.ndarray]:
+    """Songs as the flat arrays of a Corpus (`bounds[i]:bounds[i+1]` is song i), for saving."""
+    return {
+        "pitch": np.concatenate([song.pitch for song in songs]),
+        "onset": np.concatenate([song.onset for song in songs]),
+        "duration": np.concatenate([song.duration for song in songs]),
+        "bounds": np.cumsum([0] + [len(song.pitch) for song in songs]).astype(np.int64),
+        "song_id": np.array([song.song_id for song in songs]),
+        "seconds_per_beat": np.array([song.seconds_per_beat for song in songs], np.float32),
+        "split": split,
+    }
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    write_atomically(path, buffer.getvalue())
 
 
 def data_fingerprint(arrays: dict[str, np.ndarray]) -> str:
@@ -312,22 +319,10 @@ class ShardWriter:
         songs = self.pending[split_name]
         if not songs:
             return
-        split = np.full(len(songs), SPLITS.index(split_name), np.uint8)
-        bounds = np.cumsum([0] + [len(song.pitch) for song in songs])
-        arrays = {
-            "pitch": np.concatenate([song.pitch for song in songs]),
-            "onset": np.concatenate([song.onset for song in songs]),
-            "duration": np.concatenate([song.duration for song in songs]),
-            "bounds": bounds.astype(np.int64),
-            "song_id": np.array([song.song_id for song in songs]),
-            "seconds_per_beat": np.array([song.seconds_per_beat for song in songs], np.float32),
-            "split": split,
-        }
+        arrays = song_arrays(songs, np.full(len(songs), SPLITS.index(split_name), np.uint8))
         name = f"{split_name}-{sum(shard['split'] == split_name for shard in self.shards):05d}.npz"
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
-        write_atomically(self.out / name, buffer.getvalue())
-        self.shards.append({"file": name, "split": split_name, "songs": len(songs), "notes": int(bounds[-1]),
+        _write_npz(self.out / name, arrays)
+        self.shards.append({"file": name, "split": split_name, "songs": len(songs), "notes": int(arrays["bounds"][-1]),
                             "fingerprint": data_fingerprint(arrays)})
         self.pending[split_name] = []
 
