@@ -101,7 +101,12 @@ def test_a_folder_without_music_or_not_a_folder_is_one_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["prepare", "--from", str(tmp_path / "empty"), "--out", str(tmp_path / "p")]) == 2
     assert main(["prepare", "--from", str(tmp_path / "missing"), "--out", str(tmp_path / "p")]) == 2
-    assert capsys.readouterr().err.count("\n") == 2
+    (tmp_path / "music").mkdir()
+    (tmp_path / "music" / "a.mid").write_bytes(smf([line([60, 62, 64, 65, 67, 69, 71, 72])]))
+    (tmp_path / "corpus.npz").write_bytes(b"")
+    assert main(["prepare", "--from", str(tmp_path / "music"), "--out", str(tmp_path / "corpus.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 3 and "is a file" in err
 
 
 def test_find_files_skips_other_kinds(music_folder):

@@ -293,6 +293,8 @@ class ShardWriter:
         self.shard_songs = shard_songs
         self.pending: dict[str, list[Song]] = {split: [] for split in SPLITS}
         self.shards: list[dict] = []
+        if self.out.exists() and not self.out.is_dir():
+            raise DataError(f"{self.out} is a file: a sharded dataset is written to a folder")
         self.out.mkdir(parents=True, exist_ok=True)
         for stale in self.out.glob("*-[0-9][0-9][0-9][0-9][0-9].npz"):  # a folder prepared before: replaced whole
             stale.unlink()
