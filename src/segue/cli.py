@@ -212,10 +212,10 @@ def _train(args: argparse.Namespace) -> int:
     except ValueError as error:
         return _fail(str(error))
     init = load_checkpoint(args.init) if args.init is not None else None
-    checkpoint = train(model_config, config, init=init, resume=args.resume,
-                       progress=int(os.environ.get("RANK", "0")) == 0)
+    first_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun, only rank 0 reports
+    checkpoint = train(model_config, config, init=init, resume=args.resume, progress=first_process)
     metrics = checkpoint.metrics
-    if int(os.environ.get("RANK", "0")) == 0:
+    if first_process:
         print(f"saved {config.out}: best validation {metrics['best_valid_bits_per_note']:.3f} bits per note "
               f"(epoch {metrics['best_epoch']}), trained in {metrics['train_seconds']:.0f} s on "
               f"{metrics['world_size']} process(es), {metrics['device']}")

@@ -17,9 +17,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -74,6 +74,9 @@ class Batch(NamedTuple):
     decoder_input: torch.Tensor  # (batch, extension notes, 3): the input's last note, then the extension but its last
     targets: torch.Tensor  # (batch, extension notes, 3), IGNORE where padded
 
+    def to(self, device: torch.device) -> Batch:
+        return Batch(*(tensor.to(device) for tensor in self))
+
 
 def pair_tokens(pair: Pair, tokenizer: Tokenizer) -> tuple[np.ndarray, np.ndarray]:
     """(input tokens, extension tokens); the extension's first gap counts from the input's last onset."""
@@ -110,7 +113,7 @@ def evaluate_loss(model: MelodyRNN, tokens: list, batch_size: int = 256, device:
     total, notes = 0.0, 0
     for batch in batches(tokens, batch_size):
         if device is not None:
-            batch = Batch(*(t.to(device) for t in batch))
+            batch = batch.to(device)
         _, loss, _ = model(*batch)
         count = int((batch.targets[..., 0] != IGNORE).sum())
         total += loss.item() * count
@@ -288,7 +291,7 @@ def train(
                 index += 1
                 if index <= skip:
                     continue
-                batch = Batch(*(t.to(run.device) for t in batch))
+                batch = batch.to(run.device)
                 _, loss, _ = trained(*batch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -327,7 +330,7 @@ def train(
                 position["best"] = valid_loss
                 checkpoint.metrics = {"history": position["history"], "best_epoch": epoch, "best_valid_loss": valid_loss,
                                       "best_valid_bits_per_note": valid_loss / math.log(2)}
-                save_checkpoint(_on_cpu(checkpoint), config.out)
+                save_checkpoint(checkpoint, config.out)  # it copies the weights to the CPU
         save_state(epoch + 1, 0)
         run.barrier()
 
@@ -362,14 +365,6 @@ def state_path(out: str | Path) -> Path:
     """Where a run writing `out` keeps its training state until it finishes."""
     out = Path(out)
     return out.with_name(f"{out.stem}.train-state")
-
-
-def _on_cpu(checkpoint: Checkpoint) -> Checkpoint:
-    if next(checkpoint.model.parameters()).device.type == "cpu":
-        return checkpoint
-    model = MelodyRNN(checkpoint.model.config)
-    model.load_state_dict({k: v.cpu() for k, v in checkpoint.model.state_dict().items()})
-    return replace(checkpoint, model=model)
 
 
 def _gather_digests(model: MelodyRNN, run: Run) -> list[str]:
