@@ -86,11 +86,10 @@ def parse_score_file(path: Path, name: str) -> list[Song]:
 
     parsed = converter.parse(str(path))
     scores = parsed.scores if isinstance(parsed, stream.Opus) else [parsed]
-    relative = name
     songs = []
     for index, score in enumerate(scores):
         try:
-            song = _song_from_score(score, f"{relative}#{index}")
+            song = _song_from_score(score, f"{name}#{index}")
         except Exception:  # noqa: BLE001 - one odd tune must not cost the other thousands
             continue
         if song is not None:

@@ -44,10 +44,7 @@ def read_midi(source: str | os.PathLike | bytes) -> Melody:
     note-on with velocity 0. The drum channel is ignored; notes never released end at the end of
     the file. The melody's length is the later of the last note-off and the end of track.
     """
-    midi = _open(source)
-    if midi.type == 2:
-        raise MidiError("format 2 MIDI files (independent sequences) are not supported")
-    notes, tracker, length = _collect_notes(midi)
+    notes, tracker, length = _collect_notes(_open(source))
     if not notes:
         if tracker.drum_notes:
             raise MidiError("the file has drum notes only, no melodic notes")
@@ -58,6 +55,7 @@ def read_midi(source: str | os.PathLike | bytes) -> Melody:
 
 
 def _open(source: str | os.PathLike | bytes) -> mido.MidiFile:
+    """A format 0 or 1 MIDI file, parsed; MidiError says why it cannot be."""
     if isinstance(source, bytes):
         data = source
         name = "input"
@@ -72,7 +70,7 @@ def _open(source: str | os.PathLike | bytes) -> mido.MidiFile:
     if not data.startswith(b"MThd"):
         raise MidiError(f"{name} is not a MIDI file (no MThd header)")
     try:
-        return mido.MidiFile(file=io.BytesIO(data))
+        midi = mido.MidiFile(file=io.BytesIO(data))
     except EOFError:  # a chunk claims more bytes than are left
         raise MidiError(f"{name} is truncated: it ends inside a track") from None
     # mido reports other corrupt data through whatever its parser tripped on (ValueError,
@@ -80,6 +78,9 @@ def _open(source: str | os.PathLike | bytes) -> mido.MidiFile:
     except Exception as error:  # noqa: BLE001
         reason = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
         raise MidiError(f"{name} is corrupt: {reason}") from None
+    if midi.type == 2:
+        raise MidiError("format 2 MIDI files (independent sequences) are not supported")
+    return midi
 
 
 class NoteTracker:
@@ -160,10 +161,7 @@ def _timed_events(midi: mido.MidiFile) -> tuple[list[tuple[float, int, mido.Mess
 def read_midi_parts(source: str | os.PathLike | bytes) -> tuple[dict[tuple[int, int], list[Note]], float]:
     """A MIDI file's notes by part -> ({(track, channel): notes}, the file's length in seconds).
     The drum channel is left out. Raises MidiError as `read_midi` does."""
-    midi = _open(source)
-    if midi.type == 2:
-        raise MidiError("format 2 MIDI files (independent sequences) are not supported")
-    events, end = _timed_events(midi)
+    events, end = _timed_events(_open(source))
     trackers: dict[tuple[int, int], NoteTracker] = {}
     for now, track, message in events:
         if message.channel != DRUM_CHANNEL:
