@@ -150,11 +150,16 @@ async def load(host: str, port: int, clients: int, requests: int, seconds: float
                  len(latencies) / elapsed)
 
 
+def memory_mb(pid: int, field: str) -> float:
+    """A memory figure of a process from /proc, in MiB: VmRSS (resident now) or VmHWM (its peak)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(rf"{field}:\s+(\d+) kB", status).group(1)) / 1024
+
+
 def _peak_memory_mb(pid: int) -> dict:
-    """VmHWM (peak resident memory) of a process and its children, in MiB, from /proc."""
+    """VmHWM (peak resident memory) of a process and its children, in MiB."""
     def peak(process: int) -> float:
-        status = Path(f"/proc/{process}/status").read_text()
-        return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+        return memory_mb(process, "VmHWM")
 
     children = Path(f"/proc/{pid}/task/{pid}/children")
     workers = [int(p) for p in children.read_text().split()] if children.exists() else []
@@ -221,9 +226,13 @@ def machine() -> dict:
             "platform": platform.platform()}
 
 
+def config_record(config) -> dict:
+    """A config dataclass as JSON-ready values, for the reports."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
+
+
 def run(config: BenchConfig, command_line: str = "segue bench") -> BenchResult:
-    config_record = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
-    return BenchResult(machine(), config_record, time_model(config), time_server(config), command_line)
+    return BenchResult(machine(), config_record(config), time_model(config), time_server(config), command_line)
 
 
 def speedup(milliseconds: float) -> str:

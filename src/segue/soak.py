@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from .bench import BENCH_PHRASE, good_request, load, machine, served
+from .bench import BENCH_PHRASE, config_record, good_request, load, machine, memory_mb, served
 from .checkpoint import DEFAULT_CHECKPOINT
 
 _NOTES = [{"pitch": n.pitch, "start": n.start, "end": n.end} for n in BENCH_PHRASE]
@@ -43,22 +42,21 @@ class SoakConfig:
     round_seconds: float = 600.0  # a round stops early after this long (a stuck server fails, not hangs)
 
 
+def is_invalid(number: int) -> bool:
+    return number % BAD_EVERY == 0
+
+
 def soak_request(number: int) -> tuple[bytes, int]:
-    if number % BAD_EVERY == 0:
+    if is_invalid(number):
         return BAD_REQUESTS[number // BAD_EVERY % len(BAD_REQUESTS)]
     return good_request(number)
-
-
-def resident_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
 
 
 def run(config: SoakConfig, command_line: str = "segue soak") -> dict:
     per_round = -(-config.requests // config.rounds)
     with served(config.checkpoint, 1, 60.0) as (host, port, pid, _):
         asyncio.run(load(host, port, config.clients, config.warm_up_requests, config.round_seconds, soak_request))
-        after_warm_up = resident_mb(pid)
+        after_warm_up = memory_mb(pid, "VmRSS")
         rounds, invalid = [], 0
         for index in range(config.rounds):
             offset = config.warm_up_requests + index * per_round  # new seeds every round
@@ -67,15 +65,15 @@ def run(config: SoakConfig, command_line: str = "segue soak") -> dict:
                 return soak_request(number + offset)
 
             level = asyncio.run(load(host, port, config.clients, per_round, config.round_seconds, request))
-            invalid += sum((number + offset) % BAD_EVERY == 0 for number in range(1, level.requests + 1))
+            invalid += sum(is_invalid(number + offset) for number in range(1, level.requests + 1))
             rounds.append({"requests": level.requests, "errors": level.errors, "p50_ms": level.p50_ms,
-                           "p99_ms": level.p99_ms, "per_second": level.per_second, "rss_mb": resident_mb(pid)})
+                           "p99_ms": level.p99_ms, "per_second": level.per_second, "rss_mb": memory_mb(pid, "VmRSS")})
     requests = sum(r["requests"] for r in rounds)
     errors = sum(r["errors"] for r in rounds)
     growth = max(r["rss_mb"] for r in rounds) / after_warm_up - 1
     return {
         "command_line": command_line, "machine": machine(),
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
+        "config": config_record(config),
         "requests": requests, "invalid_requests": invalid,
         "errors": errors, "rss_after_warm_up_mb": after_warm_up, "max_growth": growth, "rounds": rounds,
         "passed": errors == 0 and requests >= config.requests and growth <= config.max_growth,
