@@ -26,6 +26,9 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"midi=(self), camera=(), microphone=(), geolocation=()"),
 ]
+# Encoded once: they go on every answer.
+PAGE_HEADERS = SECURITY_HEADERS + [(b"content-security-policy", PAGE_POLICY.encode())]
+DOCS_HEADERS = SECURITY_HEADERS + [(b"content-security-policy", DOCS_POLICY.encode())]
 
 
 class RequestGuard:
@@ -38,7 +41,7 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy = DOCS_POLICY if scope["path"].startswith("/docs") else PAGE_POLICY
+        added = DOCS_HEADERS if scope["path"].startswith("/docs") else PAGE_HEADERS
         answered = False  # by the guard itself; the app's answer is then dropped
 
         async def send_with_headers(message: Message) -> None:
@@ -46,7 +49,7 @@ class RequestGuard:
                 return
             if message["type"] == "http.response.start":
                 headers = [h for h in message.get("headers", []) if h[0].lower() != b"content-security-policy"]
-                message = {**message, "headers": headers + SECURITY_HEADERS + [(b"content-security-policy", policy.encode())]}
+                message = {**message, "headers": headers + added}
             await send(message)
 
         async def refuse(status: int, detail: str) -> None:
