@@ -5,6 +5,7 @@ can hold only tensors and plain data, never code."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pickle
 import zipfile
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from .errors import first_line
 from .files import replaced_atomically, write_atomically
 from .inference import InferenceModel
 from .model import MelodyRNN, ModelConfig
@@ -63,7 +65,7 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> None:
         torch.save(payload, temporary)
     sums = _checksums(path)
     if path.name in sums:
-        sums[path.name] = _sha256(path)
+        sums[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
         write_atomically(path.parent / CHECKSUMS, "".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items())))
 
 
@@ -71,14 +73,15 @@ def load_checkpoint(path: str | os.PathLike = DEFAULT_CHECKPOINT) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
+    data = path.read_bytes()  # once: checked against its checksum, then loaded
     expected = _checksums(path).get(path.name)
-    if expected is not None and _sha256(path) != expected:
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
         raise CheckpointError(f"{path} does not match its checksum in {path.parent / CHECKSUMS}: the file is corrupt "
                               "or was replaced (restore it, e.g. with git checkout)")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as error:
-        raise CheckpointError(f"{path} is not a readable Segue checkpoint: {_first_line(error)}") from None
+        raise CheckpointError(f"{path} is not a readable Segue checkpoint: {first_line(error)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a Segue checkpoint (expected format {FORMAT})")
     try:
@@ -86,7 +89,7 @@ def load_checkpoint(path: str | os.PathLike = DEFAULT_CHECKPOINT) -> Checkpoint:
         model = MelodyRNN(ModelConfig(**payload["model_config"]))
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"{path} does not match this version of Segue: {_first_line(error)}") from None
+        raise CheckpointError(f"{path} does not match this version of Segue: {first_line(error)}") from None
     if model.config.n_time_bins != tokenizer.n_time_bins:
         raise CheckpointError(f"{path}: model and tokenizer disagree on the number of time bins")
     model.eval()
@@ -114,14 +117,3 @@ def _checksums(path: Path) -> dict[str, str]:
     return {entry[1].strip().lstrip("*"): entry[0].lower() for entry in entries if len(entry) == 2}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .data import MIN_SONG_NOTES, DataError, ShardWriter, Song, parse_score_file, song_key, split_of
+from .errors import first_line
 from .files import write_atomically
 from .midi_io import MidiError, melody_part, read_midi_parts
 
@@ -84,8 +85,7 @@ def _song(song_id: str, line) -> Song:
 
 
 def _reason(error: Exception) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text.removeprefix("input ")[:200]
+    return first_line(error).removeprefix("input ")[:200]
 
 
 def prepare_from(folders: list[Path], out: Path, workers: int | None = None, progress: bool = True,

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
 from .audio import hushed_stderr
+from .errors import first_line
 from .keys import pitch_name
 from .midi_io import DRUM_CHANNEL, NoteTracker, note_events, read_midi, write_midi
 from .notes import Note
@@ -57,7 +58,7 @@ def list_ports() -> tuple[list[str], list[str]]:
     # rtmidi raises SystemError where there is no ALSA sequencer (no /dev/snd/seq), and ImportError
     # or OSError where the backend itself is missing.
     except (SystemError, ImportError, OSError, RuntimeError) as error:
-        raise KeyboardError(f"cannot reach the MIDI system ({_first_line(error)}); "
+        raise KeyboardError(f"cannot reach the MIDI system ({first_line(error)}); "
                             "without MIDI hardware, try --replay FILE.mid") from None
 
 
@@ -84,7 +85,7 @@ def _open_port(kind: str, name: str, names: list[str], opener: Callable[[str], B
         with hushed_stderr():
             return opener(name)
     except (SystemError, OSError, RuntimeError) as error:
-        raise KeyboardError(f"cannot open MIDI {kind} {name!r}: {_first_line(error)}") from None
+        raise KeyboardError(f"cannot open MIDI {kind} {name!r}: {first_line(error)}") from None
 
 
 def flushed(port: BaseInput) -> BaseInput:
@@ -410,7 +411,4 @@ def _detail(error: urllib.error.HTTPError) -> str:
         return f"HTTP {error.code}"
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 

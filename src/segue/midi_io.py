@@ -10,6 +10,7 @@ from pathlib import Path
 import mido
 import numpy as np
 
+from .errors import first_line
 from .files import write_atomically
 from .notes import MIN_NOTE_SECONDS, Note, melody_end, melody_line
 
@@ -76,8 +77,7 @@ def _open(source: str | os.PathLike | bytes) -> mido.MidiFile:
     # mido reports other corrupt data through whatever its parser tripped on (ValueError,
     # IndexError, its own KeySignatureError, ...): any of them means the file is broken.
     except Exception as error:  # noqa: BLE001
-        reason = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
-        raise MidiError(f"{name} is corrupt: {reason}") from None
+        raise MidiError(f"{name} is corrupt: {first_line(error)}") from None
     if midi.type == 2:
         raise MidiError("format 2 MIDI files (independent sequences) are not supported")
     return midi

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint, weights_digest
 from .data import SPLITS, Corpus, DataError, Pair, PairConfig, ShardedCorpus, song_pairs, load_corpus
+from .errors import first_line
 from .files import replaced_atomically
 from .model import IGNORE, MelodyRNN, ModelConfig
 from .tokenizer import Tokenizer, TokenizerConfig
@@ -397,7 +398,7 @@ def _load_state(path: Path, model, optimizer, scheduler, config: TrainConfig, fi
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - torch reports a broken file in many ways
-        raise DataError(f"{path} is not a readable training state: {error}") from None
+        raise DataError(f"{path} is not a readable training state: {first_line(error)}") from None
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise DataError(f"{path} is not a Segue training state")
     if state["data_fingerprint"] != fingerprint:
