@@ -12,17 +12,19 @@ def test_bench_times_the_model_and_a_real_server_and_writes_its_report(tiny_chec
     save_checkpoint(tiny_checkpoint, checkpoint)
     markdown, figures = tmp_path / "bench.md", tmp_path / "bench.json"
     code = main(["bench", "--checkpoint", str(checkpoint), "--runs", "3", "--workers", "1", "--clients", "1,3",
-                 "--requests", "6", "--markdown", str(markdown), "--json", str(figures)])
+                 "--requests", "6", "--markdown", str(markdown), "--json", str(figures), "--baseline", str(checkpoint)])
     assert code == 0
     result = json.loads(figures.read_text())
     assert [f["runs"] for f in result["model"].values()] == [3, 3]
     assert [f["variations"] for f in result["model"].values()] == [1, 8]
+    assert result["baseline"]["checkpoint"] == str(checkpoint) and result["baseline"]["one"]["runs"] == 3
     levels = result["server"]["levels"]
     assert [level["clients"] for level in levels] == [1, 3]
     assert all(level["requests"] >= 6 and level["errors"] == 0 for level in levels)
     assert result["server"]["start_to_first_answer_s"] > 0 and result["server"]["peak_rss_mb"]["total"] > 0
     report = markdown.read_text()
     assert "| 3 |" in report and "× faster" in report and result["command_line"] in report
+    assert "The baseline, `tiny.pt`" in report
     out = capsys.readouterr().out
     assert "HTTP,  3 clients" in out and f"wrote {markdown}" in out
 

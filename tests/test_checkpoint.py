@@ -4,6 +4,8 @@ import shutil
 import pytest
 import torch
 
+from conftest import played
+from segue import extend
 from segue.checkpoint import CHECKSUMS, DEFAULT_CHECKPOINT, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from segue.model import MelodyRNN, ModelConfig
 from segue.tokenizer import Tokenizer, TokenizerConfig
@@ -95,3 +97,17 @@ def test_saving_over_a_listed_checkpoint_updates_its_checksum(tmp_path):
     assert f"{hashlib.sha256(path.read_bytes()).hexdigest()}  mine.pt" in (tmp_path / CHECKSUMS).read_text()
     assert f"{'1' * 64}  other.pt" in (tmp_path / CHECKSUMS).read_text()
     load_checkpoint(path)
+
+
+def test_a_checkpoint_from_before_copying_and_tempo_scaling_still_loads_and_plays(tmp_path):
+    """The first shipped model names neither setting: it reads seconds as they are and has no
+    copy weights."""
+    old = Checkpoint(MelodyRNN(ModelConfig(embed_dim=8, hidden_size=16, num_layers=1, copy=False)).eval(),
+                     Tokenizer(TokenizerConfig(pulse=None)))
+    save_checkpoint(old, tmp_path / "old.pt")
+    payload = torch.load(tmp_path / "old.pt", weights_only=True)
+    del payload["model_config"]["copy"], payload["tokenizer_config"]["pulse"]
+    torch.save(payload, tmp_path / "old.pt")
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert loaded.model.config.copy is False and loaded.tokenizer.config.pulse is None
+    assert extend(played([60, 62, 64, 65]), seed=1, checkpoint=loaded)

@@ -43,18 +43,29 @@ def test_split_percentages():
     assert counts["test"] == pytest.approx(0.05, abs=0.01)
 
 
-def test_pairs_are_five_plus_five_seconds_and_reproducible(small_corpus):
+def test_pairs_are_five_seconds_of_input_and_five_to_thirty_of_continuation_and_reproducible(small_corpus):
     config = data.PairConfig()
     pairs = data.make_pairs(small_corpus, "train", config, seed=7)
     again = data.make_pairs(small_corpus, "train", config, seed=7)
-    assert len(pairs) > 100
+    assert len(pairs) > 50
     assert [p.input for p in pairs[:20]] == [p.input for p in again[:20]]
     for pair in pairs:
         assert pair.input_length == 5.0
         assert len(pair.input) >= config.min_input_notes and pair.extension
-        assert melody_end(pair.input) <= 5.0 + 1e-9 and melody_end(pair.extension) <= 5.0 + 1e-9
+        assert melody_end(pair.input) <= 5.0 + 1e-9 and pair.extension[-1].start < 30.0
         for line in (pair.input, pair.extension):
             assert all(a.end <= b.start + 1e-9 for a, b in zip(line, line[1:]))  # monophonic
+    last_onsets = [pair.extension[-1].start for pair in pairs]
+    assert min(last_onsets) < 5.0 and max(last_onsets) > 15.0  # lengths spread over the range
+
+
+def test_a_fixed_extension_cuts_the_continuation_there_but_keeps_its_last_note_whole(small_corpus):
+    config = data.PairConfig(extension=(5.0, 5.0))
+    pairs = data.make_pairs(small_corpus, "train", config, seed=7)
+    assert all(pair.extension[-1].start < 5.0 for pair in pairs)
+    # The true continuation's last note is not cut at the window's end: its length is the
+    # player's, which the decoder should learn (cut notes taught it short notes late on).
+    assert any(melody_end(pair.extension) > 5.0 for pair in pairs)
 
 
 def test_augmentation_spreads_keys_registers_and_tempos(small_corpus):

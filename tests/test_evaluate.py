@@ -2,6 +2,8 @@
 
 import json
 import math
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -13,14 +15,14 @@ from segue.report import write_report
 @pytest.fixture(scope="module")
 def evaluation(tiny_checkpoint, small_corpus_path):
     return evaluate(tiny_checkpoint.train_config["out"], "train", small_corpus_path, max_pairs=6, max_training_songs=10,
-                    progress=False)
+                    progress=False, sweep_pairs=3)
 
 
 def test_every_model_is_measured(evaluation):
     results, _ = evaluation
-    assert list(results["models"]) == ["gru", "ngram", "repeat", "random"]
+    assert list(results["models"]) == ["tiny", "ngram", "repeat", "random"]
     assert results["n_pairs"] == 6 and results["n_songs"] >= 1
-    for name in ("gru", "ngram"):
+    for name in ("tiny", "ngram"):
         m = results["models"][name]
         assert m["bits_per_note"] == pytest.approx(m["pitch_bits_per_note"] + m["timing_bits_per_note"])
         assert 0 <= m["pitch_top1"] <= m["pitch_top5"] <= 1
@@ -31,29 +33,65 @@ def test_every_model_is_measured(evaluation):
     assert results["models"]["repeat"]["copy_rate"] == 1.0
     assert "bits_per_note" not in results["models"]["repeat"]
     assert 0 <= results["ground_truth"]["in_key_ratio"] <= 1
-    assert set(results["targets"]) == {"bits_below_ngram", "in_key_gap_to_truth", "tempo_ratio_median", "duration_ok_rate"}
+    assert set(results["targets"]) == {
+        "bits_below_ngram", "pitch_bits_below_ngram", "pitch_top1_over_ngram", "in_key_gap_to_truth", "tempo_ratio_median",
+        "duration_ok_rate", "tempo_ratio_every_stretch", "tempo_within_share", "long_rushed_share_max",
+        "long_density_drift_max", "low_temperature_rushed_share_max", "low_temperature_density_over_input"}
+    assert results["targets"] is results["models"]["tiny"]["targets"]
+
+
+def test_the_sweeps_measure_every_slice(evaluation):
+    results, _ = evaluation
+    robust = results["robustness"]
+    assert robust["tempo_pairs"] == 3 and robust["long_pairs"] == 3
+    assert [row["start"] for row in robust["truth"]["windows"]] == [0, 5, 10, 15, 20, 25]
+    sweeps = results["models"]["tiny"]["robustness"]
+    assert list(sweeps["tempo"]["slices"]) == ["x0.4", "x0.6", "x1", "x1.6", "x2.5", "1 s", "1.5 s"]
+    spacings = [s["input_spacing_median"] for s in sweeps["tempo"]["slices"].values()]
+    assert spacings[:5] == sorted(spacings[:5]) and spacings[-1] == pytest.approx(1.5)
+    assert list(sweeps["length"]["by_length"]) == ["5", "10", "20", "30"]
+    assert list(sweeps["temperature"]) == ["0", "0.5", "1", "1.3"]
+    for rows in [sweeps["length"]["windows"], sweeps["chained"], *sweeps["temperature"].values()]:
+        assert len(rows) == 6 and all(0 <= row["rushed_share"] <= 1 and row["notes_per_second"] >= 0 for row in rows)
+    assert sweeps["temperature"]["1"] == sweeps["length"]["windows"]
+    assert "robustness" not in results["models"]["ngram"]
 
 
 def test_the_tiny_trained_model_beats_a_uniform_guess(evaluation):
     results, _ = evaluation
-    assert results["models"]["gru"]["bits_per_note"] < math.log2(48 * 128 * 48)
+    assert results["models"]["tiny"]["bits_per_note"] < math.log2(48 * 128 * 48)
 
 
 def test_report_files(evaluation, tmp_path):
     results, examples = evaluation
     written = write_report(results, examples, tmp_path / "evaluation", "segue evaluate --test")
-    assert {p.name for p in written} == {"evaluation.json", "evaluation.md", "piano-rolls.png", "distributions.png"}
-    assert json.loads((tmp_path / "evaluation.json").read_text())["models"]["gru"]["duration_ok_rate"] == 1.0
+    assert {p.name for p in written} == {"evaluation.json", "evaluation.md", "piano-rolls.png", "distributions.png",
+                                         "tempo.png", "length.png", "chained.png", "temperature.png"}
+    assert json.loads((tmp_path / "evaluation.json").read_text())["models"]["tiny"]["duration_ok_rate"] == 1.0
     markdown = (tmp_path / "evaluation.md").read_text()
-    assert "| gru |" in markdown and "evaluation/piano-rolls.png" in markdown and "segue evaluate --test" in markdown
-    for picture in ("piano-rolls.png", "distributions.png"):
+    assert "| tiny |" in markdown and "evaluation/piano-rolls.png" in markdown and "segue evaluate --test" in markdown
+    assert "### Tempo" in markdown and "### Chained extension" in markdown and "evaluation/tempo.png" in markdown
+    for picture in ("piano-rolls.png", "distributions.png", "tempo.png", "length.png", "chained.png", "temperature.png"):
         assert (tmp_path / "evaluation" / picture).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_evaluate_command(tiny_checkpoint, small_corpus_path, tmp_path, capsys):
     code = main(["evaluate", "--checkpoint", tiny_checkpoint.train_config["out"], "--data", str(small_corpus_path),
-                 "--max-pairs", "4", "--max-training-songs", "5", "--out", str(tmp_path / "ev"), "--split", "valid"])
+                 "--max-pairs", "4", "--max-training-songs", "5", "--out", str(tmp_path / "ev"), "--split", "valid",
+                 "--sweep-pairs", "2"])
     out = capsys.readouterr().out
     assert code == 0 and "bits_below_ngram" in out and "ev.json" in out
     assert json.loads((tmp_path / "ev.json").read_text())["split"] == "valid"
     assert "`segue evaluate --checkpoint" in (tmp_path / "ev.md").read_text()
+
+
+def test_models_are_labelled_by_file_and_two_of_one_name_are_refused_in_one_line(tiny_checkpoint, small_corpus_path,
+                                                                                  tmp_path, capsys):
+    same_name = tmp_path / "elsewhere" / Path(tiny_checkpoint.train_config["out"]).name
+    same_name.parent.mkdir()
+    shutil.copy(tiny_checkpoint.train_config["out"], same_name)
+    code = main(["evaluate", "--checkpoint", tiny_checkpoint.train_config["out"], "--compare", str(same_name),
+                 "--data", str(small_corpus_path), "--out", str(tmp_path / "ev")])
+    assert code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not (tmp_path / "ev.json").exists()

@@ -1,11 +1,18 @@
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from conftest import played
 from segue import ExtendError, extend
 from segue.generate import continuation_notes, extend_batch, prepare
+from segue.metrics import GLITCH_SECONDS, time_stretched
+from segue.midi_io import read_midi
 from segue.notes import Note, melody_end
 from segue.tokenizer import Tokenizer
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.fixture
@@ -116,7 +123,39 @@ def test_a_last_note_trimmed_to_under_a_millisecond_is_dropped():
     tokens = np.array([[bin_of(1.0), 60, bin_of(0.5)], [bin_of(1.0), 62, bin_of(0.5)]])
     first, second = tokenizer.decode(tokens)
     seconds = second.start - 0.5 + 0.0004
-    notes = continuation_notes(tokens, tokenizer, 0.5, seconds, [Note(60, 0.0, 0.4, 90)])
+    job = replace(prepare([Note(60, 0.0, 0.4, 90)], tokenizer), scale=1.0, boundary=0.5, seconds=seconds)
+    notes = continuation_notes(tokens, tokenizer, job)
     assert [n.pitch for n in notes] == [60] and notes[0].velocity == 90
-    longer = continuation_notes(tokens, tokenizer, 0.5, seconds + 0.01, [Note(60, 0.0, 0.4, 90)])
+    longer = continuation_notes(tokens, tokenizer, replace(job, seconds=seconds + 0.01))
     assert [n.pitch for n in longer] == [60, 62]
+
+
+def test_tokens_are_read_at_the_inputs_tempo():
+    tokenizer = Tokenizer()
+    slow = played([60, 62, 64, 65], spacing=1.5)
+    job = prepare(slow, tokenizer, seconds=10.0)
+    assert job.scale == pytest.approx(0.3 / 1.5, rel=0.02)
+    # Two notes one model pulse (0.3 model seconds) apart are one input spacing apart when played.
+    tokens = np.array([[tokenizer.time_bin(job.boundary), 60, 10], [tokenizer.time_bin(0.3), 62, 10]])
+    first, second = continuation_notes(tokens, tokenizer, job)
+    assert second.start - first.start == pytest.approx(1.5, rel=0.06)
+
+
+def longest_glitch_run(notes: list[Note]) -> int:
+    """The most onsets in a row that each come under 60 ms after the one before."""
+    longest = run = 0
+    for a, b in zip(notes, notes[1:]):
+        run = run + 1 if b.start - a.start < GLITCH_SECONDS else 0
+        longest = max(longest, run)
+    return longest
+
+
+@pytest.mark.parametrize("factor", [0.5, 1.0, 2.5, 4.0])
+def test_the_shipped_model_keeps_a_greedy_30_second_continuation_playable(shipped_checkpoint, factor):
+    """Temperature 0 once turned a steady phrase into a machine-gun of 30 ms notes after ~3 s."""
+    phrase = time_stretched(read_midi(EXAMPLES / "ode-to-joy.mid").notes, factor)
+    [notes] = extend(phrase, seconds=30.0, temperature=0, checkpoint=shipped_checkpoint)
+    assert notes[-1].start > 20.0  # it goes on to the end
+    assert longest_glitch_run(notes) <= 2
+    # No denser than 1.5 times the input, in notes per second.
+    assert len(notes) / 30.0 <= 1.5 * len(phrase) / melody_end(phrase)

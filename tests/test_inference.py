@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from segue.inference import InferenceModel
-from segue.model import MelodyRNN, ModelConfig
+from segue.inference import InferenceModel, TorchInference, inference_model
+from segue.model import MelodyRNN, MelodyTransformer, ModelConfig, build_model
+
+
+def log_softmax(logits):
+    """Pitch logits as log-probabilities. Both networks leave a factor per row out of the copy
+    mixture (mass a pointer proposes outside the MIDI range; numpy also the gate's sum), which
+    every consumer of logits normalizes away."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def random_tokens(generator, count, bins=48):
@@ -18,6 +26,7 @@ def random_tokens(generator, count, bins=48):
     ModelConfig(embed_dim=8, hidden_size=16, num_layers=2),
     ModelConfig(cell="lstm", embed_dim=8, hidden_size=16, num_layers=3),
     ModelConfig(embed_dim=16, hidden_size=32, num_layers=1),
+    ModelConfig(embed_dim=8, hidden_size=16, num_layers=2, copy=False),
 ])
 def test_step_by_step_decoding_matches_the_teacher_forced_module(config):
     """Decoding a known extension one note at a time gives the logits and final state of the
@@ -36,7 +45,7 @@ def test_step_by_step_decoding_matches_the_teacher_forced_module(config):
         heads, state = network.decode(decoder_input[0, t : t + 1].numpy(), state, memory)
         gap, pitch = targets[0, t : t + 1, 0].numpy(), targets[0, t : t + 1, 1].numpy()
         np.testing.assert_allclose(network.gap_logits(heads), logits.gap[0, t : t + 1], atol=1e-5)
-        np.testing.assert_allclose(network.pitch_logits(heads, gap), logits.pitch[0, t : t + 1], atol=1e-5)
+        np.testing.assert_allclose(log_softmax(network.pitch_logits(heads, gap)), log_softmax(logits.pitch[0, t : t + 1].numpy()), atol=1e-4)
         np.testing.assert_allclose(network.duration_logits(heads, gap, pitch), logits.duration[0, t : t + 1], atol=1e-5)
     hidden = final if isinstance(final, tuple) else (final,)
     for layer, layer_state in enumerate(state):
@@ -53,11 +62,14 @@ def test_inputs_of_different_lengths_encode_and_decode_as_one_batch(cell):
     memory, state = network.encode(sources)
     rows = np.array([0, 0, 1, 2, 2])  # variations repeat their input's row
     steps = random_tokens(generator, 5).numpy()
-    heads, _ = network.decode(steps, network.select(state, rows), memory.rows(rows))
+    batched, _ = network.decode(steps, network.select(state, rows), memory.rows(rows))
+    gaps = steps[:, 0]
     for batch_row, (row, step) in enumerate(zip(rows, steps)):
         alone_memory, alone_state = network.encode([sources[row]])
         alone, _ = network.decode(step[None], alone_state, alone_memory)
-        np.testing.assert_allclose(heads[batch_row : batch_row + 1], alone, atol=1e-5)
+        np.testing.assert_allclose(batched.heads[batch_row : batch_row + 1], alone.heads, atol=1e-5)
+        np.testing.assert_allclose(network.pitch_logits(batched, gaps)[batch_row : batch_row + 1],
+                                   network.pitch_logits(alone, gaps[batch_row : batch_row + 1]), atol=1e-5)
 
 
 def test_shipped_model_matches_too(shipped_checkpoint):
@@ -71,3 +83,68 @@ def test_shipped_model_matches_too(shipped_checkpoint):
     ours_memory, state = network.encode([source[0].numpy()])
     heads, _ = network.decode(step[0].numpy(), state, ours_memory)
     np.testing.assert_allclose(network.gap_logits(heads), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("source_length", [9, 1])
+@pytest.mark.parametrize("cell", ["gru", "transformer"])
+def test_every_architecture_decodes_step_by_step_as_its_teacher_forced_pass(cell, source_length):
+    """Also for an input of one note, where the copy pointers have nothing to point at."""
+    generator = torch.Generator().manual_seed(4)
+    torch.manual_seed(5)
+    model = build_model(ModelConfig(cell=cell, embed_dim=8, hidden_size=16, num_layers=2, heads=2)).eval()
+    network = inference_model(model)
+    assert isinstance(network, TorchInference if cell == "transformer" else InferenceModel)
+    source, targets = random_tokens(generator, source_length)[None], random_tokens(generator, 7)[None]
+    decoder_input = torch.cat([source[:, -1:], targets[:, :-1]], dim=1)
+    with torch.inference_mode():
+        logits, _, _ = model(source, torch.tensor([source_length]), decoder_input, targets)
+    memory, state = network.encode([source[0].numpy()])
+    for t in range(targets.shape[1]):
+        step, state = network.decode(decoder_input[0, t : t + 1].numpy(), state, memory)
+        gap, pitch = targets[0, t : t + 1, 0].numpy(), targets[0, t : t + 1, 1].numpy()
+        np.testing.assert_allclose(network.gap_logits(step), logits.gap[0, t : t + 1], atol=1e-5)
+        np.testing.assert_allclose(log_softmax(network.pitch_logits(step, gap)), log_softmax(logits.pitch[0, t : t + 1].numpy()), atol=1e-4)
+        np.testing.assert_allclose(network.duration_logits(step, gap, pitch), logits.duration[0, t : t + 1], atol=1e-5)
+        assert np.isfinite(network.pitch_logits(step, gap)).all()
+
+
+def test_transformer_rows_of_different_inputs_decode_as_one_batch():
+    generator = torch.Generator().manual_seed(6)
+    torch.manual_seed(7)
+    network = TorchInference(MelodyTransformer(ModelConfig(cell="transformer", embed_dim=8, hidden_size=16, heads=2)))
+    sources = [random_tokens(generator, n).numpy() for n in (5, 2, 9)]
+    memory, state = network.encode(sources)
+    rows = np.array([0, 0, 1, 2, 2])
+    steps = random_tokens(generator, 5).numpy()
+    batched, _ = network.decode(steps, network.select(state, rows), memory.rows(rows))
+    for batch_row, (row, step) in enumerate(zip(rows, steps)):
+        alone_memory, alone_state = network.encode([sources[row]])
+        alone, _ = network.decode(step[None], alone_state, alone_memory)
+        np.testing.assert_allclose(network.pitch_logits(batched, steps[:, 0])[batch_row : batch_row + 1],
+                                   network.pitch_logits(alone, step[None, 0]), atol=1e-5)
+
+
+def test_copying_proposes_what_followed_in_the_input():
+    """With the gate forced to "copy the pitch" and a pointer that sees only which note it is,
+    the pitch distribution is exactly what followed the attended notes."""
+    torch.manual_seed(8)
+    model = MelodyRNN(ModelConfig(embed_dim=8, hidden_size=16, num_layers=1)).eval()
+    with torch.no_grad():
+        model.copy_gate.weight.zero_()
+        model.copy_gate.bias.copy_(torch.tensor([-50.0, 50.0, -50.0]))
+        model.copy_query.weight.zero_()  # every input note equally attended
+    network = InferenceModel(model)
+    source = np.array([[10, 60, 10], [10, 67, 10], [10, 60, 10], [10, 64, 10]])
+    memory, state = network.encode([source])
+    step, _ = network.decode(source[-1:], state, memory)
+    probabilities = np.exp(log_softmax(network.pitch_logits(step, np.array([10]))))[0]
+    # Notes 0..2 have successors 67, 60, 64: a third each.
+    assert probabilities[[67, 60, 64]] == pytest.approx([1 / 3] * 3, abs=1e-6)
+    # "Copy the step" from the previous pitch 64: steps +7, -7, +4 -> 71, 57, 68.
+    with torch.no_grad():
+        model.copy_gate.bias.copy_(torch.tensor([-50.0, -50.0, 50.0]))
+    network = InferenceModel(model)
+    memory, state = network.encode([source])
+    step, _ = network.decode(source[-1:], state, memory)
+    probabilities = np.exp(log_softmax(network.pitch_logits(step, np.array([10]))))[0]
+    assert probabilities[[71, 57, 68]] == pytest.approx([1 / 3] * 3, abs=1e-6)

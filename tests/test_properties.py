@@ -137,7 +137,7 @@ def test_any_line_encodes_to_valid_tokens_that_keep_its_pitches(played):
     assert tokens.shape == (len(line), 3)
     assert ((tokens[:, [GAP, DURATION]] >= 0) & (tokens[:, [GAP, DURATION]] < BINS)).all()
     assert list(tokens[:, PITCH]) == [n.pitch for n in line]
-    context = TOKENIZER.encode_context(line) if line else tokens
+    context = TOKENIZER.encode_context(line)[0] if line else tokens
     assert len(context) == min(len(line), TOKENIZER.config.max_input_notes)
 
 

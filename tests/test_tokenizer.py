@@ -57,9 +57,38 @@ def test_time_bins_are_log_spaced(tokenizer):
 def test_context_keeps_the_last_notes_and_counts_the_first_gap_from_the_note_before():
     tokenizer = Tokenizer(TokenizerConfig(max_input_notes=4))
     notes = played([60, 62, 64, 65, 67, 69], spacing=0.5)
-    context = tokenizer.encode_context(notes)
+    context, scale = tokenizer.encode_context(notes)
     assert list(context[:, PITCH]) == [64, 65, 67, 69]
-    assert context[0, GAP] == tokenizer.time_bin(notes[2].start - notes[1].start)
+    assert scale == pytest.approx(0.3 / 0.5, rel=0.02)
+    assert context[0, GAP] == tokenizer.time_bin((notes[2].start - notes[1].start) * scale)
+
+
+def test_tempo_scale_maps_the_median_spacing_to_the_pulse(tokenizer):
+    for spacing in (0.08, 0.3, 1.0, 1.5):
+        phrase = played([60, 62, 64, 65, 67], spacing=spacing)
+        median = np.median(np.diff([n.start for n in phrase]))
+        assert median == pytest.approx(spacing, rel=0.1)
+        assert tokenizer.tempo_scale(phrase) == pytest.approx(0.3 / median)
+    # A phrase at 60 bpm played twice as slowly has 2 s spacing and twice the scale's divisor.
+    slow = played([60, 62, 64], spacing=1.0)
+    assert tokenizer.tempo_scale([Note(n.pitch, 2 * n.start, 2 * n.end) for n in slow]) == pytest.approx(0.15, rel=0.02)
+    assert tokenizer.tempo_scale(played([60])) == 1.0
+    assert Tokenizer(TokenizerConfig(pulse=None)).tempo_scale(played([60, 62, 64], spacing=1.0)) == 1.0
+
+
+def test_a_phrase_at_any_tempo_gives_the_same_tokens(tokenizer):
+    phrase = played([60, 62, 64, 65, 67, 65, 64, 62], spacing=0.4)
+    tokens, _ = tokenizer.encode_context(phrase)
+    for factor in (0.3, 0.7, 2.0, 3.5):
+        stretched = [Note(n.pitch, n.start * factor, n.end * factor) for n in phrase]
+        assert np.array_equal(tokenizer.encode_context(stretched)[0], tokens)
+
+
+def test_decoding_at_a_scale_gives_played_seconds(tokenizer):
+    phrase = played([60, 62, 64, 65], spacing=1.2)
+    tokens, scale = tokenizer.encode_context(phrase)
+    decoded = tokenizer.decode(tokens, scale=scale)
+    assert np.diff([n.start for n in decoded]) == pytest.approx(np.diff([n.start for n in phrase]), rel=0.06)
 
 
 def test_config_validation_names_the_field():

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .generate import continuation_notes, first_gap_allowed, input_end, time_to_input_end
+from .generate import continuation_notes, first_gap_allowed, input_end, prepare
 from .keys import Key
 from .notes import Note
 from .sampling import choose
@@ -108,25 +108,24 @@ class NGramModel:
         return self.gap.distribution(gap_ctx), pitch / pitch.sum(), self.duration.distribution(duration_ctx)
 
     def generate(self, line: list[Note], input_length: float, seconds: float, seed: int, key: Key | None = None) -> list[Note]:
-        """Sample a continuation note by note, with the neural decoder's rules for its start and end."""
+        """Sample a continuation note by note, with the neural decoder's rules for its start, end
+        and tempo."""
+        job = prepare(line, self.tokenizer, seconds, seed=seed, input_length=input_length, key=key)
         rng = np.random.default_rng(seed)
-        history = self.tokenizer.encode_context(line)
-        boundary = time_to_input_end(line, input_end(line, input_length), self.tokenizer)
-        end = boundary + seconds
-        pitch_allowed = None if key is None else np.array([key.allows(p) for p in range(N_PITCHES)])
+        end = job.boundary + seconds * job.scale
         rows, onset = [], 0.0
-        while onset < end and len(rows) <= math.ceil(seconds / self.tokenizer.config.min_time):
-            tokens = np.vstack([history, np.array(rows, np.int64).reshape(-1, 3), [[0, 0, 0]]])
+        while onset < end and len(rows) <= math.ceil(end / self.tokenizer.config.min_time):
+            tokens = np.vstack([job.source, np.array(rows, np.int64).reshape(-1, 3), [[0, 0, 0]]])
             t = len(tokens) - 1
             gap_p, _, _ = self.field_distributions(tokens, t)
-            tokens[t, GAP] = _draw(gap_p, rng, first_gap_allowed(self.tokenizer, boundary) if not rows else None)
+            tokens[t, GAP] = _draw(gap_p, rng, first_gap_allowed(self.tokenizer, job.boundary) if not rows else None)
             _, pitch_p, _ = self.field_distributions(tokens, t)
-            tokens[t, PITCH] = _draw(pitch_p, rng, pitch_allowed)
+            tokens[t, PITCH] = _draw(pitch_p, rng, job.pitch_allowed)
             _, _, duration_p = self.field_distributions(tokens, t)
             tokens[t, DURATION] = _draw(duration_p, rng)
             rows.append(tokens[t].copy())
             onset += self.tokenizer.time_values[tokens[t, GAP]]
-        return continuation_notes(np.array(rows), self.tokenizer, boundary, seconds, line)
+        return continuation_notes(np.array(rows), self.tokenizer, job)
 
 
 def _draw(probabilities: np.ndarray, rng: np.random.Generator, allowed: np.ndarray | None = None) -> int:

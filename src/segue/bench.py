@@ -43,6 +43,7 @@ BENCH_INPUT_SECONDS = 5.0
 @dataclass(frozen=True)
 class BenchConfig:
     checkpoint: Path = DEFAULT_CHECKPOINT
+    baseline: Path | None = None  # an earlier model timed alongside, run for run, on the same phrase
     model_runs: int = 300  # timed continuations per model figure, after warm_up_runs
     warm_up_runs: int = 20
     workers: int = 1  # `segue serve --workers`
@@ -72,6 +73,7 @@ class BenchResult:
     model: dict = field(default_factory=dict)
     server: dict = field(default_factory=dict)
     command_line: str = "segue bench"
+    baseline: dict = field(default_factory=dict)  # the baseline model's figures, like `model`
 
 
 def percentiles(seconds: list[float]) -> dict:
@@ -80,22 +82,30 @@ def percentiles(seconds: list[float]) -> dict:
             "p99_ms": float(np.percentile(values, 99)), "mean_ms": float(values.mean())}
 
 
-def time_model(config: BenchConfig) -> dict:
-    """Latency of `extend` in this process: one continuation, and eight variations at once."""
-    checkpoint = load_checkpoint(config.checkpoint)
-    figures = {}
+def time_model(config: BenchConfig) -> tuple[dict, dict]:
+    """Latency of `extend` in this process: one continuation, and eight variations at once; for
+    the model and the baseline (if any), taking turns run by run so both meet the same machine."""
+    checkpoints = {"model": load_checkpoint(config.checkpoint)}
+    if config.baseline is not None:
+        checkpoints["baseline"] = load_checkpoint(config.baseline)
+    figures: dict[str, dict] = {label: {} for label in checkpoints}
     for name, variations in (("one", 1), ("eight_variations", 8)):
-        run = lambda seed: extend(BENCH_PHRASE, seed=seed, variations=variations,  # noqa: E731
-                                  input_length=BENCH_INPUT_SECONDS, checkpoint=checkpoint)
+        runs = {label: (lambda seed, checkpoint=checkpoint: extend(  # noqa: E731
+                    BENCH_PHRASE, seed=seed, variations=variations, input_length=BENCH_INPUT_SECONDS, checkpoint=checkpoint))
+                for label, checkpoint in checkpoints.items()}
         for seed in range(config.warm_up_runs):
-            run(seed)
-        timings = []
+            for run in runs.values():
+                run(seed)
+        timings: dict[str, list[float]] = {label: [] for label in runs}
         for seed in range(config.model_runs):
-            started = time.perf_counter()
-            run(seed)
-            timings.append(time.perf_counter() - started)
-        figures[name] = {"runs": config.model_runs, "variations": variations, **percentiles(timings)}
-    return figures
+            for label, run in runs.items():
+                started = time.perf_counter()
+                run(seed)
+                timings[label].append(time.perf_counter() - started)
+        for label, values in timings.items():
+            figures[label][name] = {"runs": config.model_runs, "variations": variations, **percentiles(values)}
+    baseline = {"checkpoint": str(config.baseline), **figures["baseline"]} if config.baseline is not None else {}
+    return figures["model"], baseline
 
 
 def request_body(seed: int) -> bytes:
@@ -232,7 +242,8 @@ def config_record(config) -> dict:
 
 
 def run(config: BenchConfig, command_line: str = "segue bench") -> BenchResult:
-    return BenchResult(machine(), config_record(config), time_model(config), time_server(config), command_line)
+    model, baseline = time_model(config)
+    return BenchResult(machine(), config_record(config), model, time_server(config), command_line, baseline)
 
 
 def speedup(milliseconds: float) -> str:
@@ -260,6 +271,14 @@ def markdown(result: BenchResult) -> str:
     for figures in model.values():
         lines.append(f"| {figures['variations']} | {figures['p50_ms']:.2f} ms | {figures['p95_ms']:.2f} ms | "
                      f"{figures['mean_ms']:.2f} ms | {speedup(figures['p50_ms'])} |")
+    if result.baseline:
+        name = Path(result.baseline["checkpoint"]).name
+        lines += ["", f"The baseline, `{name}`, timed in the same runs (the two models take turns, run by run):", "",
+                  "| continuations | p50 | p95 | mean | model p50 / baseline p50 |", "|---|---|---|---|---|"]
+        for key, figures in model.items():
+            other = result.baseline[key]
+            lines.append(f"| {other['variations']} | {other['p50_ms']:.2f} ms | {other['p95_ms']:.2f} ms | "
+                         f"{other['mean_ms']:.2f} ms | {figures['p50_ms'] / other['p50_ms']:.2f} |")
     original_rate = 1 / ORIGINAL_SECONDS
     lines += [
         "",
@@ -294,6 +313,8 @@ def summary(result: BenchResult) -> str:
     """What `segue bench` prints: one line per figure."""
     lines = [f"model, {f['variations']} continuation(s): p50 {f['p50_ms']:.2f} ms, p95 {f['p95_ms']:.2f} ms "
              f"({speedup(f['p50_ms'])} than 0.39 s)" for f in result.model.values()]
+    lines += [f"baseline, {f['variations']} continuation(s): p50 {f['p50_ms']:.2f} ms, p95 {f['p95_ms']:.2f} ms"
+              for key, f in result.baseline.items() if key != "checkpoint"]
     server = result.server
     lines.append(f"server start-up to first answer: {server['start_to_first_answer_s']:.2f} s; "
                  f"peak memory {server['peak_rss_mb']['total']:.0f} MiB")

@@ -17,8 +17,8 @@ import torch
 
 from .errors import first_line
 from .files import replaced_atomically, write_atomically
-from .inference import InferenceModel
-from .model import MelodyRNN, ModelConfig
+from .inference import InferenceModel, TorchInference, inference_model
+from .model import ModelConfig, NoteModel, build_model
 from .tokenizer import Tokenizer, TokenizerConfig
 
 FORMAT = "segue-checkpoint/1"
@@ -34,7 +34,7 @@ class CheckpointError(ValueError):
 
 @dataclass
 class Checkpoint:
-    model: MelodyRNN
+    model: NoteModel
     tokenizer: Tokenizer
     name: str = "segue-gru"
     data: dict = field(default_factory=dict)  # the data split's identity and size
@@ -42,10 +42,10 @@ class Checkpoint:
     train_config: dict = field(default_factory=dict)
 
     @cached_property
-    def inference(self) -> InferenceModel:
-        """The network in numpy for generation, built on first use: a loaded checkpoint's weights
-        do not change."""
-        return InferenceModel(self.model)
+    def inference(self) -> InferenceModel | TorchInference:
+        """The network as generation runs it (numpy; PyTorch for a Transformer), built on first
+        use: a loaded checkpoint's weights do not change."""
+        return inference_model(self.model)
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> None:
@@ -85,8 +85,10 @@ def load_checkpoint(path: str | os.PathLike = DEFAULT_CHECKPOINT) -> Checkpoint:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a Segue checkpoint (expected format {FORMAT})")
     try:
-        tokenizer = Tokenizer(TokenizerConfig(**payload["tokenizer_config"]))
-        model = MelodyRNN(ModelConfig(**payload["model_config"]))
+        # Checkpoints made before tempo scaling and copying name neither: they read played seconds
+        # and have no copy weights.
+        tokenizer = Tokenizer(TokenizerConfig(**{"pulse": None, **payload["tokenizer_config"]}))
+        model = build_model(ModelConfig(**{"copy": False, **payload["model_config"]}))
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"{path} does not match this version of Segue: {first_line(error)}") from None

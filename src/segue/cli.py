@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.set_defaults(run=_prepare)
 
     train = commands.add_parser("train", help="train a model on prepared data")
-    train.add_argument("--preset", choices=("default", "lstm", "tiny"), default="default", help="model and training config")
+    train.add_argument("--preset", choices=("default", "lstm", "transformer", "tiny"), default="default", help="model and training config")
     train.add_argument("--data", type=Path, help="prepared data (default data/corpus.npz)")
     train.add_argument("--out", type=Path, help="where to save the best checkpoint")
     train.add_argument("--epochs", type=int, help="override the preset's number of epochs")
@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="another checkpoint to compare (repeatable; default: the others beside --checkpoint)")
     evaluate.add_argument("--max-pairs", type=int, help="evaluate only this many pairs (quick runs)")
     evaluate.add_argument("--max-training-songs", type=int, help="fit the n-gram on only this many training songs")
+    evaluate.add_argument("--sweep-pairs", type=int, default=300,
+                          help="inputs per robustness sweep (tempo, length, temperature, chained; default 300)")
     evaluate.set_defaults(run=_evaluate)
 
     serve = commands.add_parser("serve", help="run the web app and JSON API")
@@ -94,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure model and server speed; write docs/benchmarks.md and .json")
     bench.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="a trained model (.pt)")
     bench.add_argument("--workers", type=int, default=1, help="server processes (default 1, as `segue serve`)")
+    bench.add_argument("--baseline", type=Path, help="an earlier model to time alongside, run for run (e.g. "
+                       "models/segue-gru-v1.pt)")
     bench.add_argument("--runs", type=int, default=300, help="timed model runs per figure (default 300)")
     bench.add_argument("--clients", default="1,4,16,32", help="concurrent clients per load level (default 1,4,16,32)")
     bench.add_argument("--requests", type=int, default=300, help="requests per load level, at least (default 300)")
@@ -226,14 +230,21 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
     from .report import write_report
 
+    if args.sweep_pairs < 1:
+        return _fail(f"--sweep-pairs must be at least 1, got {args.sweep_pairs}")
     compare = args.compare
     if compare is None:
         compare = sorted(p for p in args.checkpoint.parent.glob("*.pt") if p.resolve() != args.checkpoint.resolve())
-    results, examples = evaluate(args.checkpoint, args.split, args.data, tuple(compare), args.max_pairs,
-                                 args.max_training_songs)
+    try:
+        results, examples = evaluate(args.checkpoint, args.split, args.data, tuple(compare), args.max_pairs,
+                                     args.max_training_songs, sweep_pairs=args.sweep_pairs)
+    except ValueError as error:  # no data, no checkpoint, an empty split, two models of one name
+        return _fail(str(error))
     written = write_report(results, examples, args.out, args.command_line)
     for name, target in results["targets"].items():
-        print(f"{name}: {target['value']:.3f} (target {target['target']}) {'met' if target['met'] else 'NOT met'}")
+        value = target["value"]
+        shown = ", ".join(f"{v:.3f}" for v in value) if isinstance(value, list) else "—" if value is None else f"{value:.3f}"
+        print(f"{name}: {shown} (target {target['target']}) {'met' if target['met'] else 'NOT met'}")
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
@@ -290,8 +301,8 @@ def _bench(args: argparse.Namespace) -> int:
         return _fail(f"--clients must be numbers separated by commas, got {args.clients!r}")
     if args.runs < 1 or args.requests < 1 or args.workers < 1 or min(clients) < 1:
         return _fail("--runs, --requests, --workers and each of --clients must be at least 1")
-    config = bench.BenchConfig(checkpoint=args.checkpoint, model_runs=args.runs, workers=args.workers,
-                               concurrency=clients, min_requests=args.requests)
+    config = bench.BenchConfig(checkpoint=args.checkpoint, baseline=args.baseline, model_runs=args.runs,
+                               workers=args.workers, concurrency=clients, min_requests=args.requests)
     result = bench.run(config, args.command_line)
     bench.write(result, args.markdown, args.json)
     print(bench.summary(result))

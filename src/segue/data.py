@@ -2,7 +2,7 @@
 
 `prepare` parses the corpus once (slow: music21 takes ~0.05 s a tune) into one compact .npz of
 monophonic melodies, timed in beats, removes duplicates, and splits train/valid/test by song.
-`make_pairs` then cuts (5 s input, 5 s extension) pairs from those melodies, in seconds, with a
+`make_pairs` then cuts (5 s input, 5 to 30 s extension) pairs from those melodies, in seconds, with a
 seeded augmentation that imitates live playing: a tempo per song, any key and register, timing and
 loudness jitter, and the shortened note lengths of real articulation. Training draws fresh pairs every epoch.
 """
@@ -362,8 +362,11 @@ class ShardedCorpus:
 
 @dataclass(frozen=True)
 class PairConfig:
-    window: float = 5.0  # seconds of input, and of extension
-    pairs_per_song: int = 4  # at most this many cuts from one song per pass
+    window: float = 5.0  # seconds of input, and the shortest extension
+    # s: each extension lasts a length drawn log-uniformly from here (the rest of the song at
+    # most), so the decoder learns long continuations as well as the 5 s a user hears first.
+    extension: tuple[float, float] = (5.0, 30.0)
+    pairs_per_song: int = 2  # at most this many cuts from one song per pass
     ioi_range: tuple[float, float] = (0.16, 0.6)  # s: unmarked songs get a median note spacing drawn from here
     tempo_scale: float = 0.15  # marked tempos are scaled by up to ±15 %
     register: tuple[int, int] = (38, 84)  # each song is transposed so its median pitch falls here: bass to high treble
@@ -407,18 +410,21 @@ def song_pairs(song: Song, config: PairConfig, rng: np.random.Generator) -> list
         start, end = np.tile(start, repeats) + offsets, np.tile(end, repeats) + offsets
         total = end[-1]
     n_cuts = min(config.pairs_per_song, int((total - 2 * window) // window) + 1)
+    low, high = config.extension
     pairs = []
     for cut in np.sort(rng.uniform(window, total - window, size=n_cuts)):
+        length = low if low == high else math.exp(rng.uniform(math.log(low), math.log(high)))
         source = (start >= cut - window) & (start < cut)
-        target = (start >= cut) & (start < cut + window)
+        target = (start >= cut) & (start < cut + length)
         if source.sum() < config.min_input_notes or not target.any():
             continue
         origin = cut - window
         pairs.append(
             Pair(
                 song.song_id,
+                # The recording stops at the cut; the continuation's notes keep their whole length.
                 _notes(pitch[source], start[source] - origin, np.minimum(end[source], cut) - origin, velocity[source]),
-                _notes(pitch[target], start[target] - cut, np.minimum(end[target], cut + window) - cut, velocity[target]),
+                _notes(pitch[target], start[target] - cut, end[target] - cut, velocity[target]),
                 window,
             )
         )

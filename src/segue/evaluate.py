@@ -2,7 +2,8 @@
 
 Every candidate continues the same test pairs (5 s input, 5 s true continuation) with the same
 seeds. Probabilistic candidates are also scored on the true continuations: bits per note, split
-into pitch and timing, and next-note pitch accuracy.
+into pitch and timing, and next-note pitch accuracy. The neural models also go through the
+robustness sweeps (`robustness.py`: tempo, length, temperature, chained extension).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import metrics
+from . import metrics, robustness
 from .baselines import NGramModel, random_in_key, repeat_input
 from .checkpoint import Checkpoint, load_checkpoint
 from .data import DEFAULT_DATA, Pair, PairConfig, load_corpus, make_pairs
@@ -35,6 +36,10 @@ from .train import batches, pair_tokens
 
 EVALUATION_SEED = 30_000  # test pairs are cut with this seed, the same in every run
 SECONDS = 5.0
+EVALUATION_PAIRS = PairConfig(extension=(SECONDS, SECONDS), pairs_per_song=4)  # 5 s input, 5 s continuation
+# One pair per song whose true continuation covers the 30 s of the length sweeps.
+LONG_PAIRS = PairConfig(extension=(robustness.LONG_SECONDS, robustness.LONG_SECONDS), pairs_per_song=1)
+SWEEP_PAIRS = 300  # inputs per sweep, spread over the test pairs
 DURATION_TOLERANCE = 0.2
 NGRAM_SEED = 40_000
 # Histogram edges for comparing distributions of generated and true continuations.
@@ -88,6 +93,7 @@ class Candidate:
     generate: Callable[[Pair, Key, int], list[Note]]  # (pair, the input's key, seed) -> continuation
     score: Callable[[list[tuple[np.ndarray, np.ndarray]]], Scores] | None = None
     details: dict = field(default_factory=dict)
+    sweep: robustness.Generate | None = None  # for the robustness sweeps
 
 
 @torch.no_grad()
@@ -121,19 +127,25 @@ def ngram_scores(model: NGramModel, tokens: list[tuple[np.ndarray, np.ndarray]])
     return scores
 
 
-def neural_candidate(checkpoint: Checkpoint, role: str) -> Candidate:
+def neural_candidate(checkpoint: Checkpoint, path: Path, role: str) -> Candidate:
+    """A trained model, labelled by its file's name (two models may share an internal name)."""
+
     def generate(pair: Pair, key: Key, seed: int) -> list[Note]:
-        [notes] = extend(pair.input, SECONDS, seed=seed, input_length=pair.input_length, checkpoint=checkpoint)
-        return notes
+        return sweep(pair.input, pair.input_length, SECONDS, 1.0, seed)
+
+    def sweep(notes: list[Note], input_length: float, seconds: float, temperature: float, seed: int) -> list[Note]:
+        [continuation] = extend(notes, seconds, temperature, seed=seed, input_length=input_length, checkpoint=checkpoint)
+        return continuation
 
     config = checkpoint.model.config
     description = (f"{role}: {config.cell.upper()} encoder-decoder with attention, {config.num_layers} layers of "
-                   f"{config.hidden_size}")
+                   f"{config.hidden_size}, {'with' if config.copy else 'no'} copying, "
+                   f"{'tempo-relative timing' if checkpoint.tokenizer.config.pulse else 'timing in seconds'}")
     details = {"checkpoint": checkpoint.name, "parameters": sum(p.numel() for p in checkpoint.model.parameters()),
                "best_valid_bits_per_note": checkpoint.metrics.get("best_valid_bits_per_note"),
                "train_seconds": checkpoint.metrics.get("train_seconds")}
-    return Candidate(checkpoint.name.removeprefix("segue-"), description, generate,
-                     lambda tokens: neural_scores(checkpoint, tokens), details)
+    return Candidate(Path(path).stem.removeprefix("segue-"), description, generate,
+                     lambda tokens: neural_scores(checkpoint, tokens), details, sweep)
 
 
 def ngram_candidate(tokenizer: Tokenizer, training_pairs: list[Pair]) -> Candidate:
@@ -194,28 +206,40 @@ def evaluate(
     max_pairs: int | None = None,
     max_training_songs: int | None = None,
     progress: bool = True,
+    sweep_pairs: int = SWEEP_PAIRS,
 ) -> tuple[dict, dict]:
     """Evaluate the model at `checkpoint_path`, the neural models in `compare`, an n-gram trained on
     the training songs, and the simple baselines. Returns (results for the JSON report, examples
     for the pictures)."""
+    compared = [path for path in dict.fromkeys(Path(p).resolve() for p in compare) if path != Path(checkpoint_path).resolve()]
+    labels = [path.name for path in [Path(checkpoint_path), *compared]]
+    if len(set(labels)) < len(labels):
+        raise ValueError(f"two models to compare have the same file name ({', '.join(labels)}): rename one")
     corpus = load_corpus(data)
     checkpoint = load_checkpoint(checkpoint_path)
     tokenizer = checkpoint.tokenizer
-    pairs = make_pairs(corpus, split, PairConfig(), EVALUATION_SEED)[:max_pairs]
+    pairs = make_pairs(corpus, split, EVALUATION_PAIRS, EVALUATION_SEED)[:max_pairs]
     if not pairs:
         raise ValueError(f"the {split} split has no songs long enough to evaluate")
+    long_pairs = [p for p in make_pairs(corpus, split, LONG_PAIRS, EVALUATION_SEED)
+                  if p.extension[-1].start >= robustness.LONG_SECONDS - robustness.WINDOW]
     tokens = [pair_tokens(p, tokenizer) for p in pairs]
     keys = [detect_key(p.input) for p in tqdm(pairs, desc="finding keys", disable=not progress)]
     training_pairs = make_pairs(corpus, "train", PairConfig(), NGRAM_SEED, max_training_songs)
+    long_pairs = spread(long_pairs, sweep_pairs)
+    sweep_inputs = robustness.SweepInputs(spread(pairs, sweep_pairs), long_pairs,
+                                          [detect_key(p.input) for p in tqdm(long_pairs, desc="finding keys (sweeps)",
+                                                                            disable=not progress)])
 
-    candidates = [neural_candidate(checkpoint, f"the evaluated model ({Path(checkpoint_path).name})")]
-    candidates += [neural_candidate(load_checkpoint(path), f"compared ({path.name})")
-                   for path in dict.fromkeys(Path(p).resolve() for p in compare) if path != Path(checkpoint_path).resolve()]
+    candidates = [neural_candidate(checkpoint, checkpoint_path, f"the evaluated model ({Path(checkpoint_path).name})")]
+    candidates += [neural_candidate(load_checkpoint(path), path, f"compared ({path.name})") for path in compared]
     candidates += [ngram_candidate(tokenizer, training_pairs), *baseline_candidates()]
 
     truth = [p.extension for p in pairs]
     results = {"split": split, "n_songs": len({p.song_id for p in pairs}), "n_pairs": len(pairs),
-               "seconds": SECONDS, "data_fingerprint": corpus.fingerprint, "models": {}}
+               "seconds": SECONDS, "data_fingerprint": corpus.fingerprint, "models": {},
+               "robustness": {"tempo_pairs": len(sweep_inputs.tempo_pairs), "long_pairs": len(long_pairs),
+                              "truth": robustness.truth_windows(sweep_inputs) if long_pairs else None}}
     examples = {"pairs": pairs, "keys": keys, "continuations": {}, "features": {"truth": feature_values(keys, truth)}}
     for candidate in candidates:
         continuations, latencies = [], []
@@ -229,6 +253,8 @@ def evaluate(
         entry |= generation_metrics(pairs, keys, continuations)
         entry["duration_ok_rate"] = statistics.mean(abs(file_length(c) - SECONDS) <= DURATION_TOLERANCE for c in continuations)
         entry["latency_ms_p50"] = metrics.percentile(latencies, 50)
+        if candidate.sweep is not None and long_pairs:
+            entry["robustness"] = robustness.run_sweeps(candidate.sweep, sweep_inputs, progress)
         features = feature_values(keys, continuations)
         entry["overlap"] = {name: metrics.overlapped_area(features[name], examples["features"]["truth"][name], EDGES[name])
                             for name in EDGES}
@@ -236,21 +262,39 @@ def evaluate(
         examples["continuations"][candidate.name] = continuations
         examples["features"][candidate.name] = features
     results["ground_truth"] = generation_metrics(pairs, keys, truth)
-    results["targets"] = check_targets(results, checkpoint.name.removeprefix("segue-"))
+    for name, entry in results["models"].items():
+        if "bits_per_note" in entry and not name.startswith("ngram"):
+            entry["targets"] = check_targets(results, name)
+    results["targets"] = results["models"][candidates[0].name]["targets"]
     return results, examples
 
 
+def spread(items: list, count: int) -> list:
+    """At most `count` items taken evenly over the list (pairs of one song sit together)."""
+    if len(items) <= count:
+        return items
+    return [items[i] for i in np.linspace(0, len(items) - 1, count).round().astype(int)]
+
+
 def check_targets(results: dict, model: str) -> dict:
-    """The quality targets the shipped model must meet, each with its measured value."""
+    """The quality targets a model must meet to ship, each with its measured value."""
     models, truth = results["models"], results["ground_truth"]
     shipped = models[model]
-    ngram = min((m["bits_per_note"] for name, m in models.items() if name.startswith("ngram")), default=None)
-    reduction = None if ngram is None else 1 - shipped["bits_per_note"] / ngram
+    ngram = next((m for name, m in models.items() if name.startswith("ngram")), None)
+    reduction = None if ngram is None else 1 - shipped["bits_per_note"] / ngram["bits_per_note"]
+    pitch_reduction = None if ngram is None else 1 - shipped["pitch_bits_per_note"] / ngram["pitch_bits_per_note"]
     key_gap = abs(shipped["in_key_ratio"] - truth["in_key_ratio"])
     tempo = shipped["tempo_ratio_median"]
-    return {
+    targets = {
         "bits_below_ngram": {"value": reduction, "target": ">= 0.15", "met": reduction is not None and reduction >= 0.15},
+        "pitch_bits_below_ngram": {"value": pitch_reduction, "target": ">= 0.10",
+                                   "met": pitch_reduction is not None and pitch_reduction >= 0.10},
+        "pitch_top1_over_ngram": {"value": None if ngram is None else shipped["pitch_top1"] - ngram["pitch_top1"],
+                                  "target": "> 0", "met": ngram is not None and shipped["pitch_top1"] > ngram["pitch_top1"]},
         "in_key_gap_to_truth": {"value": key_gap, "target": "<= 0.05", "met": key_gap <= 0.05},
         "tempo_ratio_median": {"value": tempo, "target": "0.9 .. 1.1", "met": tempo is not None and 0.9 <= tempo <= 1.1},
         "duration_ok_rate": {"value": shipped["duration_ok_rate"], "target": "1.0", "met": shipped["duration_ok_rate"] == 1.0},
     }
+    if "robustness" in shipped:
+        targets |= robustness.check_sweep_targets(shipped["robustness"], results["robustness"]["truth"])
+    return targets

@@ -41,7 +41,8 @@ class Job:
 
     line: list[Note]  # the input's melodic line
     source: np.ndarray  # its tokens, as the model reads them
-    boundary: float  # seconds from its last onset to its end: the earliest first new onset
+    scale: float  # model seconds per played second: the input's tempo (Tokenizer.tempo_scale)
+    boundary: float  # model seconds from its last onset to its end: the earliest first new onset
     seconds: float
     temperature: float
     top_p: float
@@ -69,13 +70,14 @@ def prepare(
     if not line:
         raise ExtendError("the input has no notes")
     try:
-        scale = resolve_key(key, line)
+        musical_scale = resolve_key(key, line)
     except ValueError as error:
         raise ExtendError(str(error)) from None
+    source, tempo = tokenizer.encode_context(line)
     return Job(
-        line, tokenizer.encode_context(line), time_to_input_end(line, input_end(notes, input_length), tokenizer),
+        line, source, tempo, time_to_input_end(line, input_end(notes, input_length), tokenizer, tempo),
         seconds, temperature, top_p, variations, secrets.randbits(63) if seed is None else seed,
-        None if scale is None else np.array([scale.allows(p) for p in range(N_PITCHES)]),
+        None if musical_scale is None else np.array([musical_scale.allows(p) for p in range(N_PITCHES)]),
     )
 
 
@@ -111,7 +113,7 @@ def extend_batch(jobs: list[Job], checkpoint: Checkpoint) -> list[list[list[Note
     draw that falls within about 1e-6 of a boundary between two choices can go either way."""
     tokenizer = checkpoint.tokenizer
     tokens = _sample_tokens(checkpoint.inference, tokenizer, jobs)
-    return [[continuation_notes(rows, tokenizer, job.boundary, job.seconds, job.line) for rows in job_tokens]
+    return [[continuation_notes(rows, tokenizer, job) for rows in job_tokens]
             for job, job_tokens in zip(jobs, tokens)]
 
 
@@ -124,11 +126,11 @@ def input_end(notes: list[Note], input_length: float | None = None) -> float:
     return max(input_length or 0.0, melody_end(notes))
 
 
-def time_to_input_end(line: list[Note], end: float, tokenizer: Tokenizer) -> float:
-    """Seconds from the input's last onset to its end: the first new onset must come at least this
-    late. A rest longer than the longest gap the model knows is heard as that longest gap, so the
-    continuation still fills its time."""
-    return min(end - line[-1].start, tokenizer.config.max_time)
+def time_to_input_end(line: list[Note], end: float, tokenizer: Tokenizer, scale: float) -> float:
+    """Model seconds from the input's last onset to its end: the first new onset must come at
+    least this late. A rest longer than the longest gap the model knows is heard as that longest
+    gap, so the continuation still fills its time."""
+    return min((end - line[-1].start) * scale, tokenizer.config.max_time)
 
 
 def first_gap_allowed(tokenizer: Tokenizer, boundary: float) -> np.ndarray:
@@ -140,15 +142,16 @@ def first_gap_allowed(tokenizer: Tokenizer, boundary: float) -> np.ndarray:
     return allowed
 
 
-def continuation_notes(tokens: np.ndarray, tokenizer: Tokenizer, boundary: float, seconds: float, line: list[Note]) -> list[Note]:
-    """Sampled tokens -> notes timed from the input's end, played at the input's median velocity.
+def continuation_notes(tokens: np.ndarray, tokenizer: Tokenizer, job: Job) -> list[Note]:
+    """Sampled tokens -> notes in played seconds from the input's end, at the input's median velocity.
 
-    Tokens count from the input's last onset, `boundary` before its end. Notes starting past
-    `seconds` are dropped, the last is trimmed to fit (and dropped if that leaves less than
-    MIN_NOTE_SECONDS), and a note sampled a hair before the input's end starts exactly at it."""
-    velocity = round(statistics.median(n.velocity for n in line))
+    Tokens count from the input's last onset, `job.boundary` model seconds before its end. Notes
+    starting past `job.seconds` are dropped, the last is trimmed to fit (and dropped if that leaves less
+    than MIN_NOTE_SECONDS), and a note sampled a hair before the input's end starts exactly at it."""
+    velocity = round(statistics.median(n.velocity for n in job.line))
+    boundary, seconds = job.boundary / job.scale, job.seconds
     notes = []
-    for note in tokenizer.decode(tokens, velocity=velocity):
+    for note in tokenizer.decode(tokens, velocity=velocity, scale=job.scale):
         start, end = max(note.start - boundary, 0.0), min(note.end - boundary, seconds)
         if start >= seconds:
             break
@@ -184,7 +187,7 @@ def _sample_tokens(network: InferenceModel, tokenizer: Tokenizer, jobs: list[Job
         every_pitch = np.ones(N_PITCHES, bool)
         pitch_allowed = by_row([every_pitch if job.pitch_allowed is None else job.pitch_allowed for job in jobs])
     boundaries = by_row([job.boundary for job in jobs])
-    ends = boundaries + by_row([job.seconds for job in jobs])
+    ends = boundaries + by_row([job.seconds * job.scale for job in jobs])  # in model seconds
     generators = [np.random.default_rng(job.seed) for job in jobs]
     starts = np.cumsum([0] + [job.variations for job in jobs])
     drawn = np.empty(len(job_of_row))

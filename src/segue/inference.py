@@ -9,8 +9,11 @@ the work that does not depend on the step folded ahead of time:
 - the first recurrent layer's input projection of each gap, pitch and duration embedding is a
   lookup table (encoder and decoder alike);
 - attention keys are projected once per input, not once per step;
-- the three output heads share one matrix product per step; what their embedding inputs add is a
-  lookup table too.
+- the three output heads (and the copy gate) share one matrix product per step; what their
+  embedding inputs add is a lookup table too;
+- copying's pointer scores are one product of the features with keys folded through the query
+  weights, plus a table by gap, both made once per input; so are the pitches each input note
+  proposes (for "copy the step", one row per previous pitch), and one bincount sums the weights.
 
 tests/test_inference.py checks every output against the PyTorch module.
 """
@@ -19,18 +22,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from .model import MelodyRNN
-from .tokenizer import DURATION, GAP, PITCH
+from .model import DecoderState, MelodyRNN, MelodyTransformer, NoteModel
+from .model import Memory as ModelMemory
+from .tokenizer import DURATION, GAP, N_PITCHES, PITCH
 
 State = list[tuple[np.ndarray, ...]]  # per layer: (h,) for a GRU, (h, c) for an LSTM; each (batch, hidden)
 
 
 def _array(tensor: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(tensor.detach().cpu().numpy(), dtype=np.float32)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    exponentials = np.exp(x - x.max(axis=-1, keepdims=True))
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -89,22 +99,53 @@ def _layers(module: torch.nn.Module, cell: str) -> list[Layer]:
 @dataclass(frozen=True)
 class Memory:
     """What the decoder attends to, one row per input: the encoder's states, their attention keys
-    and which positions are real notes (inputs of different lengths are right-padded)."""
+    and which positions are real notes (inputs of different lengths are right-padded); for copying,
+    what each note's pointer score takes from the features and from the gap, and the pitches it
+    proposes (a note without a successor proposes the discard pitch N_PITCHES)."""
 
     states: np.ndarray  # (inputs, notes, hidden)
     keys: np.ndarray  # (inputs, notes, hidden): states projected by the attention matrix
     mask: np.ndarray  # (inputs, notes) bool
+    copy_keys: np.ndarray | None = None  # (inputs, notes, hidden): scores = features @ keys.T + ...
+    copy_by_gap: np.ndarray | None = None  # (inputs, time bins, notes): ... + this row of the gap (-1e30: nothing to copy)
+    proposals: np.ndarray | None = None  # (inputs, previous pitch, 2 * notes): what each note proposes, for
+    # "copy the pitch" (the pitch of the note after it) then "copy the step" (the previous pitch
+    # plus the step to the note after it); N_PITCHES where it proposes nothing
 
     @cached_property  # read at every decoder step
     def padded(self) -> bool:
         return not self.mask.all()
+
+    @property
+    def shared(self) -> bool:
+        """One memory row serves every decoder row."""
+        return len(self.keys) == 1
 
     def rows(self, inputs: np.ndarray) -> Memory:
         """The memory of input inputs[i] for decoder row i; rows that all read one input share
         a single memory row, which `decode` serves with one matrix product."""
         if (inputs == inputs[0]).all():
             inputs = inputs[:1]
-        return Memory(self.states[inputs], self.keys[inputs], self.mask[inputs])
+        return Memory(*(None if field is None else field[inputs] for field in
+                        (self.states, self.keys, self.mask, self.copy_keys, self.copy_by_gap, self.proposals)))
+
+    def attend(self, queries: np.ndarray) -> np.ndarray:
+        """Attention context (batch, hidden) of each query row (batch, hidden) over its memory row."""
+        scores = queries @ self.keys[0].T if self.shared else np.matmul(self.keys, queries[:, :, None])[:, :, 0]
+        if self.padded:
+            scores = np.where(self.mask, scores, -np.inf)
+        weights = _softmax(scores)
+        return weights @ self.states[0] if self.shared else np.matmul(weights[:, None, :], self.states)[:, 0]
+
+
+class Step(NamedTuple):
+    """One decoder step's outputs for the heads: the fused head product, and what the pitch's
+    copy pointers need."""
+
+    heads: np.ndarray  # (batch, heads)
+    features: np.ndarray  # (batch, hidden)
+    previous_pitch: np.ndarray  # (batch,)
+    memory: Memory
 
 
 class InferenceModel:
@@ -126,14 +167,25 @@ class InferenceModel:
         self.combine_bias = _array(model.combine.bias)
         # One product gives every head's share from the features; the rest comes from tables.
         gap_head, pitch_head, duration_head = (_array(m.weight) for m in (model.gap_head, model.pitch_head, model.duration_head))
-        self.head_weight = np.concatenate([gap_head, pitch_head[:, :h], duration_head[:, :h]]).T.copy()
-        self.head_bias = np.concatenate([_array(model.gap_head.bias), _array(model.pitch_head.bias),
-                                         _array(model.duration_head.bias)])
+        heads = [gap_head, pitch_head[:, :h], duration_head[:, :h]]
+        biases = [_array(model.gap_head.bias), _array(model.pitch_head.bias), _array(model.duration_head.bias)]
         gap_embedding, pitch_embedding = embeddings[0], embeddings[1]
         e = config.embed_dim
         self.pitch_given_gap = gap_embedding @ pitch_head[:, h:].T  # (time bins, pitches)
         self.duration_given_gap = gap_embedding @ duration_head[:, h : h + e].T  # (time bins, time bins)
         self.duration_given_pitch = pitch_embedding @ duration_head[:, h + e :].T  # (pitches, time bins)
+        self.copy = config.copy
+        if self.copy:
+            query, gate = _array(model.copy_query.weight), _array(model.copy_gate.weight)
+            heads.append(gate[:, :h])
+            biases.append(_array(model.copy_gate.bias))
+            self.query_features = query[:, :h]  # (hidden, hidden): keys @ this meet the features
+            self.query_given_gap = gap_embedding @ query[:, h:].T  # (time bins, hidden)
+            self.gate_given_gap = gap_embedding @ gate[:, h:].T  # (time bins, 3)
+            key = _array(model.copy_key.weight)
+            self.copy_key_state, self.copy_key_gap = key[:, :h].T.copy(), gap_embedding @ key[:, h:].T
+        self.head_weight = np.concatenate(heads).T.copy()
+        self.head_bias = np.concatenate(biases)
 
     @staticmethod
     def _input_tables(first: Layer, embeddings: list[np.ndarray]) -> list[np.ndarray]:
@@ -169,17 +221,29 @@ class InferenceModel:
                 projected = outputs @ layer.input_weight + layer.input_bias
             outputs, last = layer.run(projected, lengths, state[index])
             final.append(last)
-        mask = np.arange(padded.shape[1]) < lengths[:, None]
-        return Memory(outputs, outputs @ self.attention, mask), final
+        positions = np.arange(padded.shape[1])
+        mask = positions < lengths[:, None]
+        if not self.copy:
+            return Memory(outputs, outputs @ self.attention, mask), final
+        following = np.roll(padded, -1, axis=1)  # note i+1 at position i; the last has none
+        keys = outputs @ self.copy_key_state + self.copy_key_gap[following[..., GAP]]
+        copying = positions < lengths[:, None] - 1
+        next_pitch = np.where(copying, following[..., PITCH], N_PITCHES)
+        stepped = np.arange(N_PITCHES)[None, :, None] + (following[..., PITCH] - padded[..., PITCH])[:, None, :]
+        stepped = np.where(copying[:, None, :] & (stepped >= 0) & (stepped < N_PITCHES), stepped, N_PITCHES)
+        proposals = np.concatenate([np.broadcast_to(next_pitch[:, None, :], stepped.shape), stepped], axis=2)
+        by_gap = self.query_given_gap @ keys.transpose(0, 2, 1) + np.where(copying, 0, -1e30)[:, None, :]
+        return Memory(outputs, outputs @ self.attention, mask, keys @ self.query_features, by_gap.astype(np.float32),
+                      proposals), final
 
     @staticmethod
     def select(state: State, rows: np.ndarray) -> State:
         """The state of row rows[i] in row i (variations repeat their input's row)."""
         return [tuple(part[rows] for part in layer) for layer in state]
 
-    def decode(self, tokens: np.ndarray, state: State, memory: Memory) -> tuple[np.ndarray, State]:
-        """One decoder step from the previous notes (batch, 3), with each row's memory -> head
-        inputs (batch, heads), new state. Pass the head inputs to gap_logits, pitch_logits and
+    def decode(self, tokens: np.ndarray, state: State, memory: Memory) -> tuple[Step, State]:
+        """One decoder step from the previous notes (batch, 3), with each row's memory -> the
+        step's head outputs, new state. Pass the step to gap_logits, pitch_logits and
         duration_logits in turn."""
         projected = self._project(self.decoder_tables, tokens)
         new_state = []
@@ -189,22 +253,107 @@ class InferenceModel:
             layer_state = layer.step(projected, state[index])
             new_state.append(layer_state)
             output = layer_state[0]
-        shared = len(memory.keys) == 1
-        scores = output @ memory.keys[0].T if shared else np.matmul(memory.keys, output[:, :, None])[:, :, 0]
-        if memory.padded:
-            scores = np.where(memory.mask, scores, -np.inf)
-        weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
-        weights /= weights.sum(axis=-1, keepdims=True)
-        context = weights @ memory.states[0] if shared else np.matmul(weights[:, None, :], memory.states)[:, 0]
+        context = memory.attend(output)
         features = np.tanh(output @ self.combine_output + context @ self.combine_context + self.combine_bias)
-        return features @ self.head_weight + self.head_bias, new_state
+        return Step(features @ self.head_weight + self.head_bias, features, tokens[:, PITCH], memory), new_state
 
-    def gap_logits(self, heads: np.ndarray) -> np.ndarray:
-        return heads[:, : self.n_time_bins]
+    def gap_logits(self, step: Step) -> np.ndarray:
+        return step.heads[:, : self.n_time_bins]
 
-    def pitch_logits(self, heads: np.ndarray, gap: np.ndarray) -> np.ndarray:
-        return heads[:, self.n_time_bins : self.n_time_bins + self.n_pitches] + self.pitch_given_gap[gap]
+    def pitch_logits(self, step: Step, gap: np.ndarray) -> np.ndarray:
+        """Pitch logits given the gap; with copying, the log of the mixture (up to a constant per row)."""
+        start = self.n_time_bins
+        logits = step.heads[:, start : start + self.n_pitches] + self.pitch_given_gap[gap]
+        if not self.copy:
+            return logits
+        gate = step.heads[:, start + self.n_pitches + self.n_time_bins :] + self.gate_given_gap[gap]
+        memory = step.memory
+        if memory.shared:
+            scores = step.features @ memory.copy_keys[0].T + memory.copy_by_gap[0, gap]
+            proposed = memory.proposals[0, step.previous_pitch]
+        else:
+            rows = np.arange(len(gap))
+            scores = np.matmul(memory.copy_keys, step.features[:, :, None])[:, :, 0] + memory.copy_by_gap[rows, gap]
+            proposed = memory.proposals[rows, step.previous_pitch]
+        # The mixture up to a factor per row (the gate's softmax sum), which sampling ignores:
+        # gate_k * each part's softmax, the pointers' weights summed per proposed pitch in one
+        # bincount over (row, pitch), with a discard pitch N_PITCHES for what points at nothing.
+        generated = np.exp(logits - logits.max(axis=1, keepdims=True))
+        pointer = np.exp(scores - scores.max(axis=1, keepdims=True))
+        gate = np.exp(gate - gate.max(axis=1, keepdims=True))
+        share = gate[:, 1:] / pointer.sum(axis=1, keepdims=True)
+        width = N_PITCHES + 1
+        if len(gap) > 1:
+            proposed = proposed + np.arange(0, len(gap) * width, width)[:, None]
+        pointed = np.bincount(proposed.ravel(), (share[:, :, None] * pointer[:, None, :]).ravel(), len(gap) * width)
+        mixture = generated * (gate[:, :1] / generated.sum(axis=1, keepdims=True)) + pointed.reshape(-1, width)[:, :N_PITCHES]
+        return np.log(np.maximum(mixture, 1e-30))
 
-    def duration_logits(self, heads: np.ndarray, gap: np.ndarray, pitch: np.ndarray) -> np.ndarray:
-        share = heads[:, self.n_time_bins + self.n_pitches :]
+    def duration_logits(self, step: Step, gap: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+        start = self.n_time_bins + self.n_pitches
+        share = step.heads[:, start : start + self.n_time_bins]
         return share + self.duration_given_gap[gap] + self.duration_given_pitch[pitch]
+
+
+class TorchInference:
+    """A network without a numpy port (the Transformer, compared by `segue evaluate`, not shipped),
+    run one step at a time through PyTorch behind InferenceModel's interface, so that `generate`
+    samples from it in the same way."""
+
+    def __init__(self, model: MelodyTransformer) -> None:
+        self.model = model.eval()
+
+    @torch.inference_mode()
+    def encode(self, sources: list[np.ndarray]) -> tuple[TorchMemory, DecoderState]:
+        lengths = np.array([len(source) for source in sources])
+        padded = np.zeros((len(sources), lengths.max(), 3), np.int64)
+        for row, source in zip(padded, sources):
+            row[: len(source)] = source
+        memory, state = self.model.encode(torch.from_numpy(padded), torch.from_numpy(lengths))
+        return TorchMemory(memory), state
+
+    @staticmethod
+    def select(state: DecoderState, rows: np.ndarray) -> DecoderState:
+        index = torch.from_numpy(rows)
+        pick = lambda pair: None if pair is None else (pair[0][index], pair[1][index])  # noqa: E731
+        return DecoderState([pick(c) for c in state.cache], [pick(c) for c in state.cross], state.position)
+
+    @torch.inference_mode()
+    def decode(self, tokens: np.ndarray, state: DecoderState, memory: TorchMemory) -> tuple[TorchStep, DecoderState]:
+        steps = torch.from_numpy(np.ascontiguousarray(tokens))
+        features, state = self.model.decode(steps[:, None], state, memory.memory)
+        return TorchStep(features, steps[:, None, PITCH], memory.memory), state
+
+    @torch.inference_mode()
+    def gap_logits(self, step: TorchStep) -> np.ndarray:
+        return self.model.gap_logits(step.features)[:, 0].numpy()
+
+    @torch.inference_mode()
+    def pitch_logits(self, step: TorchStep, gap: np.ndarray) -> np.ndarray:
+        gap = torch.from_numpy(gap)[:, None]
+        return self.model.pitch_logits(step.features, gap, step.memory, step.previous_pitch)[:, 0].numpy()
+
+    @torch.inference_mode()
+    def duration_logits(self, step: TorchStep, gap: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+        return self.model.duration_logits(step.features, torch.from_numpy(gap)[:, None],
+                                          torch.from_numpy(pitch)[:, None])[:, 0].numpy()
+
+
+@dataclass(frozen=True)
+class TorchMemory:
+    memory: ModelMemory
+
+    def rows(self, inputs: np.ndarray) -> TorchMemory:
+        index = torch.from_numpy(inputs)
+        return TorchMemory(ModelMemory(*(None if field is None else field[index] for field in self.memory)))
+
+
+class TorchStep(NamedTuple):
+    features: torch.Tensor  # (batch, 1, hidden)
+    previous_pitch: torch.Tensor  # (batch, 1)
+    memory: ModelMemory
+
+
+def inference_model(model: NoteModel) -> InferenceModel | TorchInference:
+    """The fastest way this process has to run `model` one note at a time."""
+    return InferenceModel(model) if isinstance(model, MelodyRNN) else TorchInference(model)

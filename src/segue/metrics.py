@@ -8,7 +8,7 @@ import statistics
 
 import numpy as np
 
-from .keys import Key
+from .keys import Key, in_key_ratio
 from .notes import Note
 
 
@@ -53,11 +53,63 @@ def tempo_ratio(melody: list[Note], continuation: list[Note]) -> float | None:
     return statistics.median(after) / statistics.median(before)
 
 
-def rushed_share(continuations: list[list[Note]], threshold: float = 0.05) -> float:
+GLITCH_SECONDS = 0.06  # onsets closer than this are heard as a glitch, not as melody
+
+
+def rushed_share(continuations: list[list[Note]], threshold: float = GLITCH_SECONDS) -> float:
     """Share of inter-onset intervals shorter than `threshold` seconds: notes too close to be
     heard as melody (a 32nd note at 240 BPM is 62 ms), which sound like glitches."""
     gaps = [g for notes in continuations for g in onsets_gaps(notes)]
     return sum(g < threshold for g in gaps) / len(gaps) if gaps else 0.0
+
+
+def median_spacing(notes: list[Note]) -> float | None:
+    """Median inter-onset interval in seconds (None under two notes): the pace a melody is played at."""
+    gaps = onsets_gaps(notes)
+    return statistics.median(gaps) if gaps else None
+
+
+def time_stretched(notes: list[Note], factor: float) -> list[Note]:
+    """The same notes played `factor` times slower (0.5: twice as fast)."""
+    return [Note(n.pitch, n.start * factor, n.end * factor, n.velocity) for n in notes]
+
+
+def window_measures(notes: list[Note], key: Key, seconds: float, window: float, reference_pitch: float) -> list[dict]:
+    """Per `window` seconds of a continuation lasting `seconds`: counts that add up over many
+    continuations (notes; gaps, and how many of them are glitches, each counted in the window of
+    its later onset) and per-continuation values (in-key ratio, pitch range, median pitch above
+    `reference_pitch`, None for an empty window)."""
+    measures = []
+    for start in np.arange(0.0, seconds - 1e-9, window):
+        inside = [n for n in notes if start <= n.start < start + window]
+        gaps = [b.start - a.start for a, b in zip(notes, notes[1:]) if start <= b.start < start + window]
+        measures.append({
+            "notes": len(inside),
+            "gaps": len(gaps),
+            "rushed": sum(g < GLITCH_SECONDS for g in gaps),
+            "in_key": in_key_ratio(inside, key) if inside else None,
+            "pitch_range": pitch_range(inside) if inside else None,
+            "pitch_drift": statistics.median(n.pitch for n in inside) - reference_pitch if inside else None,
+        })
+    return measures
+
+
+def pool_windows(per_continuation: list[list[dict]], window: float) -> list[dict]:
+    """Window measures of many continuations -> one row per window: glitch share of all gaps,
+    mean notes per second, and the mean of each per-continuation value over non-empty windows."""
+    rows = []
+    for index, cells in enumerate(zip(*per_continuation)):
+        gaps = sum(cell["gaps"] for cell in cells)
+        mean = lambda name: statistics.mean(v) if (v := [c[name] for c in cells if c[name] is not None]) else None  # noqa: E731
+        rows.append({
+            "start": index * window,
+            "rushed_share": sum(cell["rushed"] for cell in cells) / gaps if gaps else 0.0,
+            "notes_per_second": statistics.mean(cell["notes"] for cell in cells) / window,
+            "in_key_ratio": mean("in_key"),
+            "pitch_range": mean("pitch_range"),
+            "pitch_drift": mean("pitch_drift"),
+        })
+    return rows
 
 
 def is_verbatim_copy(melody: list[Note], continuation: list[Note], min_notes: int = 3) -> bool:

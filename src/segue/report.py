@@ -31,6 +31,11 @@ def write_report(results: dict, examples: dict, out: Path, command: str) -> list
         _piano_rolls(examples, shipped, out / "piano-rolls.png"),
         _histograms(examples, [shipped, "ngram"], out / "distributions.png"),
     ]
+    swept = [name for name, m in results["models"].items() if "robustness" in m]
+    if swept and results["robustness"]["truth"] is not None:
+        written += [_tempo_figure(results, swept, out / "tempo.png"),
+                    *(_window_figure(results, swept, sweep, out / f"{sweep}.png") for sweep in ("length", "chained")),
+                    _temperature_figure(results, shipped, out / "temperature.png")]
     json_path = out.with_suffix(".json")
     write_atomically(json_path, json.dumps(results, indent=1) + "\n")
     md_path = out.with_suffix(".md")
@@ -66,6 +71,14 @@ def _markdown(results: dict, pictures: list[Path], command: str) -> str:
     ]
     for name, target in results["targets"].items():
         lines.append(f"| {name.replace('_', ' ')} | {_fmt(target['value'])} | {target['target']} | {_fmt(target['met'])} |")
+    others = [name for name, m in models.items() if "targets" in m][1:]
+    if others:
+        lines += ["", "The same targets for the other neural models (value, met):", "",
+                  "| target | " + " | ".join(others) + " |", "| --- |" + " ---: |" * len(others)]
+        for target in results["targets"]:
+            cells = [models[name]["targets"].get(target) for name in others]
+            lines.append(f"| {target.replace('_', ' ')} | " + " | ".join(
+                "—" if c is None else f"{_fmt(c['value'])} ({_fmt(c['met'])})" for c in cells) + " |")
     lines += [
         "",
         "## Likelihood of the true continuation",
@@ -87,7 +100,7 @@ def _markdown(results: dict, pictures: list[Path], command: str) -> str:
         "",
         "In-key ratio: share of note time in the key music21 finds in the input. Tempo ratio: median inter-onset "
         "interval of the continuation over the input's, median over pairs. Copy rate: continuations that replay "
-        "the input note for note. Rushed notes: share of onsets under 50 ms apart, which sound like glitches. "
+        "the input note for note. Rushed notes: share of onsets under 60 ms apart, which sound like glitches. "
         "Duration OK: files lasting 5 s ± 0.2 s. Latency: one continuation, p50, on this machine's CPU.",
         "",
         "| model | in-key ratio | tempo ratio | copy rate | rushed notes | duration OK | notes | latency p50 (ms) |",
@@ -112,6 +125,7 @@ def _markdown(results: dict, pictures: list[Path], command: str) -> str:
     ]
     for name, m in models.items():
         lines.append(f"| {name} | " + " | ".join(_fmt(m["overlap"][f]) for f in EDGES) + " |")
+    lines += _robustness_markdown(results)
     lines += ["", "## Models", ""]
     for name, m in models.items():
         extra = ""
@@ -177,6 +191,126 @@ def _histograms(examples: dict, models: list[str], path: Path) -> Path:
             axis.set_xscale("log")
         axis.set_title(FEATURE_TITLES[name], fontsize=9)
         axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+WINDOW_COLUMNS = [("rushed_share", "onsets < 60 ms apart", 4), ("notes_per_second", "notes/s", 2),
+                  ("in_key_ratio", "in-key ratio", 3), ("pitch_range", "pitch range", 1),
+                  ("pitch_drift", "median pitch above the input's", 2)]
+
+
+def _window_table(title: str, rows_by_label: dict[str, list[dict]]) -> list[str]:
+    """One row per (label, 5 s window)."""
+    lines = ["", title, "", "| | window (s) | " + " | ".join(c[1] for c in WINDOW_COLUMNS) + " |",
+             "| --- | --- |" + " ---: |" * len(WINDOW_COLUMNS)]
+    for label, rows in rows_by_label.items():
+        for row in rows:
+            window = f"{row['start']:g}–{row['start'] + 5:g}"
+            lines.append(f"| {label} | {window} | " + " | ".join(_fmt(row[c], d) for c, _, d in WINDOW_COLUMNS) + " |")
+    return lines
+
+
+def _robustness_markdown(results: dict) -> list[str]:
+    robust = results["robustness"]
+    truth = robust["truth"]
+    swept = {name: m["robustness"] for name, m in results["models"].items() if "robustness" in m}
+    if not swept or truth is None:
+        return []
+    lines = [
+        "", "## Robustness", "",
+        f"What a user controls or does differently, one slice at a time (`segue/robustness.py`): "
+        f"{robust['tempo_pairs']} test inputs for the tempo sweep; for the others {robust['long_pairs']} test inputs "
+        "whose true continuation covers 30 s (one per song), continued for 30 s and measured per 5 s window. "
+        f"The true continuations have {_fmt(truth['rushed_share'], 4)} of their onsets under 60 ms apart and the "
+        f"inputs {_fmt(truth['input_notes_per_second'], 2)} notes per second.",
+        "", "### Tempo", "",
+        "The test inputs played slower or faster (`x0.4` = 2.5 times as fast; `1 s` = stretched to a median note "
+        "spacing of 1 s), each continued for as long as its input (5 to 30 s). Tempo ratio: the continuation's "
+        "median note spacing over the input's; within: share of continuations whose ratio is within x0.67–1.5.",
+        "", "| model | " + " | ".join(
+            f"{label} ({_fmt(s['input_spacing_median'], 2)} s)" for label, s in next(iter(swept.values()))["tempo"]["slices"].items())
+        + " | within, all |",
+        "| --- |" + " ---: |" * (len(next(iter(swept.values()))["tempo"]["slices"]) + 1),
+    ]
+    for name, sweeps in swept.items():
+        cells = [f"{_fmt(s['tempo_ratio_median'], 2)} ({_fmt(s['within_share'], 2)})" for s in sweeps["tempo"]["slices"].values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {_fmt(sweeps['tempo']['within_share'])} |")
+    lines += ["", "Cells: median tempo ratio (share within x0.67–1.5); the column head gives the inputs' median spacing."]
+    lines += ["", "### Length", "",
+              "Share of onsets under 60 ms apart in continuations of each length at temperature 1 (a shorter "
+              "continuation with the same seed is the start of the longer one, note for note):", "",
+              "| model | 5 s | 10 s | 20 s | 30 s |", "| --- | ---: | ---: | ---: | ---: |"]
+    for name, sweeps in swept.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(v, 4) for v in sweeps["length"]["by_length"].values()) + " |")
+    lines += _window_table("Per 5 s window of the 30 s continuations, beside the true continuations:",
+                           {"*true*": truth["windows"]} | {name: s["length"]["windows"] for name, s in swept.items()})
+    lines += ["", "### Temperature"]
+    for name, sweeps in swept.items():
+        lines += _window_table(f"**{name}**: 30 s continuations at each temperature (top-p 0.95):",
+                               {f"T={t}": rows for t, rows in sweeps["temperature"].items()})
+    lines += ["", "### Chained extension"]
+    lines += _window_table("\"Extend again\" six times, 5 s each, each time from the whole take so far:",
+                           {"*true*": truth["windows"]} | {name: s["chained"] for name, s in swept.items()})
+    return lines
+
+
+def _tempo_figure(results: dict, models: list[str], path: Path) -> Path:
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for name in models:
+        slices = sorted(results["models"][name]["robustness"]["tempo"]["slices"].values(),
+                        key=lambda s: s["input_spacing_median"])
+        axis.plot([s["input_spacing_median"] for s in slices], [s["tempo_ratio_median"] for s in slices], "o-", label=name)
+    axis.axhspan(0.9, 1.1, color="#2a9d5b", alpha=0.15, label="target 0.9–1.1")
+    axis.set_xscale("log")
+    axis.set_xlabel("input's median note spacing (s)")
+    axis.set_ylabel("median tempo ratio (continuation / input)")
+    axis.set_title("Tempo sweep", fontsize=10)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def _plot_windows(axes, rows_by_label: dict[str, list[dict]]) -> None:
+    for label, rows in rows_by_label.items():
+        starts = [row["start"] + 2.5 for row in rows]
+        style = "k--" if label == "true" else "o-"
+        axes[0].plot(starts, [row["rushed_share"] for row in rows], style, label=label)
+        axes[1].plot(starts, [row["notes_per_second"] for row in rows], style, label=label)
+    axes[0].set_ylabel("onsets < 60 ms apart (share)")
+    axes[1].set_ylabel("notes per second")
+    for axis in axes:
+        axis.set_xlabel("seconds into the continuation (window middle)")
+        axis.legend(fontsize=8)
+
+
+def _window_figure(results: dict, models: list[str], sweep: str, path: Path) -> Path:
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    rows = {"true": results["robustness"]["truth"]["windows"]}
+    for name in models:
+        found = results["models"][name]["robustness"][sweep]
+        rows[name] = found["windows"] if sweep == "length" else found
+    _plot_windows(axes, rows)
+    figure.suptitle("30 s continuations" if sweep == "length" else "six chained 5 s extensions", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+def _temperature_figure(results: dict, model: str, path: Path) -> Path:
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    rows = {"true": results["robustness"]["truth"]["windows"]}
+    rows |= {f"{model} T={t}": r for t, r in results["models"][model]["robustness"]["temperature"].items()}
+    _plot_windows(axes, rows)
+    figure.suptitle(f"{model}: 30 s continuations by temperature", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)

@@ -15,11 +15,18 @@ max_time in the last bin.
 Onsets are quantized with error feedback: each gap is measured from the previous note's
 *quantized* onset, so rounding errors never add up along a phrase. Decoding trims each note to end
 where the next begins (the line is monophonic).
+
+Tempo: with `pulse` set, times are measured in the player's own pulse, not in seconds. The input's
+median onset spacing is rescaled to `pulse` seconds before its tokens are made, and the model's
+tokens are scaled back by the same factor: a hymn at 50 bpm and a reel at 200 bpm look the same to
+the model, as intervals make every key look the same. Encode and decode take that factor (`scale`:
+model seconds per played second) from `tempo_scale`.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +43,9 @@ class TokenizerConfig:
     max_time: float = 4.0  # s: longer gaps and durations are clipped to this
     n_time_bins: int = 48  # log-spaced: ~11 % apart, about the timing noise of a live player
     max_input_notes: int = 64  # the model reads at most this many of the input's last notes
+    # s: the input's median onset spacing becomes this many model seconds (the middle of the
+    # training tempos); None reads played seconds as they are (checkpoints made before it).
+    pulse: float | None = 0.3
 
     def __post_init__(self) -> None:
         if not 0 < self.min_time < self.max_time:
@@ -44,6 +54,8 @@ class TokenizerConfig:
             raise ValueError(f"n_time_bins must be at least 2, got {self.n_time_bins!r}")
         if self.max_input_notes < 1:
             raise ValueError(f"max_input_notes must be at least 1, got {self.max_input_notes!r}")
+        if self.pulse is not None and not self.min_time <= self.pulse <= self.max_time:
+            raise ValueError(f"pulse must be None or between min_time and max_time, got {self.pulse!r}")
 
 
 class Tokenizer:
@@ -64,27 +76,40 @@ class Tokenizer:
         index = round(math.log(seconds / self.config.min_time) / self._log_ratio)
         return min(index, self.config.n_time_bins - 1)
 
-    def encode(self, notes: list[Note], origin: float = 0.0) -> np.ndarray:
-        """Notes (sorted, monophonic) -> int64 array of shape (len(notes), 3); gaps count from `origin`."""
+    def tempo_scale(self, line: list[Note]) -> float:
+        """Model seconds per played second for an input line: its median onset spacing (of the
+        notes the model reads) becomes `pulse`. 1.0 without a pulse or with fewer than two notes."""
+        line = line[-self.config.max_input_notes - 1 :]
+        if self.config.pulse is None or len(line) < 2:
+            return 1.0
+        spacing = statistics.median(b.start - a.start for a, b in zip(line, line[1:]))
+        return self.config.pulse / min(max(spacing, self.config.min_time), self.config.max_time)
+
+    def encode(self, notes: list[Note], origin: float = 0.0, scale: float = 1.0) -> np.ndarray:
+        """Notes (sorted, monophonic) -> int64 array of shape (len(notes), 3); gaps count from
+        `origin`; times are multiplied by `scale` first."""
         tokens = np.empty((len(notes), 3), np.int64)
-        onset = origin
+        onset = origin * scale
         for row, note in zip(tokens, notes):
-            gap = self.time_bin(note.start - onset)
+            gap = self.time_bin(note.start * scale - onset)
             onset += self.time_values[gap]
-            row[:] = gap, note.pitch, self.time_bin(note.duration)
+            row[:] = gap, note.pitch, self.time_bin(note.duration * scale)
         return tokens
 
-    def encode_context(self, line: list[Note]) -> np.ndarray:
-        """The model's view of an input line: its last max_input_notes notes, the first gap counted
-        from the note before them (or from the start of the recording when nothing was cut)."""
+    def encode_context(self, line: list[Note]) -> tuple[np.ndarray, float]:
+        """The model's view of an input line -> (tokens, its tempo scale): its last
+        max_input_notes notes, the first gap counted from the note before them (or from the start
+        of the recording when nothing was cut)."""
         size = self.config.max_input_notes
         origin = line[-size - 1].start if len(line) > size else 0.0
-        return self.encode(line[-size:], origin)
+        scale = self.tempo_scale(line)
+        return self.encode(line[-size:], origin, scale), scale
 
-    def decode(self, tokens: np.ndarray, origin: float = 0.0, velocity: int = 80) -> list[Note]:
-        """Tokens -> notes, the first onset one gap after `origin`; each note ends by the next onset."""
+    def decode(self, tokens: np.ndarray, origin: float = 0.0, velocity: int = 80, scale: float = 1.0) -> list[Note]:
+        """Tokens -> notes in played seconds (model seconds / `scale`), the first onset one gap after
+        `origin`; each note ends by the next onset."""
         tokens = np.asarray(tokens, dtype=np.int64).reshape(-1, 3)
-        onsets = origin + np.cumsum(self.time_values[tokens[:, GAP]])
-        ends = onsets + self.time_values[tokens[:, DURATION]]
+        onsets = origin + np.cumsum(self.time_values[tokens[:, GAP]]) / scale
+        ends = onsets + self.time_values[tokens[:, DURATION]] / scale
         ends[:-1] = np.minimum(ends[:-1], onsets[1:])
         return [Note(int(p), float(s), float(e), velocity) for p, s, e in zip(tokens[:, PITCH], onsets, ends)]

@@ -106,6 +106,9 @@ class ModelInfo(BaseModel):
     hidden_size: int
     num_layers: int
     context_notes: int = Field(description="how many of the input's last notes the model reads")
+    copies: bool = Field(description="whether the pitch can copy the input's motifs (a pointer over its notes)")
+    pulse_seconds: float | None = Field(description="the model hears every input as if its median note spacing were "
+                                        "this long (tempo-relative timing); null: timing in seconds")
     best_valid_bits_per_note: float | None
     epochs: int | None
     train_seconds: float | None

@@ -127,6 +127,8 @@ def model_info(request: Request, checkpoint: CheckpointDep) -> ModelInfo:
         hidden_size=config.hidden_size,
         num_layers=config.num_layers,
         context_notes=checkpoint.tokenizer.config.max_input_notes,
+        copies=config.copy,
+        pulse_seconds=checkpoint.tokenizer.config.pulse,
         best_valid_bits_per_note=metrics.get("best_valid_bits_per_note"),
         epochs=metrics.get("best_epoch"),
         train_seconds=metrics.get("train_seconds"),

@@ -1,0 +1,168 @@
+"""Robustness sweeps for `segue evaluate`: what a user controls or does differently from the
+training data, one slice at a time.
+
+- tempo: the test inputs played slower and faster (stretched by a factor, or to a given median
+  note spacing) -> does the continuation keep the player's pace?
+- length: 30 s continuations, measured per 5 s window -> does it hold together past the 5 s it
+  was first made for? (A shorter continuation with the same seed is the start of the longer one,
+  note for note, so the first windows are the 5, 10 and 20 s continuations.)
+- temperature: 30 s continuations at 0 (greedy) to 1.3 -> the same per-window measures.
+- chained: "extend again" six times, 5 s each, from the whole take so far -> the same measures.
+
+Each sweep gives the same per-window rows (metrics.pool_windows) beside the true continuations'
+rows, so a glitch rate or a density can be read against what real music does.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tqdm import tqdm
+
+from . import metrics
+from .data import Pair
+from .keys import Key
+from .notes import Note
+
+# (notes, input_length, seconds, temperature, seed) -> a continuation timed from the input's end
+Generate = Callable[[list[Note], float, float, float, int], list[Note]]
+
+WINDOW = 5.0
+LONG_SECONDS = 30.0
+TEMPO_STRETCHES = (0.4, 0.6, 1.0, 1.6, 2.5)  # times slower than the test input as cut
+TEMPO_SPACINGS = (1.0, 1.5)  # s: inputs stretched to this median note spacing (a slow hymn)
+TEMPO_WITHIN = (0.67, 1.5)  # a continuation "keeps the pace" within this tempo ratio
+TEMPERATURES = (0.0, 0.5, 1.0, 1.3)
+CHAIN_STEPS = 6
+
+
+@dataclass(frozen=True)
+class SweepInputs:
+    """The pairs each sweep reads: 5 s test pairs for tempo; pairs whose true continuation covers
+    30 s for the others, with each input's key and median pitch."""
+
+    tempo_pairs: list[Pair]
+    long_pairs: list[Pair]
+    keys: list[Key]
+
+    def reference_pitch(self, index: int) -> float:
+        return statistics.median(n.pitch for n in self.long_pairs[index].input)
+
+
+def stretch_factors(pair: Pair) -> list[tuple[str, float]]:
+    """(slice label, factor) for every tempo slice of one input."""
+    spacing = metrics.median_spacing(pair.input) or 1.0
+    return ([(f"x{factor:g}", factor) for factor in TEMPO_STRETCHES]
+            + [(f"{target:g} s", target / spacing) for target in TEMPO_SPACINGS])
+
+
+def tempo_sweep(generate: Generate, pairs: list[Pair], progress: bool = False) -> dict:
+    """Per slice: the inputs' median spacing, the median tempo ratio and the share of
+    continuations within TEMPO_WITHIN; and that share over every slice together."""
+    ratios: dict[str, list[float]] = {}
+    spacings: dict[str, list[float]] = {}
+    for seed, pair in enumerate(tqdm(pairs, desc="tempo sweep", disable=not progress)):
+        for label, factor in stretch_factors(pair):
+            played = metrics.time_stretched(pair.input, factor)
+            # As long as the input, within 5..30 s: a slow input still gets several notes.
+            seconds = min(max(pair.input_length * factor, WINDOW), LONG_SECONDS)
+            continuation = generate(played, pair.input_length * factor, seconds, 1.0, seed)
+            ratio = metrics.tempo_ratio(played, continuation)
+            spacings.setdefault(label, []).append(metrics.median_spacing(played))
+            if ratio is not None:
+                ratios.setdefault(label, []).append(ratio)
+    low, high = TEMPO_WITHIN
+    within = lambda values: sum(low <= r <= high for r in values) / len(values) if values else None  # noqa: E731
+    slices = {label: {"input_spacing_median": statistics.median(spacings[label]),
+                      "tempo_ratio_median": statistics.median(ratios[label]) if ratios.get(label) else None,
+                      "within_share": within(ratios.get(label, [])), "pairs": len(ratios.get(label, []))}
+              for label in spacings}
+    return {"slices": slices, "within_share": within([r for values in ratios.values() for r in values])}
+
+
+def windows_of(continuations: list[list[Note]], inputs: SweepInputs, seconds: float = LONG_SECONDS) -> list[dict]:
+    return metrics.pool_windows(
+        [metrics.window_measures(notes, inputs.keys[i], seconds, WINDOW, inputs.reference_pitch(i))
+         for i, notes in enumerate(continuations)], WINDOW)
+
+
+def long_continuations(generate: Generate, inputs: SweepInputs, temperature: float, progress: bool = False) -> list[list[Note]]:
+    return [generate(pair.input, pair.input_length, LONG_SECONDS, temperature, seed)
+            for seed, pair in enumerate(tqdm(inputs.long_pairs, desc=f"30 s at temperature {temperature:g}",
+                                             disable=not progress))]
+
+
+def chained_continuations(generate: Generate, inputs: SweepInputs, progress: bool = False) -> list[list[Note]]:
+    """Each input extended by WINDOW seconds, CHAIN_STEPS times, each time from the whole take so
+    far (as the page's "Extend again" does); the joined continuation is timed from the input's end."""
+    chained = []
+    for seed, pair in enumerate(tqdm(inputs.long_pairs, desc="chained extension", disable=not progress)):
+        take, length, added = list(pair.input), pair.input_length, []
+        for step in range(CHAIN_STEPS):
+            new = [n.shifted(length) for n in generate(take, length, WINDOW, 1.0, seed * CHAIN_STEPS + step)]
+            take += new
+            added += [n.shifted(-pair.input_length) for n in new]
+            length += WINDOW
+        chained.append(added)
+    return chained
+
+
+def input_notes_per_second(inputs: SweepInputs) -> float:
+    return statistics.mean(len(pair.input) / pair.input_length for pair in inputs.long_pairs)
+
+
+def truth_windows(inputs: SweepInputs) -> dict:
+    """The true continuations' per-window rows, and their glitch share over all 30 s."""
+    rows = windows_of([pair.extension for pair in inputs.long_pairs], inputs)
+    return {"windows": rows, "rushed_share": metrics.rushed_share([pair.extension for pair in inputs.long_pairs]),
+            "input_notes_per_second": input_notes_per_second(inputs)}
+
+
+def run_sweeps(generate: Generate, inputs: SweepInputs, progress: bool = False) -> dict:
+    """Every sweep for one model -> its JSON section."""
+    by_temperature = {temperature: long_continuations(generate, inputs, temperature, progress)
+                      for temperature in TEMPERATURES}
+    long = by_temperature[1.0]
+    return {
+        "tempo": tempo_sweep(generate, inputs.tempo_pairs, progress),
+        "length": {
+            "windows": windows_of(long, inputs),
+            "by_length": {f"{seconds:g}": metrics.rushed_share([[n for n in c if n.start < seconds] for c in long])
+                          for seconds in (5.0, 10.0, 20.0, 30.0)},
+        },
+        "temperature": {f"{t:g}": windows_of(c, inputs) for t, c in by_temperature.items()},
+        "chained": windows_of(chained_continuations(generate, inputs, progress), inputs),
+    }
+
+
+def check_sweep_targets(sweeps: dict, truth: dict) -> dict:
+    """The robustness targets of one model, each with its measured value."""
+    ratios = [s["tempo_ratio_median"] for s in sweeps["tempo"]["slices"].values()]
+    within = sweeps["tempo"]["within_share"]
+    true_rate = truth["rushed_share"]
+    glitch_cap = 2 * true_rate
+    long_rows = sweeps["length"]["windows"] + sweeps["chained"]
+
+    def density_drift(rows: list[dict]) -> float:
+        first = rows[0]["notes_per_second"]
+        return max(abs(row["notes_per_second"] / first - 1) for row in rows) if first else float("inf")
+
+    low_rows = [row for t in ("0", "0.5") for row in sweeps["temperature"][t]]
+    densest = max(row["notes_per_second"] for row in low_rows) / truth["input_notes_per_second"]
+    worst_long = max(row["rushed_share"] for row in long_rows)
+    worst_low = max(row["rushed_share"] for row in low_rows)
+    drift = max(density_drift(sweeps["length"]["windows"]), density_drift(sweeps["chained"]))
+    return {
+        "tempo_ratio_every_stretch": {"value": [min(ratios), max(ratios)] if None not in ratios else None,
+                                      "target": "0.9 .. 1.1 at every stretch",
+                                      "met": None not in ratios and 0.9 <= min(ratios) and max(ratios) <= 1.1},
+        "tempo_within_share": {"value": within, "target": ">= 0.9", "met": within is not None and within >= 0.9},
+        "long_rushed_share_max": {"value": worst_long, "target": f"<= {glitch_cap:.4f} (2 x true)",
+                                  "met": worst_long <= glitch_cap},
+        "long_density_drift_max": {"value": drift, "target": "<= 0.25", "met": drift <= 0.25},
+        "low_temperature_rushed_share_max": {"value": worst_low, "target": f"<= {glitch_cap:.4f} (2 x true)",
+                                             "met": worst_low <= glitch_cap},
+        "low_temperature_density_over_input": {"value": densest, "target": "<= 1.5", "met": densest <= 1.5},
+    }

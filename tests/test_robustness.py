@@ -1,0 +1,105 @@
+"""The robustness measures on hand-made melodies with known answers, and the sweeps driven by a
+real generator whose behaviour is known (the `repeat` baseline keeps the input's pace exactly)."""
+
+import pytest
+
+from conftest import played
+from segue import metrics, robustness
+from segue.baselines import repeat_input
+from segue.data import Pair
+from segue.keys import Key
+from segue.notes import Note
+
+C_MAJOR = Key(0, "major")
+
+
+def repeat(notes, input_length, seconds, temperature, seed):
+    return repeat_input(notes, input_length, seconds)
+
+
+def steady(count: int, spacing: float, start: float = 0.0, pitch: int = 60) -> list[Note]:
+    return [Note(pitch + (0, 2, 4)[i % 3], start + i * spacing, start + i * spacing + 0.8 * spacing) for i in range(count)]
+
+
+def test_a_phrase_at_60_bpm_stretched_twice_has_two_second_spacing():
+    phrase = steady(6, 1.0)
+    assert metrics.median_spacing(phrase) == pytest.approx(1.0)
+    slower = metrics.time_stretched(phrase, 2.0)
+    assert metrics.median_spacing(slower) == pytest.approx(2.0)
+    assert [n.pitch for n in slower] == [n.pitch for n in phrase] and slower[-1].end == pytest.approx(2 * phrase[-1].end)
+    assert metrics.median_spacing(steady(1, 1.0)) is None
+
+
+def test_a_burst_of_30_ms_notes_is_counted_as_rushed_in_its_window():
+    calm = steady(10, 0.5)  # 0 .. 4.5 s: 9 gaps of 0.5 s
+    burst = [Note(72, 6.0 + 0.03 * i, 6.0 + 0.03 * i + 0.02) for i in range(6)]  # 5 gaps of 30 ms
+    windows = metrics.window_measures(calm + burst, C_MAJOR, 10.0, 5.0, reference_pitch=60)
+    assert [w["notes"] for w in windows] == [10, 6]
+    assert [(w["gaps"], w["rushed"]) for w in windows] == [(9, 0), (6, 5)]  # 4.5 -> 6.0 counts in the second
+    assert windows[1]["pitch_range"] == 0 and windows[1]["pitch_drift"] == 12
+    assert windows[0]["in_key"] == 1.0
+    assert metrics.rushed_share([calm + burst]) == pytest.approx(5 / 15)
+    # A gap of exactly 60 ms is melody; 59 ms is a glitch.
+    assert metrics.rushed_share([[Note(60, 0, 0.05), Note(62, 0.06, 0.1)]]) == 0.0
+    assert metrics.rushed_share([[Note(60, 0, 0.05), Note(62, 0.059, 0.1)]]) == 1.0
+
+
+def test_window_rows_pool_counts_and_average_values():
+    first = metrics.window_measures(steady(10, 0.5), C_MAJOR, 10.0, 5.0, 60)  # 2 notes/s, then nothing
+    second = metrics.window_measures(steady(20, 0.5) + [Note(70, 10.0, 10.02), Note(70, 10.03, 10.2)],
+                                     C_MAJOR, 10.0, 5.0, 60)
+    rows = metrics.pool_windows([first, second], 5.0)
+    assert [row["start"] for row in rows] == [0.0, 5.0]
+    assert rows[0]["notes_per_second"] == pytest.approx(2.0)
+    assert rows[1]["notes_per_second"] == pytest.approx((0 + 10) / 2 / 5)
+    assert rows[0]["rushed_share"] == 0.0 and rows[1]["rushed_share"] == 0.0  # notes past 10 s are outside
+    assert rows[1]["pitch_range"] == 4  # the empty window of the first does not count
+
+
+def pair_at(spacing: float) -> Pair:
+    notes = played([60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67, 72], spacing=spacing)
+    notes = [n for n in notes if n.end <= 5.0]
+    return Pair("test", notes, steady(60, 0.5), 5.0)
+
+
+def test_stretch_slices_reach_the_absolute_spacings():
+    pair = pair_at(0.25)
+    factors = dict(robustness.stretch_factors(pair))
+    assert list(factors) == ["x0.4", "x0.6", "x1", "x1.6", "x2.5", "1 s", "1.5 s"]
+    assert factors["1.5 s"] * metrics.median_spacing(pair.input) == pytest.approx(1.5)
+
+
+def test_a_generator_that_keeps_the_pace_passes_the_tempo_sweep():
+    sweep = robustness.tempo_sweep(repeat, [pair_at(0.25), pair_at(0.4)])
+    assert sweep["within_share"] == 1.0
+    for label, row in sweep["slices"].items():
+        assert row["tempo_ratio_median"] == pytest.approx(1.0, abs=0.03), label
+    assert sweep["slices"]["1.5 s"]["input_spacing_median"] == pytest.approx(1.5)
+    spacing = {label: row["input_spacing_median"] for label, row in sweep["slices"].items()}
+    assert spacing["x0.4"] == pytest.approx(0.4 * spacing["x1"]) and spacing["x2.5"] == pytest.approx(2.5 * spacing["x1"])
+
+
+def test_chained_extension_fills_thirty_seconds_at_the_inputs_pace():
+    pair = Pair("test", steady(10, 0.5), steady(60, 0.5), 5.0)
+    inputs = robustness.SweepInputs([pair], [pair], [C_MAJOR])
+    [chained] = robustness.chained_continuations(repeat, inputs)
+    assert chained[0].start == pytest.approx(0.0) and 29.0 < chained[-1].start < 30.0
+    rows = robustness.windows_of([chained], inputs)
+    assert [row["notes_per_second"] for row in rows] == pytest.approx([2.0] * 6)
+    assert all(row["rushed_share"] == 0.0 for row in rows)
+
+
+def sweep_result(ratios, within, rushed, density):
+    rows = [{"rushed_share": rushed, "notes_per_second": d} for d in density]
+    return {"tempo": {"slices": {str(i): {"tempo_ratio_median": r} for i, r in enumerate(ratios)}, "within_share": within},
+            "length": {"windows": rows}, "chained": rows, "temperature": {"0": rows, "0.5": rows}}
+
+
+def test_sweep_targets_are_met_only_within_their_limits():
+    truth = {"rushed_share": 0.002, "input_notes_per_second": 2.0}
+    good = robustness.check_sweep_targets(sweep_result([0.95, 1.05], 0.93, 0.004, [2.0, 2.4, 1.6]), truth)
+    assert all(target["met"] for target in good.values())
+    bad = robustness.check_sweep_targets(sweep_result([0.5, 1.0], 0.8, 0.0041, [2.0, 2.6, 3.1]), truth)
+    assert not any(target["met"] for target in bad.values())
+    assert bad["long_density_drift_max"]["value"] == pytest.approx(0.55)
+    assert bad["low_temperature_density_over_input"]["value"] == pytest.approx(3.1 / 2.0)
