@@ -22,6 +22,26 @@ def random_tokens(generator, count, bins=48):
                         torch.randint(0, bins, (count,), generator=generator)], dim=-1)
 
 
+def decode_known_continuation(model, network, source_length: int, seed: int):
+    """Decode a known continuation one note at a time and check every field's logits against the
+    module's teacher-forced pass over it -> (the network's final state, the module's)."""
+    generator = torch.Generator().manual_seed(seed)
+    source, targets = random_tokens(generator, source_length)[None], random_tokens(generator, 6)[None]
+    decoder_input = torch.cat([source[:, -1:], targets[:, :-1]], dim=1)
+    with torch.inference_mode():
+        logits, _, final = model(source, torch.tensor([source_length]), decoder_input, targets)
+    memory, state = network.encode([source[0].numpy()])
+    for t in range(targets.shape[1]):
+        step, state = network.decode(decoder_input[0, t : t + 1].numpy(), state, memory)
+        gap, pitch = targets[0, t : t + 1, 0].numpy(), targets[0, t : t + 1, 1].numpy()
+        pitch_logits = network.pitch_logits(step, gap)
+        assert np.isfinite(pitch_logits).all()
+        np.testing.assert_allclose(network.gap_logits(step), logits.gap[0, t : t + 1], atol=1e-5)
+        np.testing.assert_allclose(log_softmax(pitch_logits), log_softmax(logits.pitch[0, t : t + 1].numpy()), atol=1e-4)
+        np.testing.assert_allclose(network.duration_logits(step, gap, pitch), logits.duration[0, t : t + 1], atol=1e-5)
+    return state, final
+
+
 @pytest.mark.parametrize("config", [
     ModelConfig(embed_dim=8, hidden_size=16, num_layers=2),
     ModelConfig(cell="lstm", embed_dim=8, hidden_size=16, num_layers=3),
@@ -31,26 +51,24 @@ def random_tokens(generator, count, bins=48):
 def test_step_by_step_decoding_matches_the_teacher_forced_module(config):
     """Decoding a known extension one note at a time gives the logits and final state of the
     module's forward pass over the whole extension."""
-    generator = torch.Generator().manual_seed(0)
     torch.manual_seed(1)
     model = MelodyRNN(config).eval()
-    source, targets = random_tokens(generator, 9)[None], random_tokens(generator, 6)[None]
-    decoder_input = torch.cat([source[:, -1:], targets[:, :-1]], dim=1)
-    with torch.inference_mode():
-        logits, _, final = model(source, torch.tensor([9]), decoder_input, targets)
-
-    network = InferenceModel(model)
-    memory, state = network.encode([source[0].numpy()])
-    for t in range(targets.shape[1]):
-        heads, state = network.decode(decoder_input[0, t : t + 1].numpy(), state, memory)
-        gap, pitch = targets[0, t : t + 1, 0].numpy(), targets[0, t : t + 1, 1].numpy()
-        np.testing.assert_allclose(network.gap_logits(heads), logits.gap[0, t : t + 1], atol=1e-5)
-        np.testing.assert_allclose(log_softmax(network.pitch_logits(heads, gap)), log_softmax(logits.pitch[0, t : t + 1].numpy()), atol=1e-4)
-        np.testing.assert_allclose(network.duration_logits(heads, gap, pitch), logits.duration[0, t : t + 1], atol=1e-5)
+    state, final = decode_known_continuation(model, InferenceModel(model), 9, seed=0)
     hidden = final if isinstance(final, tuple) else (final,)
     for layer, layer_state in enumerate(state):
         for ours, theirs in zip(layer_state, hidden):
             np.testing.assert_allclose(ours[0], theirs[layer, 0], atol=1e-5)
+
+
+@pytest.mark.parametrize("source_length", [9, 1])
+@pytest.mark.parametrize("cell", ["gru", "transformer"])
+def test_every_architecture_decodes_step_by_step_as_its_teacher_forced_pass(cell, source_length):
+    """Also for an input of one note, where the copy pointers have nothing to point at."""
+    torch.manual_seed(5)
+    model = build_model(ModelConfig(cell=cell, embed_dim=8, hidden_size=16, num_layers=2, heads=2)).eval()
+    network = inference_model(model)
+    assert isinstance(network, TorchInference if cell == "transformer" else InferenceModel)
+    decode_known_continuation(model, network, source_length, seed=4)
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
@@ -83,29 +101,6 @@ def test_shipped_model_matches_too(shipped_checkpoint):
     ours_memory, state = network.encode([source[0].numpy()])
     heads, _ = network.decode(step[0].numpy(), state, ours_memory)
     np.testing.assert_allclose(network.gap_logits(heads), expected, atol=1e-4)
-
-
-@pytest.mark.parametrize("source_length", [9, 1])
-@pytest.mark.parametrize("cell", ["gru", "transformer"])
-def test_every_architecture_decodes_step_by_step_as_its_teacher_forced_pass(cell, source_length):
-    """Also for an input of one note, where the copy pointers have nothing to point at."""
-    generator = torch.Generator().manual_seed(4)
-    torch.manual_seed(5)
-    model = build_model(ModelConfig(cell=cell, embed_dim=8, hidden_size=16, num_layers=2, heads=2)).eval()
-    network = inference_model(model)
-    assert isinstance(network, TorchInference if cell == "transformer" else InferenceModel)
-    source, targets = random_tokens(generator, source_length)[None], random_tokens(generator, 7)[None]
-    decoder_input = torch.cat([source[:, -1:], targets[:, :-1]], dim=1)
-    with torch.inference_mode():
-        logits, _, _ = model(source, torch.tensor([source_length]), decoder_input, targets)
-    memory, state = network.encode([source[0].numpy()])
-    for t in range(targets.shape[1]):
-        step, state = network.decode(decoder_input[0, t : t + 1].numpy(), state, memory)
-        gap, pitch = targets[0, t : t + 1, 0].numpy(), targets[0, t : t + 1, 1].numpy()
-        np.testing.assert_allclose(network.gap_logits(step), logits.gap[0, t : t + 1], atol=1e-5)
-        np.testing.assert_allclose(log_softmax(network.pitch_logits(step, gap)), log_softmax(logits.pitch[0, t : t + 1].numpy()), atol=1e-4)
-        np.testing.assert_allclose(network.duration_logits(step, gap, pitch), logits.duration[0, t : t + 1], atol=1e-5)
-        assert np.isfinite(network.pitch_logits(step, gap)).all()
 
 
 def test_transformer_rows_of_different_inputs_decode_as_one_batch():
