@@ -42,6 +42,8 @@ def test_a_burst_of_30_ms_notes_is_counted_as_rushed_in_its_window():
     # A gap of exactly 60 ms is melody; 59 ms is a glitch.
     assert metrics.rushed_share([[Note(60, 0, 0.05), Note(62, 0.06, 0.1)]]) == 0.0
     assert metrics.rushed_share([[Note(60, 0, 0.05), Note(62, 0.059, 0.1)]]) == 1.0
+    edge = [Note(60, 0, 0.05), Note(62, 0.06, 0.1), Note(64, 0.119, 0.2)]
+    assert metrics.window_measures(edge, C_MAJOR, 5.0, 5.0, 60)[0]["rushed"] == 1
 
 
 def test_window_rows_pool_counts_and_average_values():

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import io
 import json
 
+import mido
 import pytest
 from fastapi.testclient import TestClient
 
@@ -109,8 +111,8 @@ def test_extend_mid_answers_a_midi_continuation(client):
     assert response.status_code == 200 and response.headers["content-type"] == "audio/midi"
     assert response.headers["content-disposition"] == 'attachment; filename="my-phrase-extended.mid"'
     assert response.headers["x-segue-seed"] == "4"
-    continuation = read_midi(response.content)
-    assert continuation.length == pytest.approx(4.0)
+    # The file lasts the seconds asked for, whatever the tiny model wrote in them (maybe a rest).
+    assert mido.MidiFile(file=io.BytesIO(response.content)).length == pytest.approx(4.0)
 
 
 def test_extend_mid_can_include_the_input(client):
