@@ -105,3 +105,12 @@ def test_sweep_targets_are_met_only_within_their_limits():
     assert not any(target["met"] for target in bad.values())
     assert bad["long_density_drift_max"]["value"] == pytest.approx(0.55)
     assert bad["low_temperature_density_over_input"]["value"] == pytest.approx(3.1 / 2.0)
+
+
+def test_the_truths_own_tempo_ratios_are_reported_beside_the_sweep():
+    pair = pair_at(0.25)
+    halved = Pair("test", pair.input, metrics.time_stretched(pair.extension, 0.5), 5.0)
+    truth = robustness.truth_windows(robustness.SweepInputs([pair, halved], [pair], [C_MAJOR]))
+    # steady(60, 0.5) against an input spaced 0.25 s: ratio 2 (outside x0.67-1.5); halved: 1.
+    assert truth["tempo_within_share"] == 0.5
+    assert truth["tempo_ratio_median"] == pytest.approx(1.5, abs=0.05)

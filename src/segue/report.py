@@ -238,7 +238,11 @@ def _robustness_markdown(results: dict) -> list[str]:
     for name, sweeps in swept.items():
         cells = [f"{_fmt(s['tempo_ratio_median'], 2)} ({_fmt(s['within_share'], 2)})" for s in sweeps["tempo"]["slices"].values()]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {_fmt(sweeps['tempo']['within_share'])} |")
-    lines += ["", "Cells: median tempo ratio (share within x0.67–1.5); the column head gives the inputs' median spacing."]
+    true_cell = f"{_fmt(truth['tempo_ratio_median'], 2)} ({_fmt(truth['tempo_within_share'], 2)})"
+    lines.append("| *true continuation* | " + " | ".join(true_cell for _ in next(iter(swept.values()))["tempo"]["slices"])
+                 + f" | {_fmt(truth['tempo_within_share'])} |")
+    lines += ["", "Cells: median tempo ratio (share within x0.67–1.5); the column head gives the inputs' median spacing. "
+              "The true continuations are stretched with their inputs, which leaves their ratios as they are."]
     lines += ["", "### Length", "",
               "Share of onsets under 60 ms apart in continuations of each length at temperature 1 (a shorter "
               "continuation with the same seed is the start of the longer one, note for note):", "",

@@ -73,13 +73,17 @@ def tempo_sweep(generate: Generate, pairs: list[Pair], progress: bool = False) -
             spacings.setdefault(label, []).append(metrics.median_spacing(played))
             if ratio is not None:
                 ratios.setdefault(label, []).append(ratio)
-    low, high = TEMPO_WITHIN
-    within = lambda values: sum(low <= r <= high for r in values) / len(values) if values else None  # noqa: E731
     slices = {label: {"input_spacing_median": statistics.median(spacings[label]),
                       "tempo_ratio_median": statistics.median(ratios[label]) if ratios.get(label) else None,
-                      "within_share": within(ratios.get(label, [])), "pairs": len(ratios.get(label, []))}
+                      "within_share": within_share(ratios.get(label, [])), "pairs": len(ratios.get(label, []))}
               for label in spacings}
-    return {"slices": slices, "within_share": within([r for values in ratios.values() for r in values])}
+    return {"slices": slices, "within_share": within_share([r for values in ratios.values() for r in values])}
+
+
+def within_share(ratios: list[float]) -> float | None:
+    """Share of tempo ratios within TEMPO_WITHIN (None for none)."""
+    low, high = TEMPO_WITHIN
+    return sum(low <= r <= high for r in ratios) / len(ratios) if ratios else None
 
 
 def windows_of(continuations: list[list[Note]], inputs: SweepInputs, seconds: float = LONG_SECONDS) -> list[dict]:
@@ -114,10 +118,14 @@ def input_notes_per_second(inputs: SweepInputs) -> float:
 
 
 def truth_windows(inputs: SweepInputs) -> dict:
-    """The true continuations' per-window rows, and their glitch share over all 30 s."""
+    """The true continuations' per-window rows and their glitch share over all 30 s; and how the
+    true 5 s continuations of the tempo inputs keep their pace (stretching an input and its
+    continuation alike leaves the ratio as it is, so one slice stands for all)."""
     rows = windows_of([pair.extension for pair in inputs.long_pairs], inputs)
+    ratios = [r for pair in inputs.tempo_pairs if (r := metrics.tempo_ratio(pair.input, pair.extension)) is not None]
     return {"windows": rows, "rushed_share": metrics.rushed_share([pair.extension for pair in inputs.long_pairs]),
-            "input_notes_per_second": input_notes_per_second(inputs)}
+            "input_notes_per_second": input_notes_per_second(inputs),
+            "tempo_ratio_median": statistics.median(ratios) if ratios else None, "tempo_within_share": within_share(ratios)}
 
 
 def run_sweeps(generate: Generate, inputs: SweepInputs, progress: bool = False) -> dict:
