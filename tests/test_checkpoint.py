@@ -73,7 +73,8 @@ def test_missing_checkpoint(tmp_path):
 
 def test_the_shipped_checkpoints_match_their_checksums():
     sums = (DEFAULT_CHECKPOINT.parent / CHECKSUMS).read_text().split()
-    assert sums[1::2] == ["segue-gru.pt", "segue-lstm.pt"]
+    assert sums[1::2] == sorted(path.name for path in DEFAULT_CHECKPOINT.parent.glob("*.pt"))  # every one listed
+    assert {"segue-gru.pt", "segue-gru-v1.pt", "segue-lstm.pt", "segue-transformer.pt"} <= set(sums[1::2])
     for digest, name in zip(sums[::2], sums[1::2]):
         assert hashlib.sha256((DEFAULT_CHECKPOINT.parent / name).read_bytes()).hexdigest() == digest
 

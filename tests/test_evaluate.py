@@ -3,12 +3,16 @@
 import json
 import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from segue.cli import main
-from segue.evaluate import evaluate
+from segue.data import make_pairs
+from segue.evaluate import EVALUATION_PAIRS, evaluate, neural_candidate, neural_scores
+from segue.tokenizer import Tokenizer
+from segue.train import pair_tokens
 from segue.report import write_report
 
 
@@ -95,3 +99,14 @@ def test_models_are_labelled_by_file_and_two_of_one_name_are_refused_in_one_line
     assert code == 2
     assert capsys.readouterr().err.count("\n") == 1
     assert not (tmp_path / "ev.json").exists()
+
+
+def test_each_model_is_scored_in_its_own_tokens(tiny_checkpoint, small_corpus):
+    """A model that reads seconds as they are (the first shipped model) must not be scored on
+    tokens made at another model's tempo scale."""
+    pairs = make_pairs(small_corpus, "train", EVALUATION_PAIRS, 0)[:5]
+    in_seconds = replace(tiny_checkpoint, tokenizer=Tokenizer(replace(tiny_checkpoint.tokenizer.config, pulse=None)))
+    scored = neural_candidate(in_seconds, Path("in-seconds.pt"), "test").score(pairs).summary()
+    own = neural_scores(in_seconds, [pair_tokens(p, in_seconds.tokenizer) for p in pairs]).summary()
+    other = neural_scores(in_seconds, [pair_tokens(p, tiny_checkpoint.tokenizer) for p in pairs]).summary()
+    assert scored == own and scored != other

@@ -37,8 +37,9 @@ from .train import batches, pair_tokens
 EVALUATION_SEED = 30_000  # test pairs are cut with this seed, the same in every run
 SECONDS = 5.0
 EVALUATION_PAIRS = PairConfig(extension=(SECONDS, SECONDS), pairs_per_song=4)  # 5 s input, 5 s continuation
-# One pair per song whose true continuation covers the 30 s of the length sweeps.
-LONG_PAIRS = PairConfig(extension=(robustness.LONG_SECONDS, robustness.LONG_SECONDS), pairs_per_song=1)
+# Pairs whose true continuation covers the 30 s of the length sweeps (kept if it reaches 25 s):
+# up to four cuts per song, as few test songs last that long.
+LONG_PAIRS = PairConfig(extension=(robustness.LONG_SECONDS, robustness.LONG_SECONDS), pairs_per_song=4)
 SWEEP_PAIRS = 300  # inputs per sweep, spread over the test pairs
 DURATION_TOLERANCE = 0.2
 NGRAM_SEED = 40_000
@@ -91,7 +92,7 @@ class Candidate:
     name: str
     description: str
     generate: Callable[[Pair, Key, int], list[Note]]  # (pair, the input's key, seed) -> continuation
-    score: Callable[[list[tuple[np.ndarray, np.ndarray]]], Scores] | None = None
+    score: Callable[[list[Pair]], Scores] | None = None  # true continuations, in its own tokens
     details: dict = field(default_factory=dict)
     sweep: robustness.Generate | None = None  # for the robustness sweeps
 
@@ -145,7 +146,8 @@ def neural_candidate(checkpoint: Checkpoint, path: Path, role: str) -> Candidate
                "best_valid_bits_per_note": checkpoint.metrics.get("best_valid_bits_per_note"),
                "train_seconds": checkpoint.metrics.get("train_seconds")}
     return Candidate(Path(path).stem.removeprefix("segue-"), description, generate,
-                     lambda tokens: neural_scores(checkpoint, tokens), details, sweep)
+                     lambda pairs: neural_scores(checkpoint, [pair_tokens(p, checkpoint.tokenizer) for p in pairs]),
+                     details, sweep)
 
 
 def ngram_candidate(tokenizer: Tokenizer, training_pairs: list[Pair]) -> Candidate:
@@ -154,7 +156,7 @@ def ngram_candidate(tokenizer: Tokenizer, training_pairs: list[Pair]) -> Candida
         "ngram",
         "variable-order Markov model (order 4), interpolated Witten-Bell backoff; pitch as intervals",
         lambda pair, key, seed: model.generate(pair.input, pair.input_length, SECONDS, seed),
-        lambda tokens: ngram_scores(model, tokens),
+        lambda pairs: ngram_scores(model, [pair_tokens(p, tokenizer) for p in pairs]),
         {"training_pairs": len(training_pairs), "order": model.gap.order},
     )
 
@@ -223,7 +225,6 @@ def evaluate(
         raise ValueError(f"the {split} split has no songs long enough to evaluate")
     long_pairs = [p for p in make_pairs(corpus, split, LONG_PAIRS, EVALUATION_SEED)
                   if p.extension[-1].start >= robustness.LONG_SECONDS - robustness.WINDOW]
-    tokens = [pair_tokens(p, tokenizer) for p in pairs]
     keys = [detect_key(p.input) for p in tqdm(pairs, desc="finding keys", disable=not progress)]
     training_pairs = make_pairs(corpus, "train", PairConfig(), NGRAM_SEED, max_training_songs)
     long_pairs = spread(long_pairs, sweep_pairs)
@@ -249,7 +250,7 @@ def evaluate(
             latencies.append((time.perf_counter() - started) * 1000)
         entry = {"description": candidate.description, **candidate.details}
         if candidate.score is not None:
-            entry |= candidate.score(tokens).summary()
+            entry |= candidate.score(pairs).summary()
         entry |= generation_metrics(pairs, keys, continuations)
         entry["duration_ok_rate"] = statistics.mean(abs(file_length(c) - SECONDS) <= DURATION_TOLERANCE for c in continuations)
         entry["latency_ms_p50"] = metrics.percentile(latencies, 50)

@@ -223,7 +223,7 @@ def _robustness_markdown(results: dict) -> list[str]:
         "", "## Robustness", "",
         f"What a user controls or does differently, one slice at a time (`segue/robustness.py`): "
         f"{robust['tempo_pairs']} test inputs for the tempo sweep; for the others {robust['long_pairs']} test inputs "
-        "whose true continuation covers 30 s (one per song), continued for 30 s and measured per 5 s window. "
+        "whose true continuation covers 30 s (up to four per song), continued for 30 s and measured per 5 s window. "
         f"The true continuations have {_fmt(truth['rushed_share'], 4)} of their onsets under 60 ms apart and the "
         f"inputs {_fmt(truth['input_notes_per_second'], 2)} notes per second.",
         "", "### Tempo", "",
