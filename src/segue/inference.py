@@ -29,6 +29,7 @@ import torch
 
 from .model import DecoderState, MelodyRNN, MelodyTransformer, NoteModel
 from .model import Memory as ModelMemory
+from .sampling import softmax
 from .tokenizer import DURATION, GAP, N_PITCHES, PITCH
 
 State = list[tuple[np.ndarray, ...]]  # per layer: (h,) for a GRU, (h, c) for an LSTM; each (batch, hidden)
@@ -38,9 +39,13 @@ def _array(tensor: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(tensor.detach().cpu().numpy(), dtype=np.float32)
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
-    exponentials = np.exp(x - x.max(axis=-1, keepdims=True))
-    return exponentials / exponentials.sum(axis=-1, keepdims=True)
+def _right_padded(sources: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs' tokens, each (notes >= 1, 3) -> one right-padded array (inputs, notes, 3), lengths."""
+    lengths = np.array([len(source) for source in sources])
+    padded = np.zeros((len(sources), lengths.max(), 3), np.int64)
+    for row, source in zip(padded, sources):
+        row[: len(source)] = source
+    return padded, lengths
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -134,7 +139,7 @@ class Memory:
         scores = queries @ self.keys[0].T if self.shared else np.matmul(self.keys, queries[:, :, None])[:, :, 0]
         if self.padded:
             scores = np.where(self.mask, scores, -np.inf)
-        weights = _softmax(scores)
+        weights = softmax(scores)
         return weights @ self.states[0] if self.shared else np.matmul(weights[:, None, :], self.states)[:, 0]
 
 
@@ -209,10 +214,7 @@ class InferenceModel:
 
     def encode(self, sources: list[np.ndarray]) -> tuple[Memory, State]:
         """Inputs' tokens, each (notes >= 1, 3) -> memory and the decoder's start state, a row each."""
-        lengths = np.array([len(source) for source in sources])
-        padded = np.zeros((len(sources), lengths.max(), 3), np.int64)
-        for row, source in zip(padded, sources):
-            row[: len(source)] = source
+        padded, lengths = _right_padded(sources)
         state = self.initial_state(self.encoder, len(sources))
         projected = self._project(self.encoder_tables, padded)
         final = []
@@ -305,10 +307,7 @@ class TorchInference:
 
     @torch.inference_mode()
     def encode(self, sources: list[np.ndarray]) -> tuple[TorchMemory, DecoderState]:
-        lengths = np.array([len(source) for source in sources])
-        padded = np.zeros((len(sources), lengths.max(), 3), np.int64)
-        for row, source in zip(padded, sources):
-            row[: len(source)] = source
+        padded, lengths = _right_padded(sources)
         memory, state = self.model.encode(torch.from_numpy(padded), torch.from_numpy(lengths))
         return TorchMemory(memory), state
 

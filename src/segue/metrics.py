@@ -56,11 +56,16 @@ def tempo_ratio(melody: list[Note], continuation: list[Note]) -> float | None:
 GLITCH_SECONDS = 0.06  # onsets closer than this are heard as a glitch, not as melody
 
 
-def rushed_share(continuations: list[list[Note]], threshold: float = GLITCH_SECONDS) -> float:
-    """Share of inter-onset intervals shorter than `threshold` seconds: notes too close to be
+def glitches(gaps: list[float], threshold: float = GLITCH_SECONDS) -> int:
+    """How many inter-onset intervals are shorter than `threshold` seconds: notes too close to be
     heard as melody (a 32nd note at 240 BPM is 62 ms), which sound like glitches."""
+    return sum(g < threshold for g in gaps)
+
+
+def rushed_share(continuations: list[list[Note]], threshold: float = GLITCH_SECONDS) -> float:
+    """Share of inter-onset intervals that are glitches (see `glitches`)."""
     gaps = [g for notes in continuations for g in onsets_gaps(notes)]
-    return sum(g < threshold for g in gaps) / len(gaps) if gaps else 0.0
+    return glitches(gaps, threshold) / len(gaps) if gaps else 0.0
 
 
 def median_spacing(notes: list[Note]) -> float | None:
@@ -86,7 +91,7 @@ def window_measures(notes: list[Note], key: Key, seconds: float, window: float, 
         measures.append({
             "notes": len(inside),
             "gaps": len(gaps),
-            "rushed": sum(g < GLITCH_SECONDS for g in gaps),
+            "rushed": glitches(gaps),
             "in_key": in_key_ratio(inside, key) if inside else None,
             "pitch_range": pitch_range(inside) if inside else None,
             "pitch_drift": statistics.median(n.pitch for n in inside) - reference_pitch if inside else None,
