@@ -2,28 +2,9 @@ import numpy as np
 import pytest
 
 from conftest import played
-from segue.baselines import MarkovChain, NGramModel, random_in_key, repeat_input
+from segue.baselines import NGramModel, random_in_key, repeat_input
 from segue.keys import Key
 from segue.tokenizer import Tokenizer
-
-
-def test_unseen_context_is_uniform_and_distributions_sum_to_one():
-    chain = MarkovChain(vocabulary=5, order=2)
-    assert np.allclose(chain.distribution([1, 2]), 0.2)
-    for context, symbol in [([1, 2], 3), ([1, 2], 3), ([0, 2], 4)]:
-        chain.observe(context, symbol)
-    p = chain.distribution([1, 2])
-    assert p.sum() == pytest.approx(1.0)
-    assert p.argmax() == 3 and p[3] > p[4] > p[0]
-
-
-def test_witten_bell_estimate_by_hand():
-    chain = MarkovChain(vocabulary=4, order=1)
-    for symbol in (0, 0, 1):
-        chain.observe([2], symbol)
-    order0 = (np.array([2, 1, 0, 0]) + 2 * 0.25) / (3 + 2)  # 2 types seen, 3 observations
-    order1 = (np.array([2, 1, 0, 0]) + 2 * order0) / (3 + 2)
-    assert np.allclose(chain.distribution([2]), order1)
 
 
 @pytest.fixture(scope="module")

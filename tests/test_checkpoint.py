@@ -7,6 +7,7 @@ import torch
 from conftest import played
 from segue import extend
 from segue.checkpoint import CHECKSUMS, DEFAULT_CHECKPOINT, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from segue.markov import N_PITCHES, PitchMixture, ShortTermRows, fit_intervals
 from segue.model import MelodyRNN, ModelConfig
 from segue.tokenizer import Tokenizer, TokenizerConfig
 
@@ -28,6 +29,26 @@ def test_save_and_load_rebuild_the_same_model_and_tokenizer(tmp_path):
     for name, tensor in checkpoint.model.state_dict().items():
         assert torch.equal(tensor, loaded.model.state_dict()[name])
     assert not loaded.model.training
+
+
+def test_a_pitch_mixture_is_saved_compactly_and_loads_the_same(tmp_path):
+    checkpoint = small()
+    save_checkpoint(checkpoint, tmp_path / "plain.pt")
+    tune = [60, 62, 64, 65, 67, 65, 64, 62, 60, 72, 48, 84]
+    checkpoint.mixture = PitchMixture(fit_intervals([tune, tune[::-1]] * 50), (0.5, 0.3, 0.2), 1.5)
+    save_checkpoint(checkpoint, tmp_path / "mixed.pt")
+    loaded = load_checkpoint(tmp_path / "mixed.pt")
+    assert load_checkpoint(tmp_path / "plain.pt").mixture is None
+    assert (loaded.mixture.prior, loaded.mixture.bias) == ((0.5, 0.3, 0.2), 1.5)
+    network = torch.softmax(torch.randn(1, N_PITCHES), -1).double().numpy()
+    assert (ShortTermRows(loaded.mixture, [tune]).mix(network) == ShortTermRows(checkpoint.mixture, [tune]).mix(network)).all()
+    payload = torch.load(tmp_path / "mixed.pt", weights_only=True)
+    assert {t.dtype for t in payload["pitch_mixture"].values() if not t.is_floating_point()} == {torch.int16}
+
+    payload["pitch_mixture"]["prior"] = torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64)
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="unreadable pitch mixture: prior must be"):
+        load_checkpoint(tmp_path / "bad.pt")
 
 
 def test_checkpoint_loads_with_weights_only(tmp_path):

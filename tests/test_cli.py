@@ -1,5 +1,6 @@
 """`segue extend` as a user runs it: with the shipped model on hand-made melodies, and on bad files."""
 
+import shutil
 import socket
 import statistics
 import subprocess
@@ -9,6 +10,7 @@ import mido
 import pytest
 
 from conftest import played
+from segue.checkpoint import load_checkpoint
 from segue.cli import main
 from segue.midi_io import read_midi, write_midi
 from segue.notes import melody_end
@@ -137,3 +139,21 @@ def test_serve_says_when_the_port_is_taken(capsys, shipped_checkpoint):
         port = taken.getsockname()[1]
         code, out, err = run("serve", "--port", port, capsys=capsys)
     assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err and err.count("\n") == 1
+
+
+def test_fit_mixture_removes_and_refits_a_models_pitch_mixture(tiny_checkpoint_path, small_corpus_path, tmp_path, capsys):
+    path = tmp_path / "model.pt"
+    shutil.copy(tiny_checkpoint_path, path)
+    assert main(["fit-mixture", str(path), "--remove"]) == 0
+    assert load_checkpoint(path).mixture is None and "removed" in capsys.readouterr().out
+    assert main(["fit-mixture", str(path), "--data", str(small_corpus_path), "--max-songs", "20"]) == 0
+    fitted = load_checkpoint(path)
+    assert fitted.mixture is not None and fitted.metrics["pitch_mixture"]["long_term_melodies"] == 20
+    assert "pitch bits per note on validation" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [(["--max-songs", "0"], "--max-songs"), (["--data", "nowhere.npz"], "no prepared data")])
+def test_fit_mixture_refuses_in_one_line(args, message, tiny_checkpoint_path, capsys):
+    assert main(["fit-mixture", str(tiny_checkpoint_path), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

@@ -6,14 +6,16 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from segue.batching import pair_tokens
 from segue.cli import main
 from segue.data import make_pairs
 from segue.evaluate import EVALUATION_PAIRS, evaluate, neural_candidate, neural_scores
-from segue.tokenizer import Tokenizer
-from segue.train import pair_tokens
+from segue.mixing import mixed_pitch
 from segue.report import write_report
+from segue.tokenizer import PITCH, Tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +112,17 @@ def test_each_model_is_scored_in_its_own_tokens(tiny_checkpoint, small_corpus):
     own = neural_scores(in_seconds, [pair_tokens(p, in_seconds.tokenizer) for p in pairs]).summary()
     other = neural_scores(in_seconds, [pair_tokens(p, tiny_checkpoint.tokenizer) for p in pairs]).summary()
     assert scored == own and scored != other
+
+
+def test_a_mixed_model_is_scored_on_its_mixture_and_the_network_alone_on_its_own(tiny_checkpoint, small_corpus):
+    pairs = make_pairs(small_corpus, "train", EVALUATION_PAIRS, 0)[:5]
+    tokens = [pair_tokens(p, tiny_checkpoint.tokenizer) for p in pairs]
+    mixed = neural_scores(tiny_checkpoint, tokens)
+    alone = neural_scores(replace(tiny_checkpoint, mixture=None), tokens)
+    probabilities = mixed_pitch(tiny_checkpoint, tokens)
+    truth = np.concatenate([target[:, PITCH] for _, target in tokens])
+    assert mixed.notes == alone.notes == len(truth)
+    assert mixed.pitch == pytest.approx(-np.log(probabilities[np.arange(len(truth)), truth]).sum())
+    assert mixed.top1 == (probabilities.argmax(axis=1) == truth).sum()
+    assert mixed.pitch != pytest.approx(alone.pitch)
+    assert (mixed.gap, mixed.duration) == pytest.approx((alone.gap, alone.duration))

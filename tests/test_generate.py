@@ -7,6 +7,7 @@ import pytest
 from conftest import played
 from segue import ExtendError, extend
 from segue.generate import continuation_notes, extend_batch, prepare
+from segue.keys import parse_key
 from segue.metrics import GLITCH_SECONDS, time_stretched
 from segue.midi_io import read_midi
 from segue.notes import Note, melody_end
@@ -159,3 +160,12 @@ def test_the_shipped_model_keeps_a_greedy_30_second_continuation_playable(shippe
     assert longest_glitch_run(notes) <= 2
     # No denser than 1.5 times the input, in notes per second.
     assert len(notes) / 30.0 <= 1.5 * len(phrase) / melody_end(phrase)
+
+
+def test_the_pitch_mixture_shapes_the_pitches_and_keeps_every_rule(tiny_checkpoint, phrase):
+    alone = replace(tiny_checkpoint, mixture=None)
+    mixed = extend(phrase, 10.0, seed=3, variations=4, checkpoint=tiny_checkpoint, key="C major")
+    assert mixed == extend(phrase, 10.0, seed=3, variations=4, checkpoint=tiny_checkpoint, key="C major")
+    assert mixed != extend(phrase, 10.0, seed=3, variations=4, checkpoint=alone, key="C major")
+    assert all(parse_key("C major").allows(n.pitch) for notes in mixed for n in notes)
+    assert all(max(n.end for n in notes) <= 10.0 for notes in mixed)

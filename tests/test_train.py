@@ -12,7 +12,8 @@ from segue.checkpoint import load_checkpoint
 from segue.cli import main
 from segue.data import DataError
 from segue.model import ModelConfig
-from segue.train import PRESETS, collate, pair_tokens, state_path, train
+from segue.batching import collate, pair_tokens
+from segue.train import PRESETS, state_path, train
 from segue.data import make_pairs, PairConfig
 from segue.model import IGNORE
 from segue.tokenizer import Tokenizer
@@ -37,6 +38,15 @@ def test_checkpoint_records_configs_data_identity_and_metrics(tiny_checkpoint, s
     assert loaded.data["songs"]["train"] == small_corpus.count("train")
     assert loaded.metrics["best_epoch"] in (1, 2, 3)
     assert loaded.train_config["epochs"] == 3
+
+
+def test_training_ends_by_fitting_the_pitch_mixture(tiny_checkpoint, small_corpus):
+    fit = tiny_checkpoint.metrics["pitch_mixture"]
+    assert tiny_checkpoint.mixture is not None and list(tiny_checkpoint.mixture.prior) == fit["prior"]
+    assert fit["valid_notes"] > 50 and fit["data_fingerprint"] == small_corpus.fingerprint
+    # The network alone is one point of the grid searched, so the fit is never worse than it.
+    assert fit["valid_pitch_bits"] <= fit["valid_pitch_bits_network"]
+    assert math.isclose(sum(fit["prior"]), 1.0)
 
 
 def test_collate_pads_and_starts_the_decoder_with_the_last_input_note(small_corpus):

@@ -15,58 +15,16 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 
 from .generate import continuation_notes, first_gap_allowed, input_end, prepare
 from .keys import Key
+from .markov import INTERVALS, MarkovChain
 from .notes import Note
 from .sampling import choose
 from .tokenizer import DURATION, GAP, N_PITCHES, PITCH, Tokenizer
-
-INTERVALS = 2 * N_PITCHES - 1  # -127..127
-
-
-class MarkovChain:
-    """P(symbol | the last `order` context items), interpolating every order down to uniform:
-    p_k = (count_k(x) + types_k * p_(k-1)) / (total_k + types_k), the Witten-Bell estimate."""
-
-    def __init__(self, vocabulary: int, order: int) -> None:
-        self.vocabulary = vocabulary
-        self.order = order
-        self._counts: list[dict[tuple, Counter]] = [defaultdict(Counter) for _ in range(order + 1)]
-        self._tables: list[dict[tuple, tuple[np.ndarray, np.ndarray, int, int]]] | None = None
-
-    def observe(self, context: Sequence, symbol: int) -> None:
-        for k in range(min(self.order, len(context)) + 1):
-            self._counts[k][tuple(context[len(context) - k :])][symbol] += 1
-        self._tables = None
-
-    def distribution(self, context: Sequence) -> np.ndarray:
-        tables = self._frozen()
-        p = np.full(self.vocabulary, 1.0 / self.vocabulary)
-        for k in range(min(self.order, len(context)) + 1):
-            entry = tables[k].get(tuple(context[len(context) - k :]))
-            if entry is None:  # a longer context cannot have been seen either
-                break
-            symbols, counts, total, types = entry
-            dense = np.zeros(self.vocabulary)
-            dense[symbols] = counts
-            p = (dense + types * p) / (total + types)
-        return p
-
-    def _frozen(self):
-        if self._tables is None:
-            self._tables = [
-                {
-                    context: (np.fromiter(c.keys(), np.int64), np.fromiter(c.values(), np.float64), sum(c.values()), len(c))
-                    for context, c in level.items()
-                }
-                for level in self._counts
-            ]
-        return self._tables
 
 
 class NGramModel:

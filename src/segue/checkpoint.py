@@ -13,11 +13,13 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .errors import first_line
 from .files import replaced_atomically, write_atomically
 from .inference import InferenceModel, TorchInference, inference_model
+from .markov import PitchMixture
 from .model import ModelConfig, NoteModel, build_model
 from .tokenizer import Tokenizer, TokenizerConfig
 
@@ -40,6 +42,7 @@ class Checkpoint:
     data: dict = field(default_factory=dict)  # the data split's identity and size
     metrics: dict = field(default_factory=dict)  # training history and best validation loss
     train_config: dict = field(default_factory=dict)
+    mixture: PitchMixture | None = None  # the pitch mixture fitted to this network (`segue fit-mixture`)
 
     @cached_property
     def inference(self) -> InferenceModel | TorchInference:
@@ -61,6 +64,8 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> None:
         "metrics": checkpoint.metrics,
         "train_config": checkpoint.train_config,
     }
+    if checkpoint.mixture is not None:
+        payload["pitch_mixture"] = {name: torch.from_numpy(_compact(array)) for name, array in checkpoint.mixture.to_arrays().items()}
     with replaced_atomically(path) as temporary:
         torch.save(payload, temporary)
     sums = _checksums(path)
@@ -94,10 +99,16 @@ def load_checkpoint(path: str | os.PathLike = DEFAULT_CHECKPOINT) -> Checkpoint:
         raise CheckpointError(f"{path} does not match this version of Segue: {first_line(error)}") from None
     if model.config.n_time_bins != tokenizer.n_time_bins:
         raise CheckpointError(f"{path}: model and tokenizer disagree on the number of time bins")
+    mixture = None
+    if "pitch_mixture" in payload:
+        try:
+            mixture = PitchMixture.from_arrays({name: t.numpy() for name, t in payload["pitch_mixture"].items()})
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+            raise CheckpointError(f"{path} has an unreadable pitch mixture: {first_line(error)}") from None
     model.eval()
     return Checkpoint(
         model, tokenizer, payload.get("name", path.stem), payload.get("data", {}), payload.get("metrics", {}),
-        payload.get("train_config", {}),
+        payload.get("train_config", {}), mixture,
     )
 
 
@@ -108,6 +119,15 @@ def weights_digest(model: torch.nn.Module) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def _compact(array: np.ndarray) -> np.ndarray:
+    """Counts and indices in the smallest integer type that holds them: a third of the file."""
+    if array.dtype.kind == "i":
+        for kind in (np.int16, np.int32):
+            if not array.size or np.iinfo(kind).min <= array.min() and array.max() <= np.iinfo(kind).max:
+                return array.astype(kind)
+    return array
 
 
 def _checksums(path: Path) -> dict[str, str]:

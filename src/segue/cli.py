@@ -70,7 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
     train.add_argument("--batch-size", type=int, help="pairs per step over all processes (default: the preset's)")
     train.add_argument("--save-every", type=int, help="steps between resumable saves (default 500)")
+    train.add_argument("--no-mixture", action="store_true", help="skip fitting the pitch mixture after training")
     train.set_defaults(run=_train)
+    mixture = commands.add_parser("fit-mixture", help="fit a trained model's pitch mixture (n-gram chains over "
+                                  "intervals) on prepared data and save it in the checkpoint")
+    mixture.add_argument("checkpoint", type=Path, help="the trained model (.pt), updated in place")
+    mixture.add_argument("--data", type=Path, default=DEFAULT_DATA, help="prepared data: the training songs teach the "
+                         "long-term chain, the validation songs choose the weights")
+    mixture.add_argument("--max-songs", type=int, help="use only this many songs per split")
+    mixture.add_argument("--remove", action="store_true", help="remove the checkpoint's mixture instead")
+    mixture.set_defaults(run=_fit_mixture)
     evaluate = commands.add_parser("evaluate", help="measure the model against baselines on held-out songs")
     evaluate.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="the model to evaluate")
     evaluate.add_argument("--split", choices=("test", "valid"), default="test", help="held-out songs to use")
@@ -209,7 +218,8 @@ def _train(args: argparse.Namespace) -> int:
     if out is None and args.init is not None:  # fine-tuning never overwrites the model it starts from
         out = args.init.with_name(f"{args.init.stem}-tuned.pt")
     overrides = {"data": args.data, "out": out, "epochs": args.epochs, "max_songs": args.max_songs, "seed": args.seed,
-                 "device": args.device, "batch_size": args.batch_size, "save_every": args.save_every}
+                 "device": args.device, "batch_size": args.batch_size, "save_every": args.save_every,
+                 "pitch_mixture": False if args.no_mixture else None}
     config = replace(config, **{k: (str(v) if isinstance(v, Path) else v) for k, v in overrides.items() if v is not None})
     try:
         pick_device(config.device)
@@ -223,6 +233,37 @@ def _train(args: argparse.Namespace) -> int:
         print(f"saved {config.out}: best validation {metrics['best_valid_bits_per_note']:.3f} bits per note "
               f"(epoch {metrics['best_epoch']}), trained in {metrics['train_seconds']:.0f} s on "
               f"{metrics['world_size']} process(es), {metrics['device']}")
+        if "pitch_mixture" in metrics:
+            print(_mixture_line(metrics["pitch_mixture"]))
+    return 0
+
+
+def _mixture_line(fit: dict) -> str:
+    return (f"pitch mixture: {fit['valid_pitch_bits']:.3f} pitch bits per note on validation, the network alone "
+            f"{fit['valid_pitch_bits_network']:.3f} (weights {', '.join(f'{w:.2f}' for w in fit['prior'])}, "
+            f"bias {fit['bias']:g})")
+
+
+def _fit_mixture(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint, save_checkpoint
+    from .data import load_corpus
+    from .mixing import fit_mixture
+
+    if args.max_songs is not None and args.max_songs < 1:
+        return _fail(f"--max-songs must be at least 1, got {args.max_songs}")
+    try:
+        checkpoint = load_checkpoint(args.checkpoint)
+        if args.remove:
+            checkpoint.mixture = None
+            checkpoint.metrics.pop("pitch_mixture", None)
+        else:
+            checkpoint.mixture, checkpoint.metrics["pitch_mixture"] = fit_mixture(checkpoint, load_corpus(args.data),
+                                                                                 args.max_songs)
+    except ValueError as error:  # no checkpoint, no data, no validation songs
+        return _fail(str(error))
+    save_checkpoint(checkpoint, args.checkpoint)
+    print(f"removed the pitch mixture from {args.checkpoint}" if args.remove
+          else f"saved {args.checkpoint}: " + _mixture_line(checkpoint.metrics["pitch_mixture"]))
     return 0
 
 

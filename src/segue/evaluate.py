@@ -24,15 +24,16 @@ from tqdm import tqdm
 
 from . import metrics, robustness
 from .baselines import NGramModel, random_in_key, repeat_input
+from .batching import batches, pair_tokens
 from .checkpoint import Checkpoint, load_checkpoint
 from .data import DEFAULT_DATA, Pair, PairConfig, load_corpus, make_pairs
 from .generate import extend
 from .keys import Key, detect_key, in_key_ratio
 from .midi_io import midi_bytes
+from .mixing import mixed_pitch
 from .model import IGNORE
 from .notes import Note
 from .tokenizer import DURATION, GAP, PITCH, Tokenizer
-from .train import batches, pair_tokens
 
 EVALUATION_SEED = 30_000  # test pairs are cut with this seed, the same in every run
 SECONDS = 5.0
@@ -99,20 +100,27 @@ class Candidate:
 
 @torch.no_grad()
 def neural_scores(checkpoint: Checkpoint, tokens: list[tuple[np.ndarray, np.ndarray]]) -> Scores:
+    """Each field's likelihood under the network; with a pitch mixture, the pitch's under the mixture."""
     model = checkpoint.model.eval()
     scores = Scores()
+    mixed = iter(mixed_pitch(checkpoint, tokens)) if checkpoint.mixture is not None else None
     for batch in batches(tokens, 256):
         logits, _, _ = model(*batch)
         real = batch.targets[..., GAP] != IGNORE
         targets = batch.targets.clamp(min=0)
-        nll = [
+        gap, pitch, duration = (
             -F.log_softmax(field_logits, dim=-1).gather(-1, targets[..., column, None])[..., 0][real]
             for field_logits, column in zip(logits, (GAP, PITCH, DURATION))
-        ]
+        )
         true_pitch = logits.pitch.gather(-1, targets[..., PITCH, None])
-        ranks = (logits.pitch > true_pitch).sum(dim=-1)[real]
-        for gap, pitch, duration, rank in zip(*(t.tolist() for t in nll), ranks.tolist()):
-            scores.add(gap, pitch, duration, rank)
+        ranks = (logits.pitch > true_pitch).sum(dim=-1)[real].tolist()
+        if mixed is not None:
+            probabilities = np.stack([next(mixed) for _ in ranks])
+            truth = probabilities[np.arange(len(ranks)), targets[..., PITCH][real].numpy()]
+            pitch = -np.log(truth)
+            ranks = (probabilities > truth[:, None]).sum(axis=1).tolist()
+        for note in zip(gap.tolist(), pitch.tolist(), duration.tolist(), ranks):
+            scores.add(*note)
     return scores
 
 

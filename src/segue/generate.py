@@ -14,8 +14,9 @@ import numpy as np
 from .checkpoint import DEFAULT_CHECKPOINT, Checkpoint, load_checkpoint
 from .inference import InferenceModel
 from .keys import Key, resolve_key
+from .markov import PitchMixture, ShortTermRows
 from .notes import MIN_NOTE_SECONDS, Note, melody_end, melody_line
-from .sampling import choose
+from .sampling import choose, softmax
 from .tokenizer import DURATION, GAP, N_PITCHES, PITCH, Tokenizer
 
 MAX_SECONDS = 60.0
@@ -112,7 +113,7 @@ def extend_batch(jobs: list[Job], checkpoint: Checkpoint) -> list[list[list[Note
     to float rounding: BLAS sums a one-row product in another order than a many-row one, and a
     draw that falls within about 1e-6 of a boundary between two choices can go either way."""
     tokenizer = checkpoint.tokenizer
-    tokens = _sample_tokens(checkpoint.inference, tokenizer, jobs)
+    tokens = _sample_tokens(checkpoint.inference, tokenizer, jobs, checkpoint.mixture)
     return [[continuation_notes(rows, tokenizer, job) for rows in job_tokens]
             for job, job_tokens in zip(jobs, tokens)]
 
@@ -172,9 +173,11 @@ def check_options(seconds: float, temperature: float, top_p: float, variations: 
         raise ExtendError(f"variations must be an integer from 1 to {MAX_VARIATIONS}, got {variations!r}")
 
 
-def _sample_tokens(network: InferenceModel, tokenizer: Tokenizer, jobs: list[Job]) -> list[list[np.ndarray]]:
+def _sample_tokens(network: InferenceModel, tokenizer: Tokenizer, jobs: list[Job],
+                   mixture: PitchMixture | None = None) -> list[list[np.ndarray]]:
     """Decode note by note, every variation of every job as one batch row, until each row has an
-    onset past its job's end. Returns each job's rows of tokens."""
+    onset past its job's end; with a pitch mixture, each pitch is drawn from the network's
+    prediction mixed with the interval chains' (`markov.py`). Returns each job's rows of tokens."""
     job_of_row = np.repeat(np.arange(len(jobs)), [job.variations for job in jobs])
     by_row = lambda values: np.array(values)[job_of_row]  # noqa: E731
     # Settings shared by every job stay plain numbers: the sampling functions are quicker on those.
@@ -201,6 +204,7 @@ def _sample_tokens(network: InferenceModel, tokenizer: Tokenizer, jobs: list[Job
     memory, state = memory.rows(job_of_row), network.select(state, job_of_row)
     step = by_row([job.source[-1] for job in jobs])
     onsets = np.zeros(len(job_of_row))
+    chains = None if mixture is None else ShortTermRows(mixture, [jobs[j].source[:, PITCH] for j in job_of_row])
     max_steps = math.ceil((ends - boundaries).max() / tokenizer.config.min_time) + 1
     rows = np.empty((max_steps, len(job_of_row), 3), np.int64)
     for index in range(max_steps):
@@ -208,7 +212,13 @@ def _sample_tokens(network: InferenceModel, tokenizer: Tokenizer, jobs: list[Job
         step = rows[index]
         step[:, GAP] = choose(network.gap_logits(heads), temperature, top_p, uniforms(),
                               first_allowed if index == 0 else None)
-        step[:, PITCH] = choose(network.pitch_logits(heads, step[:, GAP]), temperature, top_p, uniforms(), pitch_allowed)
+        pitch_logits = network.pitch_logits(heads, step[:, GAP])
+        if chains is not None:
+            with np.errstate(divide="ignore"):  # a pitch no model can give: -inf, never drawn
+                pitch_logits = np.log(chains.mix(softmax(pitch_logits)))
+        step[:, PITCH] = choose(pitch_logits, temperature, top_p, uniforms(), pitch_allowed)
+        if chains is not None:
+            chains.add(step[:, PITCH])
         step[:, DURATION] = choose(network.duration_logits(heads, step[:, GAP], step[:, PITCH]), temperature, top_p,
                                    uniforms())
         onsets += tokenizer.time_values[step[:, GAP]]

@@ -21,6 +21,8 @@ def apply_temperature(logits: np.ndarray, temperature: float | np.ndarray) -> np
     # best one with them (all -inf would be NaN after softmax).
     # In float64: 1e-300 is 0 in float32. Overflowing to -inf is the intended result.
     shifted = logits - logits.max(axis=-1, keepdims=True)
+    if not isinstance(temperature, np.ndarray) and temperature >= 1e-3:  # cannot overflow: skip errstate's cost
+        return shifted / np.float64(temperature)
     greedy = temperature == 0
     with np.errstate(over="ignore"):
         if not greedy.any() if isinstance(greedy, np.ndarray) else not greedy:

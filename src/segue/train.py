@@ -20,7 +20,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -29,10 +28,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
+from .batching import Batch, batches, collate, pair_tokens
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint, weights_digest
 from .data import SPLITS, Corpus, DataError, Pair, PairConfig, ShardedCorpus, song_pairs, load_corpus
 from .errors import first_line
 from .files import replaced_atomically
+from .mixing import fit_mixture
 from .model import IGNORE, ModelConfig, NoteModel, build_model
 from .tokenizer import Tokenizer, TokenizerConfig
 
@@ -55,6 +56,7 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads; 0 leaves torch's default (all cores)
     device: str = "auto"  # "auto": a CUDA GPU when there is one, else the CPU; or "cpu", "cuda", "cuda:1"
     save_every: int = 500  # optimizer steps between training-state saves (and at every epoch's end)
+    pitch_mixture: bool = True  # then fit the pitch mixture (markov.py) on the training and validation songs
 
 
 # Named configurations: the shipped model is trained with "default"; "tiny" makes training testable in seconds.
@@ -70,45 +72,6 @@ PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
         TrainConfig(epochs=3, batch_size=8, max_songs=24, warmup_steps=2, learning_rate=1e-2),
     ),
 }
-
-
-class Batch(NamedTuple):
-    source: torch.Tensor  # (batch, input notes, 3)
-    lengths: torch.Tensor  # (batch,)
-    decoder_input: torch.Tensor  # (batch, extension notes, 3): the input's last note, then the extension but its last
-    targets: torch.Tensor  # (batch, extension notes, 3), IGNORE where padded
-
-    def to(self, device: torch.device) -> Batch:
-        return Batch(*(tensor.to(device) for tensor in self))
-
-
-def pair_tokens(pair: Pair, tokenizer: Tokenizer) -> tuple[np.ndarray, np.ndarray]:
-    """(input tokens, extension tokens), both at the input's tempo scale; the extension's first gap
-    counts from the input's last onset."""
-    source, scale = tokenizer.encode_context(pair.input)
-    last_onset = pair.input[-1].start - pair.input_length  # in the extension's time, where 0 is the input's end
-    return source, tokenizer.encode(pair.extension, origin=last_onset, scale=scale)
-
-
-def collate(tokens: list[tuple[np.ndarray, np.ndarray]]) -> Batch:
-    size = len(tokens)
-    source_len = max(len(s) for s, _ in tokens)
-    target_len = max(len(t) for _, t in tokens)
-    source = np.zeros((size, source_len, 3), np.int64)
-    decoder_input = np.zeros((size, target_len, 3), np.int64)
-    targets = np.full((size, target_len, 3), IGNORE, np.int64)
-    for row, (s, t) in enumerate(tokens):
-        source[row, : len(s)] = s
-        decoder_input[row, 0] = s[-1]
-        decoder_input[row, 1 : len(t)] = t[:-1]
-        targets[row, : len(t)] = t
-    lengths = torch.tensor([len(s) for s, _ in tokens])
-    return Batch(torch.from_numpy(source), lengths, torch.from_numpy(decoder_input), torch.from_numpy(targets))
-
-
-def batches(tokens: list, batch_size: int) -> Iterator[Batch]:
-    for start in range(0, len(tokens), batch_size):
-        yield collate(tokens[start : start + batch_size])
 
 
 @torch.no_grad()
@@ -347,6 +310,8 @@ def train(
         best.metrics = {**checkpoint.metrics, "history": position["history"],
                         "train_seconds": time.perf_counter() - started, "world_size": run.world,
                         "weights_by_rank": digests, "device": run.device.type}
+        if config.pitch_mixture:
+            best.mixture, best.metrics["pitch_mixture"] = fit_mixture(best, corpus, config.max_songs, progress)
         save_checkpoint(best, config.out)
         state_path(config.out).unlink(missing_ok=True)  # finished: nothing left to resume
     run.barrier()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import io
 import json
+import math
 
 import mido
 import pytest
@@ -166,6 +167,7 @@ def test_health_model_page_and_docs(client, tiny_checkpoint):
     assert info["cell"] == "gru" and info["parameters"] == sum(p.numel() for p in tiny_checkpoint.model.parameters())
     assert info["data"]["songs"] == tiny_checkpoint.data["songs"] and info["context_notes"] == 64
     assert info["copies"] is True and info["pulse_seconds"] == 0.3
+    assert len(info["pitch_mixture"]) == 3 and math.isclose(sum(info["pitch_mixture"]), 1.0)
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"] and "Segue" in page.text
     assert client.get("/static/app.js").status_code == 200

@@ -109,6 +109,9 @@ class ModelInfo(BaseModel):
     copies: bool = Field(description="whether the pitch can copy the input's motifs (a pointer over its notes)")
     pulse_seconds: float | None = Field(description="the model hears every input as if its median note spacing were "
                                         "this long (tempo-relative timing); null: timing in seconds")
+    pitch_mixture: list[float] | None = Field(description="weights of the network, the long-term and the short-term "
+                                              "interval chains in the pitch mixture (before their entropy weighting); "
+                                              "null: the network alone")
     best_valid_bits_per_note: float | None
     epochs: int | None
     train_seconds: float | None

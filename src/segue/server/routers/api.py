@@ -129,6 +129,7 @@ def model_info(request: Request, checkpoint: CheckpointDep) -> ModelInfo:
         context_notes=checkpoint.tokenizer.config.max_input_notes,
         copies=config.copy,
         pulse_seconds=checkpoint.tokenizer.config.pulse,
+        pitch_mixture=None if checkpoint.mixture is None else list(checkpoint.mixture.prior),
         best_valid_bits_per_note=metrics.get("best_valid_bits_per_note"),
         epochs=metrics.get("best_epoch"),
         train_seconds=metrics.get("train_seconds"),

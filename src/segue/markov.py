@@ -1,0 +1,283 @@
+"""Variable-order Markov models of melody, and the pitch mixture that joins them to the network.
+
+`MarkovChain` is the classic melody-prediction model (as in PPM and IDyOM): P(symbol | the last
+`order` context items), interpolating every order down to uniform with Witten-Bell weights,
+p_k = (count_k(x) + types_k * p_(k-1)) / (total_k + types_k).
+
+`PitchMixture` is IDyOM's combination of viewpoint models applied to Segue's network. The next
+pitch's distribution is a weighted average of three predictions: the network's; a long-term chain
+over melodic intervals, learned from the training songs; and a short-term chain over intervals,
+learned from the piece itself (the input, then every note of the continuation as it is written),
+which knows this melody's own motifs. Each is weighted by a fitted prior times its entropy to the
+power -`bias`, so a model that is sure of itself this note counts more (Pearce 2005, sec. 6.2). The
+two chains make mistakes unlike the network's; averaged, the three predict pitch better than any of
+them (docs/model-card.md has the figures). Timing stays the network's alone.
+
+Everything here is numpy: generation runs it without PyTorch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+N_PITCHES = 128
+INTERVALS = 2 * N_PITCHES - 1  # melodic steps -127..127, as indices 0..254
+ORDER = 4  # context length of both interval chains
+LONG_TERM_CACHE = 4096  # long-term predictions kept, by context (2 KB each)
+
+
+class MarkovChain:
+    """P(symbol | the last `order` context items); see the module docstring."""
+
+    def __init__(self, vocabulary: int, order: int) -> None:
+        self.vocabulary = vocabulary
+        self.order = order
+        self._counts: list[dict[tuple, Counter]] = [defaultdict(Counter) for _ in range(order + 1)]
+        # Per context, its counts as arrays, built when first asked for and dropped when a count
+        # changes: a short-term chain learns a note at a time and is asked after each.
+        self._entries: list[dict[tuple, tuple[np.ndarray, np.ndarray, float]]] = [{} for _ in range(order + 1)]
+
+    def observe(self, context: Sequence, symbol: int) -> None:
+        for k in range(min(self.order, len(context)) + 1):
+            key = tuple(context[len(context) - k :])
+            self._counts[k][key][symbol] += 1
+            self._entries[k].pop(key, None)
+
+    def _entry(self, k: int, context: tuple):
+        entry = self._entries[k].get(context)
+        if entry is None:
+            counts = self._counts[k].get(context)
+            if counts is None:
+                return None
+            values = np.fromiter(counts.values(), np.float64, len(counts))
+            total, types = float(values.sum()), float(len(counts))
+            # Each order's counts already divided by (total + types); the rest is the escape weight.
+            entry = (np.fromiter(counts.keys(), np.int64, len(counts)), values / (total + types), types / (total + types))
+            self._entries[k][context] = entry
+        return entry
+
+    def distribution(self, context: Sequence) -> np.ndarray:
+        """The interpolated estimate, summed from the longest seen context down: each order's
+        counts weighted by the escape weights of the orders above it."""
+        found = []
+        for k in range(min(self.order, len(context)) + 1):
+            entry = self._entry(k, tuple(context[len(context) - k :]))
+            if entry is None:  # a longer context cannot have been seen either
+                break
+            found.append(entry)
+        p = np.zeros(self.vocabulary)
+        weight = 1.0
+        for symbols, shares, escape in reversed(found):
+            p[symbols] += shares * weight
+            weight *= escape
+        return p + weight / self.vocabulary
+
+    def one_order_up(self, context: tuple, shorter: np.ndarray) -> np.ndarray:
+        """P(. | context) from P(. | context without its oldest item), one Witten-Bell step."""
+        entry = self._entry(len(context), context)
+        if entry is None:  # unseen: the shorter context's estimate stands
+            return shorter
+        symbols, shares, escape = entry
+        p = shorter * escape
+        p[symbols] += shares
+        return p
+
+    def sparse(self, context: Sequence) -> tuple[dict[int, float], float]:
+        """The same estimate as `distribution`, as (the mass of each seen symbol beyond the floor,
+        the floor every symbol has): quicker for a chain that has seen few symbols."""
+        found = []
+        for k in range(min(self.order, len(context)) + 1):
+            counts = self._counts[k].get(tuple(context[len(context) - k :]))
+            if counts is None:
+                break
+            found.append(counts)
+        mass: dict[int, float] = {}
+        weight = 1.0
+        for counts in reversed(found):
+            total, types = sum(counts.values()), len(counts)
+            share = weight / (total + types)
+            for symbol, count in counts.items():
+                mass[symbol] = mass.get(symbol, 0.0) + count * share
+            weight *= types / (total + types)
+        return mass, weight / self.vocabulary
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The counts as flat integer arrays (for a checkpoint): per order k, each context's k
+        items, then its symbols and counts, delimited by offsets."""
+        arrays = {}
+        for k, level in enumerate(self._counts):
+            contexts = list(level)
+            arrays[f"contexts{k}"] = np.array(contexts, np.int64).reshape(len(contexts), k)
+            arrays[f"offsets{k}"] = np.cumsum([0] + [len(level[c]) for c in contexts]).astype(np.int64)
+            arrays[f"symbols{k}"] = np.array([s for c in contexts for s in level[c]], np.int64)
+            arrays[f"counts{k}"] = np.array([n for c in contexts for n in level[c].values()], np.int64)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, vocabulary: int, arrays: dict[str, np.ndarray]) -> MarkovChain:
+        order = sum(1 for name in arrays if name.startswith("contexts")) - 1
+        if order < 0:
+            raise ValueError("a Markov chain needs at least its order-0 counts")
+        chain = cls(vocabulary, order)
+        for k in range(order + 1):
+            offsets, symbols, counts = (np.asarray(arrays[f"{name}{k}"]) for name in ("offsets", "symbols", "counts"))
+            for i, context in enumerate(np.asarray(arrays[f"contexts{k}"]).tolist()):
+                a, b = offsets[i], offsets[i + 1]
+                chain._counts[k][tuple(context)] = Counter(dict(zip(symbols[a:b].tolist(), counts[a:b].tolist())))
+        return chain
+
+
+def step_index(previous: int, pitch: int) -> int:
+    return int(pitch) - int(previous) + N_PITCHES - 1
+
+
+def interval_context(pitches: Sequence[int], order: int = ORDER) -> list[int]:
+    """The last `order` melodic steps of `pitches` (as step indices)."""
+    recent = [int(p) for p in pitches[-order - 1 :]]
+    return [step_index(a, b) for a, b in zip(recent, recent[1:])]
+
+
+def fit_intervals(melodies: Iterable[Sequence[int]], order: int = ORDER) -> MarkovChain:
+    """A chain over the melodic intervals of every melody (pitch sequences)."""
+    chain = MarkovChain(INTERVALS, order)
+    for pitches in melodies:
+        observe_melody(chain, pitches)
+    return chain
+
+
+def observe_melody(chain: MarkovChain, pitches: Sequence[int], start: int = 1) -> None:
+    """Count the intervals into pitches[start:], each in its context."""
+    pitches = [int(p) for p in pitches]
+    for t in range(max(start, 1), len(pitches)):
+        chain.observe(interval_context(pitches[:t], chain.order), step_index(pitches[t - 1], pitches[t]))
+
+
+def entropy(p: np.ndarray) -> np.ndarray:
+    """Entropy in bits along the last axis."""
+    return -(p * np.log2(np.maximum(p, 1e-300))).sum(axis=-1)
+
+
+def sparse_entropy(mass: dict[int, float], floor: float, vocabulary: int) -> float:
+    """Entropy in bits of a chain's `sparse` estimate, without making it dense."""
+    seen = [extra + floor for extra in mass.values()]
+    unseen = (vocabulary - len(seen)) * floor * math.log2(floor) if floor > 0 else 0.0
+    return -sum(p * math.log2(p) for p in seen) - unseen
+
+
+class ChainParts(NamedTuple):
+    """Both chains' predictions of the next pitch, for a batch of rows."""
+
+    probabilities: np.ndarray  # (rows, 2, 128): P(step to each pitch), long- then short-term; a
+    # step out of the MIDI range has the rest of the mass, so a row sums to at most 1
+    entropies: np.ndarray  # (rows, 2): of each chain's distribution over steps, in bits
+
+
+@dataclass(frozen=True)
+class PitchMixture:
+    """The network's pitch prediction averaged with a long-term and a short-term interval chain.
+
+    Each model's weight is prior * entropy ** -bias, its entropy taken over what it predicts: the
+    network's over pitches, a chain's over steps. The average is renormalized over the MIDI
+    pitches (a chain may propose a step out of range from a very high or low note)."""
+
+    long_term: MarkovChain
+    prior: tuple[float, float, float]  # network, long-term, short-term
+    bias: float  # how much more a surer model counts
+    _long_term_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _prior: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.prior) != 3 or min(self.prior) < 0 or sum(self.prior) <= 0:
+            raise ValueError(f"prior must be three weights >= 0, not all zero, got {self.prior!r}")
+        if not 0 <= self.bias <= 16:
+            raise ValueError(f"bias must be between 0 and 16, got {self.bias!r}")
+        object.__setattr__(self, "_prior", np.array(self.prior, np.float64))
+
+    def long_term_steps(self, context: tuple) -> tuple[np.ndarray, float]:
+        """The long-term chain's P(next step | context) and its entropy, kept: a fitted chain never
+        changes, and melodies revisit the same few contexts."""
+        known = self._long_term_cache.get(context)
+        if known is None:
+            if len(self._long_term_cache) >= LONG_TERM_CACHE:
+                self._long_term_cache.clear()
+            shorter = self.long_term_steps(context[1:])[0] if context else np.full(INTERVALS, 1.0 / INTERVALS)
+            p = self.long_term.one_order_up(context, shorter)
+            known = self._long_term_cache[context] = (p, float(entropy(p)))
+        return known
+
+    def short_term(self, pitches: Sequence[int]) -> MarkovChain:
+        """A short-term chain that has read `pitches` (the input)."""
+        chain = MarkovChain(INTERVALS, self.long_term.order)
+        observe_melody(chain, pitches)
+        return chain
+
+    def chain_parts(self, short_terms: Sequence[MarkovChain], contexts: Sequence[tuple], previous: Sequence[int]) -> ChainParts:
+        """Both chains' predictions for rows, each with its short-term chain, its interval context
+        and its last pitch."""
+        probabilities = np.empty((len(contexts), 2, N_PITCHES))
+        entropies = np.empty((len(contexts), 2))
+        for row, (short_term, context, last) in enumerate(zip(short_terms, contexts, previous)):
+            low = N_PITCHES - 1 - int(last)  # the step to pitch 0; the steps to every pitch follow
+            long_term, entropies[row, 0] = self.long_term_steps(context)
+            probabilities[row, 0] = long_term[low : low + N_PITCHES]
+            mass, floor = short_term.sparse(context)
+            probabilities[row, 1] = floor
+            for step, extra in mass.items():
+                if 0 <= step - low < N_PITCHES:
+                    probabilities[row, 1, step - low] += extra
+            entropies[row, 1] = sparse_entropy(mass, floor, INTERVALS)
+        return ChainParts(probabilities, entropies)
+
+    def weights(self, entropies: np.ndarray) -> np.ndarray:
+        """Each model's weight (last axis: network, long-term, short-term) given their entropies."""
+        weights = self._prior * np.maximum(entropies, 1e-3) ** -self.bias
+        return weights / weights.sum(axis=-1, keepdims=True)
+
+    def combine(self, network: np.ndarray, chains: ChainParts) -> np.ndarray:
+        """The mixture (rows, 128) of the network's pitch probabilities (rows, 128) and the chains'."""
+        entropies = np.empty((len(network), 3))
+        entropies[:, 0] = entropy(network)
+        entropies[:, 1:] = chains.entropies
+        weights = self.weights(entropies)
+        mixed = weights[:, :1] * network + np.einsum("rm,rmp->rp", weights[:, 1:], chains.probabilities)
+        return mixed / mixed.sum(axis=1, keepdims=True)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"prior": np.array(self.prior, np.float64), "bias": np.array(self.bias, np.float64),
+                **{f"long_term.{name}": array for name, array in self.long_term.to_arrays().items()}}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> PitchMixture:
+        chain = {name.removeprefix("long_term."): a for name, a in arrays.items() if name.startswith("long_term.")}
+        return cls(MarkovChain.from_arrays(INTERVALS, chain), tuple(float(w) for w in np.asarray(arrays["prior"])),
+                   float(np.asarray(arrays["bias"])))
+
+
+class ShortTermRows:
+    """The mixture during generation: one short-term chain per generated row, each reading its own
+    continuation as it is written."""
+
+    def __init__(self, mixture: PitchMixture, inputs: list[Sequence[int]]) -> None:
+        self.mixture = mixture
+        self.order = mixture.long_term.order
+        self.chains = [mixture.short_term(pitches) for pitches in inputs]
+        self.previous = [int(pitches[-1]) for pitches in inputs]
+        self.contexts = [tuple(interval_context(pitches, self.order)) for pitches in inputs]
+
+    def mix(self, network: np.ndarray) -> np.ndarray:
+        """Mix the network's pitch probabilities (rows, pitches) with both chains' for each row."""
+        return self.mixture.combine(network, self.mixture.chain_parts(self.chains, self.contexts, self.previous))
+
+    def add(self, pitches: np.ndarray) -> None:
+        """Each row's newly written pitch."""
+        for row, pitch in enumerate(pitches.tolist()):
+            step = step_index(self.previous[row], pitch)
+            self.chains[row].observe(self.contexts[row], step)
+            self.contexts[row] = (self.contexts[row] + (step,))[-self.order :]
+            self.previous[row] = pitch

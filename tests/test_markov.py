@@ -1,0 +1,121 @@
+import math
+
+import numpy as np
+import pytest
+
+from segue.markov import (INTERVALS, N_PITCHES, MarkovChain, PitchMixture, ShortTermRows, entropy, fit_intervals,
+                          interval_context, sparse_entropy, step_index)
+
+TUNE = [60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67, 72, 67, 64, 60]
+
+
+def test_unseen_context_is_uniform_and_distributions_sum_to_one():
+    chain = MarkovChain(vocabulary=5, order=2)
+    assert np.allclose(chain.distribution([1, 2]), 0.2)
+    for context, symbol in [([1, 2], 3), ([1, 2], 3), ([0, 2], 4)]:
+        chain.observe(context, symbol)
+    p = chain.distribution([1, 2])
+    assert p.sum() == pytest.approx(1.0)
+    assert p.argmax() == 3 and p[3] > p[4] > p[0]
+
+
+def test_witten_bell_estimate_by_hand():
+    chain = MarkovChain(vocabulary=4, order=1)
+    for symbol in (0, 0, 1):
+        chain.observe([2], symbol)
+    order0 = (np.array([2, 1, 0, 0]) + 2 * 0.25) / (3 + 2)  # 2 types seen, 3 observations
+    order1 = (np.array([2, 1, 0, 0]) + 2 * order0) / (3 + 2)
+    assert np.allclose(chain.distribution([2]), order1)
+    chain.observe([2], 3)  # a new count is seen at once, though the estimate was kept
+    order0 = (np.array([2, 1, 0, 1]) + 3 * 0.25) / (4 + 3)
+    assert np.allclose(chain.distribution([2]), (np.array([2, 1, 0, 1]) + 3 * order0) / (4 + 3))
+
+
+@pytest.fixture(scope="module")
+def chain():
+    return fit_intervals([TUNE, [p + 5 for p in TUNE[::-1]], [67, 67, 69, 67, 72, 71]])
+
+
+@pytest.mark.parametrize("context", [(), (129,), (129, 129), (127, 129, 129, 128), (1, 2, 3, 4), (129, 1, 2, 3)])
+def test_every_form_of_the_estimate_agrees(chain, context):
+    dense = chain.distribution(list(context))
+    mass, floor = chain.sparse(context)
+    from_sparse = np.full(INTERVALS, floor)
+    from_sparse[list(mass)] += list(mass.values())
+    assert np.allclose(from_sparse, dense) and dense.sum() == pytest.approx(1.0)
+    assert sparse_entropy(mass, floor, INTERVALS) == pytest.approx(entropy(dense))
+    mixture = PitchMixture(chain, (1, 1, 1), 1.0)
+    assert np.allclose(mixture.long_term_steps(tuple(context))[0], dense)
+
+
+def test_a_chain_survives_its_arrays(chain):
+    again = MarkovChain.from_arrays(INTERVALS, chain.to_arrays())
+    for context in ((), (129,), (129, 129, 128, 131)):
+        assert np.array_equal(again.distribution(list(context)), chain.distribution(list(context)))
+    with pytest.raises(ValueError, match="order-0"):
+        MarkovChain.from_arrays(INTERVALS, {})
+
+
+def test_contexts_are_the_last_steps():
+    assert interval_context([60, 62, 64, 65, 67, 69], order=3) == [step_index(64, 65), step_index(65, 67), step_index(67, 69)]
+    assert interval_context([60]) == []
+
+
+@pytest.mark.parametrize("prior, bias", [((1, -1, 1), 1.0), ((0, 0, 0), 1.0), ((1, 1), 1.0), ((1, 1, 1), -1.0)])
+def test_bad_mixture_settings_name_the_value(chain, prior, bias):
+    with pytest.raises(ValueError, match="prior|bias"):
+        PitchMixture(chain, prior, bias)
+
+
+def test_the_mixture_by_hand(chain):
+    """Weights prior * entropy ** -bias; each chain's pitch distribution is its step distribution
+    read from the previous pitch, the result renormalized over the MIDI pitches."""
+    mixture = PitchMixture(chain, (0.5, 0.3, 0.2), 2.0)
+    rows = ShortTermRows(mixture, [TUNE])
+    network = np.random.default_rng(0).dirichlet(np.ones(N_PITCHES) * 0.3)
+    mixed = rows.mix(network[None])[0]
+
+    context = interval_context(TUNE)
+    short = MarkovChain(INTERVALS, 4)
+    for t in range(1, len(TUNE)):
+        short.observe(interval_context(TUNE[:t]), step_index(TUNE[t - 1], TUNE[t]))
+    steps = np.arange(N_PITCHES) - TUNE[-1] + N_PITCHES - 1
+    parts = [network, chain.distribution(context)[steps], short.distribution(context)[steps]]
+    entropies = [entropy(network), entropy(chain.distribution(context)), entropy(short.distribution(context))]
+    weights = np.array([w * h ** -2.0 for w, h in zip((0.5, 0.3, 0.2), entropies)])
+    expected = sum(w * p for w, p in zip(weights / weights.sum(), parts))
+    assert np.allclose(mixed, expected / expected.sum())
+    assert mixed.sum() == pytest.approx(1.0)
+    # The short-term chain learns the continuation as it is written: the same step becomes likelier.
+    up_two = step_index(0, 2)
+    before = rows.chains[0].distribution([])[up_two]
+    rows.add(np.array([TUNE[-1] + 2]))
+    rows.add(np.array([TUNE[-1] + 4]))
+    assert rows.previous == [TUNE[-1] + 4] and rows.contexts[0][-2:] == (up_two, up_two)
+    assert rows.chains[0].distribution([])[up_two] > before
+
+
+def test_a_surer_model_counts_more(chain):
+    mixture = PitchMixture(chain, (1 / 3, 1 / 3, 1 / 3), 1.0)
+    sure, unsure = np.array([[0.5, 2.0, 4.0]]), np.array([[4.0, 2.0, 0.5]])
+    assert mixture.weights(sure)[0, 0] > 1 / 3 > mixture.weights(unsure)[0, 0]
+    assert np.allclose(PitchMixture(chain, (1 / 3, 1 / 3, 1 / 3), 0.0).weights(sure), 1 / 3)
+
+
+def test_a_mixture_survives_its_arrays(chain):
+    mixture = PitchMixture(chain, (0.45, 0.45, 0.1), 2.0)
+    again = PitchMixture.from_arrays(mixture.to_arrays())
+    assert again.prior == mixture.prior and again.bias == 2.0
+    network = np.full((1, N_PITCHES), 1 / N_PITCHES)
+    assert np.array_equal(ShortTermRows(again, [TUNE]).mix(network), ShortTermRows(mixture, [TUNE]).mix(network))
+
+
+def test_rows_are_independent(chain):
+    mixture = PitchMixture(chain, (0.4, 0.4, 0.2), 1.0)
+    together = ShortTermRows(mixture, [TUNE, TUNE[::-1]])
+    alone = ShortTermRows(mixture, [TUNE[::-1]])
+    network = np.random.default_rng(1).dirichlet(np.ones(N_PITCHES), size=2)
+    together.add(np.array([62, 70]))
+    alone.add(np.array([70]))
+    assert np.allclose(together.mix(network)[1], alone.mix(network[1:])[0])
+    assert not math.isclose(together.mix(network)[0, 62], together.mix(network)[1, 62])
