@@ -21,6 +21,8 @@ settings.register_profile("local", deadline=None)
 settings.register_profile("ci", deadline=None, derandomize=True, database=None, print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI") else "local")
 
+pytest_plugins = ["pages"]  # the browser fixtures of the page's tests
+
 SMALL_CORPUS = ("oneills1850/0001-0050.abc", "bach/bwv1.6.mxl", "bach/bwv10.7.mxl")
 
 

@@ -68,31 +68,30 @@ def test_bad_mixture_settings_name_the_value(chain, prior, bias):
 
 
 def test_the_mixture_by_hand(chain):
-    """Weights prior * entropy ** -bias; each chain's pitch distribution is its step distribution
-    read from the previous pitch, the result renormalized over the MIDI pitches."""
+    """Weights prior * entropy ** -bias; the long-term chain's pitch distribution is its step
+    distribution read from the previous pitch; the short-term chain's is over the piece's own
+    pitches; the result renormalized over the MIDI pitches."""
     mixture = PitchMixture(chain, (0.5, 0.3, 0.2), 2.0)
     rows = ShortTermRows(mixture, [TUNE])
     network = np.random.default_rng(0).dirichlet(np.ones(N_PITCHES) * 0.3)
     mixed = rows.mix(network[None])[0]
 
-    context = interval_context(TUNE)
-    short = MarkovChain(INTERVALS, 4)
-    for t in range(1, len(TUNE)):
-        short.observe(interval_context(TUNE[:t]), step_index(TUNE[t - 1], TUNE[t]))
+    short = MarkovChain(N_PITCHES, 4)
+    for t in range(len(TUNE)):
+        short.observe(TUNE[max(0, t - 4) : t], TUNE[t])
     steps = np.arange(N_PITCHES) - TUNE[-1] + N_PITCHES - 1
-    parts = [network, chain.distribution(context)[steps], short.distribution(context)[steps]]
-    entropies = [entropy(network), entropy(chain.distribution(context)), entropy(short.distribution(context))]
+    long_steps = chain.distribution(interval_context(TUNE))
+    short_pitches = short.distribution(TUNE[-4:])
+    parts = [network, long_steps[steps], short_pitches]
+    entropies = [entropy(network), entropy(long_steps), entropy(short_pitches)]
     weights = np.array([w * h ** -2.0 for w, h in zip((0.5, 0.3, 0.2), entropies)])
     expected = sum(w * p for w, p in zip(weights / weights.sum(), parts))
     assert np.allclose(mixed, expected / expected.sum())
     assert mixed.sum() == pytest.approx(1.0)
-    # The short-term chain learns the continuation as it is written: the same step becomes likelier.
-    up_two = step_index(0, 2)
-    before = rows.chains[0].distribution([])[up_two]
-    rows.add(np.array([TUNE[-1] + 2]))
-    rows.add(np.array([TUNE[-1] + 4]))
-    assert rows.previous == [TUNE[-1] + 4] and rows.contexts[0][-2:] == (up_two, up_two)
-    assert rows.chains[0].distribution([])[up_two] > before
+    # The short-term chain learns the continuation as it is written.
+    before = rows.chains[0].distribution([])[75]
+    rows.add(np.array([75]))
+    assert rows.histories[0][-2:] == [TUNE[-1], 75] and rows.chains[0].distribution([])[75] > before
 
 
 def test_a_surer_model_counts_more(chain):

@@ -1,3 +1,4 @@
+import io
 import struct
 
 import mido
@@ -5,7 +6,8 @@ import pytest
 
 from conftest import midi_file, played
 from hostile import line, smf
-from segue.midi_io import Melody, MidiError, melody_part, midi_bytes, read_midi, read_midi_parts, write_midi
+from segue.midi_io import (Melody, Meter, MidiError, melody_part, meter_of, midi_bytes, read_midi, read_midi_parts,
+                           write_midi)
 from segue.notes import Note
 
 
@@ -33,6 +35,37 @@ def test_midi_to_notes_to_midi_round_trip(tmp_path):
     original = midi_bytes(played([55, 57, 59, 60]), 3.0)
     again = midi_bytes(read_midi(original).notes, 3.0)
     assert again == original
+
+
+@pytest.mark.parametrize("meter", [Meter(90, 3, 4), Meter(150, 6, 8), Meter(61.5, 5, 4)])
+def test_a_file_states_its_meter_and_its_notes_and_length_survive_it(meter):
+    notes = played([60, 62, 64, 65, 67], spacing=0.4)
+    data = midi_bytes(notes, 3.0, meter)
+    midi = mido.MidiFile(file=io.BytesIO(data))
+    [tempo] = [m.tempo for m in midi.tracks[0] if m.type == "set_tempo"]
+    [signature] = [(m.numerator, m.denominator) for m in midi.tracks[0] if m.type == "time_signature"]
+    assert tempo == round(60_000_000 / meter.bpm) and signature == (meter.numerator, meter.denominator)
+    melody = read_midi(data)
+    assert approx_notes(melody.notes, 2e-3) == approx_notes(notes, 2e-3)
+    assert melody.length == pytest.approx(3.0, abs=2e-3) and midi.length == pytest.approx(3.0, abs=2e-3)
+    assert melody.bpm == pytest.approx(meter.bpm, abs=1e-3) and melody.time_signature == signature
+    written = meter_of(melody)
+    assert (written.bpm, written.numerator, written.denominator) == (pytest.approx(meter.bpm, abs=1e-3), *signature)
+
+
+def test_a_file_without_a_meter_is_written_in_the_tempo_of_its_notes(tmp_path):
+    path = midi_file([[on(60), off(60, 240), on(62), off(62, 240), on(64), off(64, 240), on(65), off(65, 240)]],
+                     tmp_path / "bare.mid")  # no tempo event: 120 bpm, eighth notes
+    melody = read_midi(path)
+    assert melody.bpm is None and melody.time_signature is None
+    written = meter_of(melody)
+    assert (written.bpm, written.numerator, written.denominator) == (pytest.approx(120, abs=1), 4, 4)
+
+
+@pytest.mark.parametrize("args, message", [((10,), "bpm"), ((120, 0, 4), "numerator"), ((120, 4, 3), "denominator")])
+def test_a_bad_meter_names_the_value(args, message):
+    with pytest.raises(ValueError, match=message):
+        Meter(*args)
 
 
 def test_length_is_exact_even_when_the_phrase_ends_in_a_rest(tmp_path):

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from segue.notes import Note, melody_end, melody_line
+from segue.notes import Note, melody_end, melody_line, quantized
 
 
 @pytest.mark.parametrize(
@@ -55,3 +55,11 @@ def test_monophonic_line_is_unchanged():
     assert melody_line(list(reversed(line))) == line
     assert melody_end(line) == 1.4
     assert melody_end([]) == 0.0
+
+
+def test_quantized_notes_land_on_the_grid_and_keep_a_step_each():
+    notes = [Note(60, 0.02, 0.23), Note(62, 0.26, 0.3), Note(64, 0.49, 1.9), Note(64, 0.51, 0.6)]
+    snapped = quantized(notes, 0.25, 1.5)
+    assert snapped == [Note(60, 0.0, 0.25), Note(62, 0.25, 0.5), Note(64, 0.5, 1.5)]  # the doubled 64 once
+    with pytest.raises(ValueError, match="grid"):
+        quantized(notes, 0.0, 1.5)

@@ -12,10 +12,12 @@ from hypothesis.extra.numpy import arrays
 from hostile import TUNE
 from segue.generate import extend
 from segue.keys import parse_key
-from segue.midi_io import TICKS_PER_SECOND, Melody, MidiError, midi_bytes, read_midi
+from segue.midi_io import Melody, Meter, MidiError, midi_bytes, read_midi
 from segue.notes import Note, melody_end, melody_line
 from segue.sampling import apply_temperature, choose, sample, softmax, top_p_filter
 from segue.tokenizer import DURATION, GAP, PITCH, Tokenizer
+
+TICKS_PER_SECOND = Meter().ticks_per_second  # 960 at the default 120 bpm
 
 TOKENIZER = Tokenizer()
 BINS = TOKENIZER.n_time_bins

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import sys
 import time
 from dataclasses import replace
@@ -148,8 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extend(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
-    from .generate import check_options, extend
-    from .midi_io import read_midi, write_midi
+    from .generate import check_options, extend, random_seed
+    from .midi_io import meter_of, read_midi, write_midi
 
     if args.output.suffix.lower() not in (".mid", ".midi"):
         return _fail(f"output must be a .mid file, got {args.output}")
@@ -159,18 +158,19 @@ def _extend(args: argparse.Namespace) -> int:
         return _fail(f"refusing to overwrite the input {args.input}: choose another output name")
     melody = read_midi(args.input)
     checkpoint = load_checkpoint(args.checkpoint)
-    seed = secrets.randbits(31) if args.seed is None else args.seed
+    seed = random_seed() if args.seed is None else args.seed
     started = time.perf_counter()
     continuations = extend(
         melody.notes, seconds=args.seconds, temperature=args.temperature, top_p=args.top_p, seed=seed,
         variations=args.variations, input_length=melody.length, checkpoint=checkpoint, key=args.key,
     )
     elapsed_ms = (time.perf_counter() - started) * 1000
+    meter = meter_of(melody)
     for notes, path in zip(continuations, outputs):
         if args.include_input:
-            write_midi(melody.notes + [n.shifted(melody.length) for n in notes], path, melody.length + args.seconds)
+            write_midi(melody.notes + [n.shifted(melody.length) for n in notes], path, melody.length + args.seconds, meter)
         else:
-            write_midi(notes, path, args.seconds)
+            write_midi(notes, path, args.seconds, meter)
     counts = "/".join(str(len(notes)) for notes in continuations)
     names = str(outputs[0]) if len(outputs) == 1 else f"{outputs[0]} .. {outputs[-1]}"
     print(f"wrote {names}: {counts} notes, {args.seconds:.2f} s continuation"

@@ -149,7 +149,9 @@ def neural_candidate(checkpoint: Checkpoint, path: Path, role: str) -> Candidate
     config = checkpoint.model.config
     description = (f"{role}: {config.cell.upper()} encoder-decoder with attention, {config.num_layers} layers of "
                    f"{config.hidden_size}, {'with' if config.copy else 'no'} copying, "
-                   f"{'tempo-relative timing' if checkpoint.tokenizer.config.pulse else 'timing in seconds'}")
+                   f"{'tempo-relative timing' if checkpoint.tokenizer.config.pulse else 'timing in seconds'}"
+                   + ("" if checkpoint.mixture is None else ", pitch mixed with interval chains (weights "
+                      + "/".join(f"{w:.2f}" for w in checkpoint.mixture.prior) + ")"))
     details = {"checkpoint": checkpoint.name, "parameters": sum(p.numel() for p in checkpoint.model.parameters()),
                "best_valid_bits_per_note": checkpoint.metrics.get("best_valid_bits_per_note"),
                "train_seconds": checkpoint.metrics.get("train_seconds")}

@@ -22,6 +22,10 @@ from .tokenizer import DURATION, GAP, N_PITCHES, PITCH, Tokenizer
 MAX_SECONDS = 60.0
 MAX_VARIATIONS = 32
 MAX_TEMPERATURE = 5.0
+MAX_SEED = 2**63 - 1
+# A seed chosen at random has 53 bits: a browser's numbers hold every integer up to 2**53 exactly,
+# so the page can show it and send it back unchanged.
+RANDOM_SEED_BITS = 53
 # Extended once at start-up (server, keyboard mode) so the first real request runs at full speed.
 WARM_UP_PHRASE = [Note(60 + step, 0.4 * i, 0.4 * i + 0.35) for i, step in enumerate((0, 2, 4, 5, 7))]
 
@@ -65,7 +69,7 @@ def prepare(
 ) -> Job:
     """Check a request and read its input (see `extend`); raises ExtendError naming a bad value."""
     check_options(seconds, temperature, top_p, variations)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
         raise ExtendError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
     line = melody_line(notes)
     if not line:
@@ -77,9 +81,13 @@ def prepare(
     source, tempo = tokenizer.encode_context(line)
     return Job(
         line, source, tempo, time_to_input_end(line, input_end(notes, input_length), tokenizer, tempo),
-        seconds, temperature, top_p, variations, secrets.randbits(63) if seed is None else seed,
+        seconds, temperature, top_p, variations, random_seed() if seed is None else seed,
         None if musical_scale is None else np.array([musical_scale.allows(p) for p in range(N_PITCHES)]),
     )
+
+
+def random_seed() -> int:
+    return secrets.randbits(RANDOM_SEED_BITS)
 
 
 def extend(

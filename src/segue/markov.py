@@ -173,9 +173,9 @@ def sparse_entropy(mass: dict[int, float], floor: float, vocabulary: int) -> flo
 class ChainParts(NamedTuple):
     """Both chains' predictions of the next pitch, for a batch of rows."""
 
-    probabilities: np.ndarray  # (rows, 2, 128): P(step to each pitch), long- then short-term; a
-    # step out of the MIDI range has the rest of the mass, so a row sums to at most 1
-    entropies: np.ndarray  # (rows, 2): of each chain's distribution over steps, in bits
+    probabilities: np.ndarray  # (rows, 2, 128): P(each pitch), long- then short-term; the long-term
+    # chain's steps out of the MIDI range have the rest of its mass, so its row sums to at most 1
+    entropies: np.ndarray  # (rows, 2): of each chain's distribution (over steps; over pitches), in bits
 
 
 @dataclass(frozen=True)
@@ -212,26 +212,27 @@ class PitchMixture:
         return known
 
     def short_term(self, pitches: Sequence[int]) -> MarkovChain:
-        """A short-term chain that has read `pitches` (the input)."""
-        chain = MarkovChain(INTERVALS, self.long_term.order)
-        observe_melody(chain, pitches)
+        """A short-term chain that has read `pitches` (the input): over pitches themselves, not
+        steps, so it knows the piece's own notes and register, which keeps a continuation in them."""
+        chain = MarkovChain(N_PITCHES, self.long_term.order)
+        for t, pitch in enumerate(pitches):
+            chain.observe([int(p) for p in pitches[max(0, t - chain.order) : t]], int(pitch))
         return chain
 
-    def chain_parts(self, short_terms: Sequence[MarkovChain], contexts: Sequence[tuple], previous: Sequence[int]) -> ChainParts:
-        """Both chains' predictions for rows, each with its short-term chain, its interval context
-        and its last pitch."""
-        probabilities = np.empty((len(contexts), 2, N_PITCHES))
-        entropies = np.empty((len(contexts), 2))
-        for row, (short_term, context, last) in enumerate(zip(short_terms, contexts, previous)):
-            low = N_PITCHES - 1 - int(last)  # the step to pitch 0; the steps to every pitch follow
-            long_term, entropies[row, 0] = self.long_term_steps(context)
+    def chain_parts(self, short_terms: Sequence[MarkovChain], histories: Sequence[Sequence[int]]) -> ChainParts:
+        """Both chains' predictions for rows, each with its short-term chain and its pitches so far."""
+        order = self.long_term.order
+        probabilities = np.empty((len(histories), 2, N_PITCHES))
+        entropies = np.empty((len(histories), 2))
+        for row, (short_term, history) in enumerate(zip(short_terms, histories)):
+            low = N_PITCHES - 1 - int(history[-1])  # the step to pitch 0; the steps to every pitch follow
+            long_term, entropies[row, 0] = self.long_term_steps(tuple(interval_context(history, order)))
             probabilities[row, 0] = long_term[low : low + N_PITCHES]
-            mass, floor = short_term.sparse(context)
+            mass, floor = short_term.sparse(history[-order:])
             probabilities[row, 1] = floor
-            for step, extra in mass.items():
-                if 0 <= step - low < N_PITCHES:
-                    probabilities[row, 1, step - low] += extra
-            entropies[row, 1] = sparse_entropy(mass, floor, INTERVALS)
+            for pitch, extra in mass.items():
+                probabilities[row, 1, pitch] += extra
+            entropies[row, 1] = sparse_entropy(mass, floor, N_PITCHES)
         return ChainParts(probabilities, entropies)
 
     def weights(self, entropies: np.ndarray) -> np.ndarray:
@@ -265,19 +266,16 @@ class ShortTermRows:
 
     def __init__(self, mixture: PitchMixture, inputs: list[Sequence[int]]) -> None:
         self.mixture = mixture
-        self.order = mixture.long_term.order
         self.chains = [mixture.short_term(pitches) for pitches in inputs]
-        self.previous = [int(pitches[-1]) for pitches in inputs]
-        self.contexts = [tuple(interval_context(pitches, self.order)) for pitches in inputs]
+        self.histories = [[int(p) for p in pitches] for pitches in inputs]
 
     def mix(self, network: np.ndarray) -> np.ndarray:
         """Mix the network's pitch probabilities (rows, pitches) with both chains' for each row."""
-        return self.mixture.combine(network, self.mixture.chain_parts(self.chains, self.contexts, self.previous))
+        return self.mixture.combine(network, self.mixture.chain_parts(self.chains, self.histories))
 
     def add(self, pitches: np.ndarray) -> None:
         """Each row's newly written pitch."""
-        for row, pitch in enumerate(pitches.tolist()):
-            step = step_index(self.previous[row], pitch)
-            self.chains[row].observe(self.contexts[row], step)
-            self.contexts[row] = (self.contexts[row] + (step,))[-self.order :]
-            self.previous[row] = pitch
+        order = self.mixture.long_term.order
+        for chain, history, pitch in zip(self.chains, self.histories, pitches.tolist()):
+            chain.observe(history[-order:], pitch)
+            history.append(pitch)

@@ -13,11 +13,12 @@ import numpy as np
 from .errors import first_line
 from .files import write_atomically
 from .notes import MIN_NOTE_SECONDS, Note, melody_end, melody_line
+from .tempo import estimate_bpm
 
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from zero
 WRITE_TICKS_PER_BEAT = 480
-WRITE_TEMPO = 500_000  # microseconds per beat: 120 BPM, so one second is exactly 960 ticks
-TICKS_PER_SECOND = WRITE_TICKS_PER_BEAT * 1_000_000 // WRITE_TEMPO
+DEFAULT_BPM = 120.0  # a file that states no tempo is read at 120 bpm (the MIDI standard's default)
+MIN_BPM, MAX_BPM = 20.0, 400.0
 PIANO_PROGRAM = 0
 MAX_DELTA_TICKS = 0x0FFFFFFF  # the longest time between two events a MIDI file can state (4 bytes)
 
@@ -27,11 +28,40 @@ class MidiError(ValueError):
 
 
 @dataclass(frozen=True)
+class Meter:
+    """Where the beats and bars are, for writing a file that lines up in a sequencer."""
+
+    bpm: float = DEFAULT_BPM  # quarter notes per minute
+    numerator: int = 4  # beats in a bar
+    denominator: int = 4  # the beat's note value: 4 = quarter, 8 = eighth
+
+    def __post_init__(self) -> None:
+        if not MIN_BPM <= self.bpm <= MAX_BPM:
+            raise ValueError(f"bpm must be between {MIN_BPM:g} and {MAX_BPM:g}, got {self.bpm!r}")
+        if not 1 <= self.numerator <= 32:
+            raise ValueError(f"a time signature's numerator must be 1 to 32, got {self.numerator!r}")
+        if self.denominator not in (1, 2, 4, 8, 16, 32):
+            raise ValueError(f"a time signature's denominator must be 1, 2, 4, 8, 16 or 32, got {self.denominator!r}")
+
+    @property
+    def tempo(self) -> int:
+        """Microseconds per quarter note, as a MIDI file states it."""
+        return round(60_000_000 / self.bpm)
+
+    @property
+    def ticks_per_second(self) -> float:
+        return WRITE_TICKS_PER_BEAT * 1_000_000 / self.tempo
+
+
+@dataclass(frozen=True)
 class Melody:
-    """A monophonic line and the length of the recording it came from (its end of track)."""
+    """A monophonic line and the length of the recording it came from (its end of track); the
+    file's first tempo and time signature, where it states them."""
 
     notes: list[Note]
     length: float
+    bpm: float | None = None
+    time_signature: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.length < melody_end(self.notes):
@@ -45,21 +75,41 @@ def read_midi(source: str | os.PathLike | bytes) -> Melody:
     note-on with velocity 0. The drum channel is ignored; notes never released end at the end of
     the file. The melody's length is the later of the last note-off and the end of track.
     """
-    notes, tracker, length = _collect_notes(_open(source))
+    midi = _open(source)
+    notes, tracker, length = _collect_notes(midi)
     if not notes:
         if tracker.drum_notes:
             raise MidiError("the file has drum notes only, no melodic notes")
         shorter = f" ({tracker.too_short} shorter than {MIN_NOTE_SECONDS * 1000:g} ms)" if tracker.too_short else ""
         raise MidiError(f"the file has no notes{shorter}")
     line = melody_line(notes)
-    return Melody(line, max(length, melody_end(line)))
+    return Melody(line, max(length, melody_end(line)), *_stated_meter(midi))
+
+
+def meter_of(melody: Melody) -> Meter:
+    """The meter to write a melody's continuation in: the file's own tempo and time signature where
+    it states them, else the tempo heard in its notes (`tempo.estimate_bpm`) in 4/4."""
+    bpm = melody.bpm or estimate_bpm(melody.notes) or DEFAULT_BPM
+    return Meter(min(max(bpm, MIN_BPM), MAX_BPM), *(melody.time_signature or (4, 4)))
+
+
+def _stated_meter(midi: mido.MidiFile) -> tuple[float | None, tuple[int, int] | None]:
+    """The first tempo (bpm, within the range a file can be written at) and time signature a file states."""
+    bpm = signature = None
+    for track in midi.tracks:
+        for message in track:
+            if message.type == "set_tempo" and bpm is None and message.tempo > 0:
+                bpm = min(max(round(60_000_000 / message.tempo, 3), MIN_BPM), MAX_BPM)
+            elif message.type == "time_signature" and signature is None:
+                signature = (message.numerator, message.denominator)
+    return bpm, signature
 
 
 def _open(source: str | os.PathLike | bytes) -> mido.MidiFile:
     """A format 0 or 1 MIDI file, parsed; MidiError says why it cannot be."""
     if isinstance(source, bytes):
         data = source
-        name = "input"
+        name = "the file"
     else:
         try:
             data = Path(source).read_bytes()
@@ -69,7 +119,7 @@ def _open(source: str | os.PathLike | bytes) -> mido.MidiFile:
     if not data:
         raise MidiError(f"{name} is empty")
     if not data.startswith(b"MThd"):
-        raise MidiError(f"{name} is not a MIDI file (no MThd header)")
+        raise MidiError(f"{name} is not a MIDI file: choose one saved as a Standard MIDI File (.mid or .midi)")
     try:
         midi = mido.MidiFile(file=io.BytesIO(data))
     except EOFError:  # a chunk claims more bytes than are left
@@ -233,17 +283,24 @@ def note_events(notes: list[Note]) -> list[tuple[float, mido.Message]]:
     return [(moment, message) for moment, _, message in events]
 
 
-def write_midi(notes: list[Note], path: str | os.PathLike, length: float) -> None:
+def write_midi(notes: list[Note], path: str | os.PathLike, length: float, meter: Meter = Meter()) -> None:
     """Write notes as a format-0 file lasting exactly `length` seconds.
 
     The end-of-track event sits at `length`, so a phrase that ends in a rest keeps its rest.
     The file is written to a temporary name first and moved into place, so it is never half there.
     """
-    write_atomically(path, midi_bytes(notes, length))  # validated before the disk is touched
+    write_atomically(path, midi_bytes(notes, length, meter))  # validated before the disk is touched
 
 
-def midi_bytes(notes: list[Note], length: float) -> bytes:
-    """The bytes of a format-0 MIDI file holding `notes` and lasting exactly `length` seconds."""
+def midi_bytes(notes: list[Note], length: float, meter: Meter = Meter()) -> bytes:
+    """The bytes of a format-0 MIDI file holding `notes` and lasting exactly `length` seconds (to
+    a tick), stating `meter`'s tempo and time signature so its beats and bars fall where they were
+    played."""
+    ticks_per_second = meter.ticks_per_second
+
+    def _ticks(seconds: float) -> int:
+        return round(seconds * ticks_per_second)
+
     end_tick = _ticks(length)
     if end_tick < _ticks(melody_end(notes)):
         raise ValueError(f"length {length!r} s ends before the last note ({melody_end(notes)!r} s)")
@@ -257,7 +314,8 @@ def midi_bytes(notes: list[Note], length: float) -> bytes:
     events.sort(key=lambda event: (event[0], event[1]))  # offs before ons at the same tick
 
     track = mido.MidiTrack()
-    track.append(mido.MetaMessage("set_tempo", tempo=WRITE_TEMPO, time=0))
+    track.append(mido.MetaMessage("set_tempo", tempo=meter.tempo, time=0))
+    track.append(mido.MetaMessage("time_signature", numerator=meter.numerator, denominator=meter.denominator, time=0))
     track.append(mido.Message("program_change", program=PIANO_PROGRAM, time=0))
     tick = 0
     for event_tick, _, message in events:
@@ -266,13 +324,10 @@ def midi_bytes(notes: list[Note], length: float) -> bytes:
     track.append(mido.MetaMessage("end_of_track", time=end_tick - tick))
     longest = max(message.time for message in track)
     if longest > MAX_DELTA_TICKS:  # mido would write it, in a form other programs cannot read
-        raise MidiError(f"cannot write a MIDI file with {longest / TICKS_PER_SECOND / 3600:,.0f} hours between two "
-                        f"events (a file allows at most {MAX_DELTA_TICKS / TICKS_PER_SECOND / 3600:.1f})")
+        raise MidiError(f"cannot write a MIDI file with {longest / ticks_per_second / 3600:,.0f} hours between two "
+                        f"events (a file allows at most {MAX_DELTA_TICKS / ticks_per_second / 3600:.1f})")
     midi = mido.MidiFile(type=0, ticks_per_beat=WRITE_TICKS_PER_BEAT, tracks=[track])
     buffer = io.BytesIO()
     midi.save(file=buffer)
     return buffer.getvalue()
 
-
-def _ticks(seconds: float) -> int:
-    return round(seconds * TICKS_PER_SECOND)

@@ -58,7 +58,7 @@ def _notes(checkpoint: Checkpoint, mixture: PitchMixture, tokens: list[tuple[np.
     for network, (source, target) in zip(network_pitch(checkpoint, tokens), tokens):
         chains = ShortTermRows(mixture, [source[:, PITCH]])
         for probabilities, pitch in zip(network, target[:, PITCH].tolist()):
-            yield probabilities, mixture.chain_parts(chains.chains, chains.contexts, chains.previous), pitch
+            yield probabilities, mixture.chain_parts(chains.chains, chains.histories), pitch
             chains.add(np.array([pitch]))
 
 

@@ -73,3 +73,20 @@ def melody_line(notes: list[Note]) -> list[Note]:
 def melody_end(notes: list[Note]) -> float:
     """The time the last note lets go (0.0 for no notes)."""
     return max((n.end for n in notes), default=0.0)
+
+
+def quantized(notes: list[Note], grid: float, length: float) -> list[Note]:
+    """Notes with starts and ends moved to the nearest multiple of `grid` seconds, each at least
+    one grid step long and none past `length`; of notes of one pitch that land on one start, the
+    first is kept."""
+    if not grid > 0:
+        raise ValueError(f"grid must be above 0 seconds, got {grid!r}")
+    snapped, taken = [], set()
+    for note in sorted(notes, key=lambda n: n.start):
+        start = round(note.start / grid) * grid
+        end = min(max(round(note.end / grid) * grid, start + grid), length)
+        if (note.pitch, start) in taken or end <= start:
+            continue
+        taken.add((note.pitch, start))
+        snapped.append(Note(note.pitch, start, end, note.velocity))
+    return snapped

@@ -38,6 +38,7 @@ def test_extend_answers_timed_continuations(client, tiny_checkpoint):
     body = response.json()
     assert body["input_seconds"] == 5.0 and body["seconds"] == 5.0 and body["seed"] == 11
     assert body["model"]["name"] == tiny_checkpoint.name and len(body["model"]["version"]) == 12
+    assert body["bpm"] == pytest.approx(150, rel=0.02)  # the phrase's notes are 0.4 s apart
     assert len(body["extensions"]) == 3 and body["elapsed_ms"] > 0
     for extension in body["extensions"]:
         starts = [n["start"] for n in extension["notes"]]
@@ -54,6 +55,7 @@ def test_extend_is_the_library_function(client, tiny_checkpoint):
 
 def test_extend_reports_the_seed_it_chose(client):
     first = extend(client).json()
+    assert 0 <= first["seed"] < 2**53  # a browser's numbers hold it exactly
     again = extend(client, seed=first["seed"]).json()
     assert again["extensions"] == first["extensions"]
 
@@ -156,6 +158,32 @@ def test_read_and_write_midi_round_trip(client):
         [t for n in melody["notes"] for t in (n["start"], n["end"])], abs=1e-3)
 
 
+def test_write_midi_states_a_meter_and_can_snap_to_its_grid(client):
+    response = client.post("/api/write-midi", json={"notes": NOTES, "seconds": 5.0, "bpm": 90,
+                                                    "time_signature": [3, 4], "quantize": 0.5})
+    assert response.status_code == 200
+    midi = mido.MidiFile(file=io.BytesIO(response.content))
+    messages = list(midi.tracks[0])
+    assert [m.tempo for m in messages if m.type == "set_tempo"] == [666_667]
+    assert [(m.numerator, m.denominator) for m in messages if m.type == "time_signature"] == [(3, 4)]
+    ticks, onsets = 0, []
+    for message in messages:
+        ticks += message.time
+        if message.type == "note_on":
+            onsets.append(ticks)
+    assert onsets and all(t % (midi.ticks_per_beat // 2) == 0 for t in onsets)
+    melody = client.post("/api/read-midi", files={"file": ("m.mid", response.content, "audio/midi")}).json()
+    assert melody["bpm"] == pytest.approx(90, abs=1e-3) and melody["time_signature"] == [3, 4]
+    assert melody["estimated_bpm"] is not None
+
+
+@pytest.mark.parametrize("change, words", [({"time_signature": [4, 3]}, "denominator must be"),
+                                           ({"bpm": 5}, "bpm"), ({"quantize": 0}, "quantize")])
+def test_write_midi_refuses_a_bad_meter_in_words(client, change, words):
+    response = client.post("/api/write-midi", json={"notes": NOTES, "seconds": 5.0, **change})
+    assert response.status_code == 422 and words in response.json()["detail"]
+
+
 def test_write_midi_refuses_a_length_shorter_than_its_notes(client):
     response = client.post("/api/write-midi", json={"notes": NOTES, "seconds": 1.0})
     assert response.status_code == 422 and "ends before the last note" in response.json()["detail"]
@@ -168,6 +196,8 @@ def test_health_model_page_and_docs(client, tiny_checkpoint):
     assert info["data"]["songs"] == tiny_checkpoint.data["songs"] and info["context_notes"] == 64
     assert info["copies"] is True and info["pulse_seconds"] == 0.3
     assert len(info["pitch_mixture"]) == 3 and math.isclose(sum(info["pitch_mixture"]), 1.0)
+    assert info["limits"] == {"seconds": 60.0, "variations": 32, "temperature": 5.0, "seed": 2**63 - 1,
+                              "input_notes": LIMITS.max_input_notes}
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"] and "Segue" in page.text
     assert client.get("/static/app.js").status_code == 200

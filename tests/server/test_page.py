@@ -6,141 +6,14 @@ fail instead: there they must run."""
 
 from __future__ import annotations
 
-import json
-import os
 import wave
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import numpy as np
-import pytest
 
-from segue.midi_io import midi_bytes, read_midi
+from segue.midi_io import midi_bytes
 
 from conftest import played
-
-CHROMIUM = Path(os.environ.get("SEGUE_CHROMIUM", "/usr/bin/chromium"))
-FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
-WHITE_KEYS = "asdfghjk"  # C D E F G A B C on the computer keyboard
-
-
-@pytest.fixture(scope="module")
-def server_url():
-    segue = Path(sys.executable).with_name("segue")
-    process = subprocess.Popen([str(segue), "serve", "--port", "0"], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    try:
-        line = process.stdout.readline()
-        assert "running at http://127.0.0.1:" in line, line + process.stdout.read()
-        url = line.split("running at ")[1].split()[0].rstrip("/")
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/health", timeout=5) as response:
-                    assert json.load(response)["status"] == "ok"
-                    break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "segue serve did not answer"
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        message = f"Chromium not found at {CHROMIUM} (scripts/install-chromium installs it)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
-        yield browser
-        browser.close()
-
-
-# Web MIDI without devices: an in-memory MIDIAccess whose ports the test plugs in and plays, and
-# whose outputs record what the page sends.
-FAKE_WEB_MIDI = """
-(() => {
-  const access = { inputs: new Map(), outputs: new Map(), onstatechange: null, sysexEnabled: false };
-  const sent = [];
-  const changed = (port) => access.onstatechange && access.onstatechange({ port });
-  window.fakeMidi = {
-    sent,
-    plugInput(id, name) {
-      const port = { id, name, type: "input", state: "connected", onmidimessage: null };
-      access.inputs.set(id, port); changed(port);
-    },
-    unplugInput(id) { const port = access.inputs.get(id); access.inputs.delete(id); changed(port); },
-    plugOutput(id, name) {
-      const port = { id, name, type: "output", state: "connected",
-        send: (data, timestamp) => sent.push({ data: [...data], late: (timestamp ?? performance.now()) - performance.now() }),
-        clear: () => sent.push({ clear: true }) };
-      access.outputs.set(id, port); changed(port);
-    },
-    play(id, data) {
-      const port = access.inputs.get(id);
-      if (port.onmidimessage) port.onmidimessage({ data: new Uint8Array(data) });
-    },
-  };
-  window.fakeMidi.plugInput("keys-1", "Test Keyboard");
-  Object.defineProperty(navigator, "requestMIDIAccess", { value: async () => access, configurable: true });
-})();
-"""
-
-
-@pytest.fixture
-def page(browser, server_url):
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1100, "height": 1000})
-    context.add_init_script(FAKE_WEB_MIDI)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    # The server's Content-Security-Policy would block inline code or other origins: none may be needed.
-    page.on("console", lambda message: message.type == "error" and "Content Security Policy" in message.text
-            and errors.append(message.text))
-    page.goto(server_url)
-    page.wait_for_function("() => document.getElementById('model-status').textContent.includes('ready')")
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
-
-
-def screenshot(page, name):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def roll(page, field):
-    return int(page.get_attribute("#roll", f"data-{field}-notes"))
-
-
-def type_notes(page, keys, spacing_ms=350, held_ms=250):
-    for key in keys:
-        page.keyboard.down(key)
-        page.wait_for_timeout(held_ms)
-        page.keyboard.up(key)
-        page.wait_for_timeout(spacing_ms - held_ms)
-
-
-def wait_idle(page, timeout=30_000):
-    page.wait_for_function("() => document.body.dataset.state === 'idle'", timeout=timeout)
-
-
-def download(page, button):
-    with page.expect_download() as info:
-        page.click(button)
-    return read_midi(Path(info.value.path()).read_bytes()), info.value.suggested_filename
+from pages import SCREENSHOTS, WHITE_KEYS, download, roll, screenshot, type_notes, wait_idle
 
 
 def test_keys_sound_and_light_with_mouse_and_computer_keyboard(page):

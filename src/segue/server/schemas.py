@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..generate import MAX_SECONDS, MAX_TEMPERATURE, MAX_VARIATIONS
+from ..generate import MAX_SECONDS, MAX_SEED, MAX_TEMPERATURE, MAX_VARIATIONS
+from ..midi_io import DEFAULT_BPM, MAX_BPM, MIN_BPM, Meter
 from ..notes import Note
 
 MAX_FILE_SECONDS = 3600.0  # the longest MIDI file the API writes: an hour
@@ -46,7 +47,7 @@ class ExtendOptions(BaseModel):
     temperature: float = Field(1.0, ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False,
                                description="0 = most likely note, 1 = the model's own distribution")
     top_p: float = Field(0.95, gt=0, le=1, allow_inf_nan=False, description="nucleus sampling mass")
-    seed: int | None = Field(None, ge=0, lt=2**63, description="same seed and input give the same answer")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="same seed and input give the same answer")
     key: str | None = Field(None, max_length=40, description='keep notes in a key: "D major", "F# minor" or "auto"')
 
 
@@ -75,6 +76,7 @@ class ExtendResponse(BaseModel):
     input_seconds: float = Field(description="where the input ends; extension times count from here")
     seconds: float
     seed: int
+    bpm: float | None = Field(description="the tempo heard in the input (null: too few notes to tell)")
     model: ModelRef
     elapsed_ms: float
 
@@ -82,6 +84,9 @@ class ExtendResponse(BaseModel):
 class Melody(BaseModel):
     notes: list[NoteModel]
     input_seconds: float = Field(description="the file's length: the later of its end of track and last note-off")
+    bpm: float | None = Field(None, description="the tempo the file states (null: none)")
+    time_signature: tuple[int, int] | None = Field(None, description="the time signature the file states (null: none)")
+    estimated_bpm: float | None = Field(None, description="the tempo heard in the melody's notes")
 
 
 class WriteMidiRequest(BaseModel):
@@ -89,6 +94,16 @@ class WriteMidiRequest(BaseModel):
 
     notes: list[NoteModel]
     seconds: float = Field(gt=0, le=MAX_FILE_SECONDS, allow_inf_nan=False, description="the file's length")
+    bpm: float = Field(DEFAULT_BPM, ge=MIN_BPM, le=MAX_BPM, allow_inf_nan=False,
+                       description="the tempo the file states, so its beats fall where they were played")
+    time_signature: tuple[int, int] = Field((4, 4), description="[beats in a bar, beat note value (4 = quarter)]")
+    quantize: float | None = Field(None, gt=0, le=4, allow_inf_nan=False,
+                                   description="snap notes to this grid, in beats (0.25 = sixteenth notes); null: as played")
+
+    @model_validator(mode="after")
+    def _a_real_time_signature(self) -> WriteMidiRequest:
+        Meter(self.bpm, *self.time_signature)  # its ValueError names the bad value
+        return self
 
     @model_validator(mode="after")
     def _holds_its_notes(self) -> WriteMidiRequest:
@@ -96,6 +111,16 @@ class WriteMidiRequest(BaseModel):
         if last > self.seconds:
             raise ValueError(f"seconds ({self.seconds}) ends before the last note ({last})")
         return self
+
+
+class Limits(BaseModel):
+    """What a request may ask for: the page reads its limits from here."""
+
+    seconds: float = MAX_SECONDS
+    variations: int = MAX_VARIATIONS
+    temperature: float = MAX_TEMPERATURE
+    seed: int = MAX_SEED
+    input_notes: int
 
 
 class ModelInfo(BaseModel):
@@ -112,6 +137,7 @@ class ModelInfo(BaseModel):
     pitch_mixture: list[float] | None = Field(description="weights of the network, the long-term and the short-term "
                                               "interval chains in the pitch mixture (before their entropy weighting); "
                                               "null: the network alone")
+    limits: Limits
     best_valid_bits_per_note: float | None
     epochs: int | None
     train_seconds: float | None

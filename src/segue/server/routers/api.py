@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 import time
 from typing import Annotated
 
@@ -14,9 +13,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ...checkpoint import Checkpoint
-from ...generate import input_end, prepare
+from ...generate import input_end, prepare, random_seed
 from ... import midi_io
-from ...midi_io import midi_bytes, read_midi
+from ...midi_io import Meter, meter_of, midi_bytes, read_midi
+from ...notes import quantized
+from ...tempo import estimate_bpm
 from ...notes import Note
 from ..schemas import (
     ERROR_RESPONSES,
@@ -25,6 +26,7 @@ from ..schemas import (
     ExtendResponse,
     Extension,
     Health,
+    Limits,
     Melody,
     MidiExtendOptions,
     ModelInfo,
@@ -74,6 +76,7 @@ async def extend_notes(body: ExtendRequest, batcher: BatcherDep, settings: Setti
         input_seconds=input_end(notes, body.input_seconds),
         seconds=body.seconds,
         seed=seed,
+        bpm=estimate_bpm(notes),
         model=model,
         elapsed_ms=round(elapsed_ms, 3),
     )
@@ -94,20 +97,25 @@ async def extend_midi_file(file: Annotated[UploadFile, File(description="a stand
     else:
         notes, length = continuation, options.seconds
     name = f"{_safe_stem(file.filename)}-extended.mid"
-    return Response(midi_bytes(notes, length), media_type=MIDI_TYPE,
+    return Response(midi_bytes(notes, length, meter_of(melody)), media_type=MIDI_TYPE,
                     headers={"Content-Disposition": f'attachment; filename="{name}"', "X-Segue-Seed": str(seed)})
 
 
 @router.post("/read-midi", response_model=Melody, summary="A MIDI file's melody as JSON notes")
 def read_midi_file(file: Annotated[UploadFile, File(description="a standard MIDI file")], settings: SettingsDep) -> Melody:
     melody = _read_melody(file, settings)
-    return Melody(notes=[NoteModel.of(n) for n in melody.notes], input_seconds=melody.length)
+    return Melody(notes=[NoteModel.of(n) for n in melody.notes], input_seconds=melody.length, bpm=melody.bpm,
+                  time_signature=melody.time_signature, estimated_bpm=estimate_bpm(melody.notes))
 
 
 @router.post("/write-midi", response_class=Response, summary="JSON notes as a MIDI file",
              responses={200: {"content": {MIDI_TYPE: {}}, "description": "a format-0 MIDI file lasting `seconds`"}})
 def write_midi_file(body: WriteMidiRequest) -> Response:
-    data = midi_bytes([n.to_note() for n in body.notes], body.seconds)
+    meter = Meter(body.bpm, *body.time_signature)
+    notes = [n.to_note() for n in body.notes]
+    if body.quantize is not None:
+        notes = quantized(notes, body.quantize * 60 / meter.bpm, body.seconds)
+    data = midi_bytes(notes, body.seconds, meter)
     return Response(data, media_type=MIDI_TYPE, headers={"Content-Disposition": 'attachment; filename="segue.mid"'})
 
 
@@ -117,7 +125,7 @@ def health(checkpoint: CheckpointDep) -> Health:
 
 
 @router.get("/model", response_model=ModelInfo, summary="The model being served and what it was trained on")
-def model_info(request: Request, checkpoint: CheckpointDep) -> ModelInfo:
+def model_info(request: Request, checkpoint: CheckpointDep, settings: SettingsDep) -> ModelInfo:
     config, metrics = checkpoint.model.config, checkpoint.metrics
     return ModelInfo(
         name=checkpoint.name,
@@ -130,6 +138,7 @@ def model_info(request: Request, checkpoint: CheckpointDep) -> ModelInfo:
         copies=config.copy,
         pulse_seconds=checkpoint.tokenizer.config.pulse,
         pitch_mixture=None if checkpoint.mixture is None else list(checkpoint.mixture.prior),
+        limits=Limits(input_notes=settings.max_input_notes),
         best_valid_bits_per_note=metrics.get("best_valid_bits_per_note"),
         epochs=metrics.get("best_epoch"),
         train_seconds=metrics.get("train_seconds"),
@@ -142,7 +151,7 @@ async def _continue(notes: list[Note], input_seconds: float | None, options: Ext
     """The one call into the library for both extend routes: (seed used, continuations, ms from
     the request's check to its answer, time waiting for the model included). A request still
     unanswered after `settings.request_seconds` gets 503: the server is overloaded."""
-    seed = secrets.randbits(31) if options.seed is None else options.seed
+    seed = random_seed() if options.seed is None else options.seed
     started = time.perf_counter()
     job = prepare(notes, batcher.checkpoint.tokenizer, seconds=options.seconds, temperature=options.temperature,
                   top_p=options.top_p, seed=seed, variations=variations, input_length=input_seconds, key=options.key)

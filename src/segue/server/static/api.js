@@ -1,5 +1,12 @@
 // Calls to the Segue server. Every failure becomes an Error whose message a musician can read.
 
+// The server's words as a sentence: a capital first letter and a full stop.
+export function sentence(text) {
+  const trimmed = String(text).trim();
+  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
+}
+
 async function call(path, options) {
   let response;
   try {
@@ -13,15 +20,18 @@ async function call(path, options) {
     detail = (await response.json()).detail;
   } catch { /* not JSON: say what we know */ }
   if (response.status >= 500) throw new Error(`The server failed (${response.status}). Please try again.`);
-  throw new Error(typeof detail === "string" && detail ? detail : `The server refused the request (${response.status}).`);
+  throw new Error(typeof detail === "string" && detail ? sentence(detail) : `The server refused the request (${response.status}).`);
 }
 
 function json(body) {
   return { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
 }
 
+// Only the fields the API takes: the page's own marks (who played a note) stay on the page.
+export const plainNotes = (notes) => notes.map(({ pitch, start, end, velocity }) => ({ pitch, start, end, velocity }));
+
 export async function extendNotes(request) {
-  return (await call("/api/extend", json(request))).json();
+  return (await call("/api/extend", json({ ...request, notes: plainNotes(request.notes) }))).json();
 }
 
 export async function readMidi(file) {
@@ -30,8 +40,9 @@ export async function readMidi(file) {
   return (await call("/api/read-midi", { method: "POST", body: form })).json();
 }
 
-export async function writeMidi(notes, seconds) {
-  return (await call("/api/write-midi", json({ notes, seconds }))).blob();
+// options: { bpm, time_signature: [n, d], quantize: beats or null }
+export async function writeMidi(notes, seconds, options = {}) {
+  return (await call("/api/write-midi", json({ notes: plainNotes(notes), seconds, ...options }))).blob();
 }
 
 export async function modelInfo() {

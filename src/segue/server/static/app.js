@@ -1,7 +1,7 @@
-// The page's flow: play or record a phrase, ask the server to continue it, show and play the answer,
-// and keep every take in the browser.
+// The page's flow: play or record a phrase, ask the server to continue it, show and play the answer
+// in time, and keep every take in the browser.
 
-import { extendNotes, modelInfo, readMidi, writeMidi } from "./api.js";
+import { extendNotes, modelInfo, readMidi, sentence, writeMidi } from "./api.js";
 import { loadTakes, saveTakes } from "./history.js";
 import { MidiPorts } from "./midi.js";
 import { Piano } from "./piano.js";
@@ -9,9 +9,16 @@ import { noteName, PianoRoll } from "./roll.js";
 import { Synth } from "./synth.js";
 
 const COUNTDOWN_SECONDS = 3;
+const METRONOME_COUNT_IN = 4;  // beats of count-in when the metronome is on
 const PLAYBACK_LEAD = 0.06;  // seconds between scheduling and the first sound: room for the audio thread
+const PHRASE_BREAK = 4;  // seconds of silence after which free play starts a new phrase
+const DUET_PAUSE = 0.8;  // seconds of silence after which duet mode answers
+const DUET_MIN_NOTES = 3;
+const UNDO_SECONDS = 15;
 const MAX_EVENTS = 60;
 const KEY_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"];
+// The page's limits, until /api/model says the server's (which may be tighter or looser).
+const limits = { seconds: 30, variations: 8, temperature: 2, seed: Number.MAX_SAFE_INTEGER, inputNotes: 2000 };
 
 const $ = (id) => document.getElementById(id);
 const synth = new Synth();
@@ -23,6 +30,7 @@ class Recorder {
   reset() { this.origin = null; this.held = new Map(); this.notes = []; }
   start(origin) { this.reset(); this.origin = origin; }
   get active() { return this.origin !== null; }
+  get count() { return this.notes.length + this.held.size; }
   down(pitch, velocity, time) {
     if (!this.active || time < this.origin) return;
     this.up(pitch, time);
@@ -34,6 +42,11 @@ class Recorder {
     this.held.delete(pitch);
     const end = time - this.origin;
     if (end > held.start) this.notes.push({ pitch, start: held.start, end, velocity: held.velocity });
+  }
+  // Every note so far, a held one ending at `time`: for drawing while the player plays.
+  snapshot(time) {
+    const held = [...this.held].map(([pitch, h]) => ({ pitch, start: h.start, end: Math.max(time - this.origin, h.start + 0.01), velocity: h.velocity }));
+    return [...this.notes, ...held];
   }
   // Close the window at `length` seconds (keys still down end there) and return its notes.
   finish(length) {
@@ -53,7 +66,13 @@ const state = {
   current: null,         // the take shown
   free: new Recorder(),  // free play, from its first note
   timed: new Recorder(), // the recording window
-  playback: null,        // { frame, at, offset, end, notes, lit }
+  lastRelease: 0,        // when the last key was let go (performance seconds)
+  playback: null,        // { frame, at, offset, end, notes, lit, loop }
+  session: null,         // the count-in or recording in progress: { cancelled, early, wake }
+  clocks: new Map(),     // take id -> performance time of the take's 0 s, for takes played live this visit
+  duetTimer: 0,
+  liveFrame: 0,
+  deleted: null,         // { take, index, timer }: the last deleted take, until undone or forgotten
 };
 
 const now = () => performance.now() / 1000;
@@ -61,17 +80,25 @@ const now = () => performance.now() / 1000;
 function setMode(mode) {
   state.mode = mode;
   document.body.dataset.state = mode;
-  const busy = mode === "countdown" || mode === "recording" || mode === "extending";
+  const capturing = mode === "countdown" || mode === "recording";
+  const busy = capturing || mode === "extending";
   const take = state.current;
   const extended = Boolean(take && take.extensions.length);
-  $("record").disabled = busy;
+  const record = $("record");
+  record.textContent = mode === "countdown" ? "✕ Cancel" : mode === "recording" ? "■ Stop recording" : "● Record";
+  record.setAttribute("aria-label", mode === "countdown" ? "Cancel the count-in" : mode === "recording"
+    ? "Stop recording and continue what was played" : "Record");
+  record.disabled = mode === "extending";
   $("extend").disabled = busy;
   $("extend-again").disabled = busy || !extended;
   $("play").disabled = busy || !take;
+  $("play").textContent = mode === "playing" ? "■ Stop" : "▶ Play";
+  $("play").setAttribute("aria-pressed", String(mode === "playing"));
   $("stop").disabled = mode !== "playing";
   $("download").disabled = !extended;
   $("download-all").disabled = !extended;
-  $("upload").disabled = busy;
+  $("open-file").disabled = busy;
+  $("countdown").textContent = mode === "recording" ? "Recording…" : mode === "countdown" ? $("countdown").textContent : "";
 }
 
 function showError(message) {
@@ -83,29 +110,71 @@ function clearError() {
   $("error").hidden = true;
 }
 
+function phraseStatus(text) {
+  $("phrase-status").textContent = text;
+}
+
 // ---- playing the keys -------------------------------------------------------------------------
 
 function noteDown(pitch, velocity) {
   synth.noteOn(pitch, velocity);
   midi.noteOn(pitch, velocity);
   piano.light(pitch, "down", true);
+  clearTimeout(state.duetTimer);
   const time = now();
+  let recorder = null;
   if (state.mode === "recording") {
-    state.timed.down(pitch, velocity, time);
-  } else if (state.mode !== "countdown") {
-    if (!state.free.active) state.free.start(time);
-    state.free.down(pitch, velocity, time);
+    recorder = state.timed;
+  } else if (collectsFreePlay()) {
+    recorder = state.free;
+    const paused = recorder.active && !recorder.held.size && time - state.lastRelease > PHRASE_BREAK;
+    if (!recorder.active || paused) recorder.start(time);  // a new phrase
   }
-  const recorder = state.mode === "recording" ? state.timed : state.free;
-  logEvent(`${noteName(pitch).padEnd(4)} vel ${String(velocity).padStart(3)}  ${recorder.active ? (time - recorder.origin).toFixed(2) + " s" : ""}`);
+  recorder?.down(pitch, velocity, time);
+  if (recorder) drawLive();
+  logEvent(`${noteName(pitch).padEnd(4)} vel ${String(velocity).padStart(3)}  ${recorder ? (time - recorder.origin).toFixed(2) + " s" : "(not kept)"}`);
 }
 
 function noteUp(pitch) {
   synth.noteOff(pitch);
   midi.noteOff(pitch);
   piano.light(pitch, "down", false);
-  state.timed.up(pitch, now());
-  state.free.up(pitch, now());
+  const time = now();
+  state.lastRelease = time;
+  state.timed.up(pitch, time);
+  state.free.up(pitch, time);
+  if (state.mode === "recording" || (state.free.active && collectsFreePlay())) drawLive();
+  if ($("duet").checked && state.free.active && !state.free.held.size && state.free.notes.length >= DUET_MIN_NOTES) {
+    clearTimeout(state.duetTimer);
+    state.duetTimer = setTimeout(() => {
+      if (collectsFreePlay() && state.mode !== "extending" && !state.free.held.size) extendFreePlay();
+    }, DUET_PAUSE * 1000);
+  }
+}
+
+// Free play is kept when nothing else is going on; notes played along with a playback are not a
+// new phrase, except in duet mode, where playing over the answer is how the next phrase starts.
+function collectsFreePlay() {
+  return state.mode === "idle" || (state.mode === "playing" && $("duet").checked);
+}
+
+// Draw the phrase being played, and keep drawing while a key is held or a recording runs.
+function drawLive() {
+  cancelAnimationFrame(state.liveFrame);
+  const frame = () => {
+    const recording = state.mode === "recording";
+    const recorder = recording ? state.timed : state.free;
+    if (!recorder.active || !(recording || collectsFreePlay())) return;
+    const time = now() - recorder.origin;
+    roll.showLive(recorder.snapshot(now()), recording ? Number(state.session?.length) : null, time);
+    if (!recording) {
+      const count = recorder.count;
+      phraseStatus(`Free play: ${count} note${count === 1 ? "" : "s"} — ${$("duet").checked
+        ? "pause and Segue answers" : "Extend continues them"}; Clear starts over.`);
+    }
+    if (recording || recorder.held.size) state.liveFrame = requestAnimationFrame(frame);
+  };
+  frame();
 }
 
 function logEvent(text) {
@@ -125,65 +194,118 @@ const midi = new MidiPorts($("midi-in"), $("midi-out"), {
   onDown: noteDown,
   onUp: noteUp,
   onStatus: (text) => { if (text) logEvent(text); },
+  onUnavailable: (reason) => { $("midi-status").textContent = `${reason}. The on-screen and computer keys still play.`; },
 });
 
 // ---- recording --------------------------------------------------------------------------------
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+// A pause that ends early when the session is cancelled or stopped.
+function pause(session, seconds) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, seconds * 1000);
+    session.wake = () => { clearTimeout(timer); resolve(); };
+  });
+}
+
+function endSession(how) {
+  const session = state.session;
+  if (!session) return;
+  session[how] = true;
+  session.wake?.();
+}
 
 async function record() {
+  if (state.mode === "countdown" || state.mode === "recording") {  // the same button cancels or stops
+    endSession(state.mode === "countdown" ? "cancelled" : "early");
+    return;
+  }
+  const settings = readSettings();
+  if (!settings) return;
   clearError();
   stop();
   synth.start();
-  const length = numberSetting("record-seconds", 1, 30, 5);
+  clearTimeout(state.duetTimer);
+  const metronome = $("metronome").checked ? settings.bpm : null;
+  const beat = metronome ? 60 / metronome : 1;
+  const session = state.session = { cancelled: false, early: false, length: settings.recordSeconds };
   setMode("countdown");
-  for (let count = COUNTDOWN_SECONDS; count > 0; count--) {
+  const counts = metronome ? METRONOME_COUNT_IN : COUNTDOWN_SECONDS;
+  for (let count = counts; count > 0 && !session.cancelled; count--) {
     $("countdown").textContent = String(count);
-    tick(count === COUNTDOWN_SECONDS ? 84 : 79);
-    await sleep(1000);
+    tick(count === counts ? 84 : 79);
+    await pause(session, beat);
   }
+  if (session.cancelled) return cancelled("The count-in was cancelled.");
   $("countdown").textContent = "";
-  state.timed.start(now());
-  state.free.reset();
+  const origin = now();
+  state.timed.start(origin);
+  state.free.reset();  // what was played before the recording is not part of it, nor of the next free phrase
   setMode("recording");
+  if (metronome) for (let t = 0; t < settings.recordSeconds - 1e-6; t += beat) tick(t % (beat * 4) < 1e-6 ? 84 : 79, t);
+  drawLive();
   const bar = $("progress-bar");
-  const origin = state.timed.origin;
-  await new Promise((resolve) => {
-    const frame = () => {
-      const done = Math.min((now() - origin) / length, 1);
-      bar.style.width = `${done * 100}%`;
-      bar.setAttribute("aria-valuenow", String(Math.round(done * 100)));
-      if (done < 1) requestAnimationFrame(frame); else resolve();
-    };
-    requestAnimationFrame(frame);
-    setTimeout(resolve, length * 1000 + 250);  // a hidden tab gets no animation frames
-  });
-  const notes = state.timed.finish(length);
+  let frame = 0;
+  const progress = () => {
+    const done = Math.min((now() - origin) / settings.recordSeconds, 1);
+    bar.style.width = `${done * 100}%`;
+    bar.setAttribute("aria-valuenow", String(Math.round(done * 100)));
+    if (done < 1 && state.session === session) frame = requestAnimationFrame(progress);
+  };
+  progress();
+  await pause(session, settings.recordSeconds);
+  cancelAnimationFrame(frame);
   bar.style.width = "0%";
+  bar.setAttribute("aria-valuenow", "0");
+  if (session.cancelled) return cancelled("The recording was cancelled; nothing was kept.");
+  const length = session.early ? Math.max(now() - origin, 0.1) : settings.recordSeconds;
+  state.session = null;
+  const notes = state.timed.finish(length);
   if (!notes.length) {
     setMode("idle");
+    showTake(state.current);
     showError("Nothing was played during the recording. Press Record and play while the bar fills.");
     return;
   }
-  await extendTake(newTake(notes, length, "recording"));
+  const take = newTake(notes, length, "recording");
+  if (metronome) take.bpm = metronome;
+  state.clocks.set(take.id, origin);
+  await extendTake(take, { fresh: true });
 }
 
-function tick(pitch) {
-  const at = synth.now();
-  synth.release(synth.voice(pitch, 50, at), at + 0.05);
+function cancelled(message) {
+  state.session = null;
+  state.timed.reset();
+  synth.stopAll();
+  setMode("idle");
+  showTake(state.current);
+  phraseStatus(message);
+}
+
+// A click of the count-in (or the metronome), `delay` seconds from now.
+function tick(pitch, delay = 0) {
+  const at = synth.now() + delay;
+  const voice = synth.voice(pitch, 50, at);
+  synth.release(voice, at + 0.05);
+  synth.scheduled.add(voice);
 }
 
 async function extendFreePlay() {
+  clearTimeout(state.duetTimer);
+  if (!readSettings()) return;
   clearError();
-  stop();
-  if (state.free.active && (state.free.notes.length || state.free.held.size)) {
-    const time = now() - state.free.origin;
-    const notes = state.free.finish(time);
+  if (!$("duet").checked) stop();
+  const free = state.free;
+  if (free.active && free.count) {
+    const origin = free.origin;
+    const notes = free.finish(now() - origin);
     const end = Math.max(...notes.map((n) => n.end));
-    await extendTake(newTake(notes, end, "free play"));
+    const take = newTake(notes, end, $("duet").checked ? "duet" : "free play");
+    state.clocks.set(take.id, origin);
+    await extendTake(take, { fresh: true });
   } else if (state.current) {
     const take = state.current;  // nothing new played: more ideas for the phrase on screen
-    await extendTake(newTake(take.input, take.inputSeconds, take.source));
+    if (!take.extensions.length) await extendTake(take, { fresh: false });  // a take that failed before: try it again
+    else await extendTake(newTake(take.input, take.inputSeconds, take.source, take), { fresh: false });
   } else {
     showError("Play something first: click the keys, type A S D F…, or use a MIDI keyboard.");
   }
@@ -191,17 +313,26 @@ async function extendFreePlay() {
 
 async function extendAgain() {
   const take = state.current;
-  if (!take || !take.extensions.length) return;
-  const continuation = take.extensions[take.chosen].map((n) => shift(n, take.inputSeconds));
-  await extendTake(newTake([...take.input, ...continuation], take.inputSeconds + take.seconds, "extend again"));
+  if (!take || !take.extensions.length || !readSettings()) return;
+  const continuation = take.extensions[take.chosen].map((n) => ({ ...shift(n, take.inputSeconds), by: "segue" }));
+  const next = newTake([...take.input, ...continuation], take.inputSeconds + take.seconds, "extend again", take);
+  await extendTake(next, { fresh: false });
 }
 
 async function uploadFile(file) {
+  if (!readSettings()) return;
   clearError();
   stop();
+  if (!/\.(mid|midi)$/i.test(file.name) && file.type !== "audio/midi") {
+    showError(`${file.name} is not a MIDI file: choose one saved as a Standard MIDI File (.mid or .midi).`);
+    return;
+  }
   try {
     const melody = await readMidi(file);
-    await extendTake(newTake(melody.notes, melody.input_seconds, file.name));
+    const take = newTake(melody.notes, melody.input_seconds, file.name);
+    take.bpm = melody.bpm ?? melody.estimated_bpm ?? null;
+    take.timeSignature = melody.time_signature ?? null;
+    await extendTake(take, { fresh: true });
   } catch (error) {
     showError(`Could not open ${file.name}: ${error.message}`);
   }
@@ -211,14 +342,58 @@ function shift(note, seconds) {
   return { ...note, start: note.start + seconds, end: note.end + seconds };
 }
 
-function numberSetting(id, low, high, fallback) {
-  const value = Number($(id).value);
-  return Number.isFinite(value) && $(id).value !== "" ? Math.min(Math.max(value, low), high) : fallback;
+// ---- settings ---------------------------------------------------------------------------------
+
+const FIELD_LABELS = { seconds: "Continue (s)", variations: "Variations", seed: "Seed", "record-seconds": "Record (s)", bpm: "Tempo (bpm)" };
+
+// Every setting, checked against the server's limits; null (and the reason shown by the field)
+// when one is not usable, so nothing is sent.
+function readSettings() {
+  const problems = [];
+  const number = (id, low, high, { whole = false } = {}) => {
+    const field = $(id);
+    const text = field.value.trim();
+    const value = Number(text);
+    const ok = text !== "" && Number.isFinite(value) && value >= low && value <= high && (!whole || Number.isInteger(value));
+    field.setAttribute("aria-invalid", String(!ok));
+    if (!ok) problems.push(`${FIELD_LABELS[id]} must be ${whole ? "a whole number" : "a number"} from ${low} to ${high}`);
+    return value;
+  };
+  const seedField = $("seed");
+  const seedText = seedField.value.trim();
+  const seedMax = Math.min(limits.seed, Number.MAX_SAFE_INTEGER);  // larger ones would not survive a JavaScript number
+  const seedOk = seedText === "" || (/^\d+$/.test(seedText) && BigInt(seedText) <= BigInt(seedMax));
+  seedField.setAttribute("aria-invalid", String(!seedOk));
+  if (!seedOk) problems.push(`Seed must be empty (random) or a whole number from 0 to ${seedMax}`);
+  const settings = {
+    seconds: number("seconds", 1, Math.min(limits.seconds, 60)),
+    variations: number("variations", 1, limits.variations, { whole: true }),
+    recordSeconds: number("record-seconds", 1, 30),
+    bpm: number("bpm", 40, 220),
+    seed: seedOk && seedText !== "" ? Number(seedText) : null,
+    temperature: Number($("temperature").value),
+    key: $("key").value || null,
+  };
+  const box = $("settings-error");
+  box.hidden = !problems.length;
+  box.textContent = problems.map((p) => `${p}.`).join(" ");
+  return problems.length ? null : settings;
+}
+
+function applyLimits(server) {
+  if (!server) return;
+  limits.seconds = server.seconds;
+  limits.variations = server.variations;
+  limits.seed = server.seed;
+  limits.inputNotes = server.input_notes;
+  $("seconds").max = String(Math.min(server.seconds, 60));
+  $("variations").max = String(server.variations);
+  $("temperature").max = String(Math.min(server.temperature, 2));
 }
 
 // ---- takes ------------------------------------------------------------------------------------
 
-function newTake(notes, inputSeconds, source) {
+function newTake(notes, inputSeconds, source, from = null) {
   const created = new Date();
   return {
     id: `${created.getTime().toString(36)}-${Math.random().toString(36).slice(2, 6)}`,
@@ -229,46 +404,56 @@ function newTake(notes, inputSeconds, source) {
     extensions: [],
     chosen: 0,
     seconds: 0,
+    bpm: from?.bpm ?? null,
+    timeSignature: from?.timeSignature ?? null,
   };
 }
 
-// Save the phrase before asking for its continuation: if the server fails, the take is kept.
-async function extendTake(take) {
-  remember(take);
-  show(take);
+// A take of new notes is saved before its continuation is asked for: if the server fails, it is
+// kept. A take made from one already kept (more ideas, extend again) is saved only once answered,
+// and a failure leaves the last continuation on screen.
+async function extendTake(take, { fresh }) {
+  const settings = readSettings();
+  if (!settings) return;
+  const before = state.current;
+  if (fresh) remember(take);
+  showTake(take);
   setMode("extending");
   $("model-status").textContent = "Writing the continuation…";
-  const seed = $("seed").value === "" ? null : Number($("seed").value);
   try {
     const answer = await extendNotes({
       notes: take.input,
       input_seconds: take.inputSeconds,
-      seconds: numberSetting("seconds", 1, 30, 5),
-      temperature: Number($("temperature").value),
+      seconds: settings.seconds,
+      temperature: settings.temperature,
       top_p: 0.95,
-      seed,
-      variations: Math.round(numberSetting("variations", 1, 8, 1)),
-      key: $("key").value || null,
+      seed: settings.seed,
+      variations: settings.variations,
+      key: settings.key,
     });
     Object.assign(take, {
       extensions: answer.extensions.map((e) => e.notes),
+      chosen: 0,
       inputSeconds: answer.input_seconds,
       seconds: answer.seconds,
       seed: answer.seed,
-      temperature: Number($("temperature").value),
-      key: $("key").value || null,
+      temperature: settings.temperature,
+      key: settings.key,
+      bpm: take.bpm ?? answer.bpm ?? null,
       model: `${answer.model.name} ${answer.model.version}`,
       elapsedMs: answer.elapsed_ms,
     });
     remember(take);
-    show(take);
+    showTake(take);
+    phraseStatus("");
     $("model-status").textContent = `Continued in ${Math.round(answer.elapsed_ms)} ms (seed ${answer.seed})`;
     setMode("idle");
     play(true);
   } catch (error) {
     setMode("idle");
     $("model-status").textContent = "";
-    showError(`${error.message} Your phrase is kept in Takes.`);
+    if (!fresh) showTake(before);
+    showError(`${error.message}${fresh ? " Your phrase is kept in Takes." : ""}`);
   }
 }
 
@@ -278,63 +463,138 @@ function remember(take) {
   renderHistory();
 }
 
-function show(take) {
+function showTake(take) {
   state.current = take;
-  const continuation = take.extensions[take.chosen] || [];
-  roll.show(take.input, take.inputSeconds, continuation, take.seconds);
+  cancelAnimationFrame(state.liveFrame);
+  if (!take) {
+    roll.show([], 0, [], 0);
+  } else {
+    roll.show(take.input, take.inputSeconds, take.extensions[take.chosen] || [], take.seconds);
+  }
   const picker = $("variation-picker");
   picker.replaceChildren();
-  if (take.extensions.length > 1) {
+  if (take && take.extensions.length > 1) {
     take.extensions.forEach((_, index) => {
       const button = document.createElement("button");
       button.type = "button";
       button.textContent = String(index + 1);
-      button.title = `Variation ${index + 1}`;
+      button.setAttribute("aria-label", `Variation ${index + 1}`);
       button.setAttribute("aria-pressed", String(index === take.chosen));
       button.addEventListener("click", () => {
         take.chosen = index;
         remember(take);
-        show(take);
+        showTake(take);
         play(true);
       });
       picker.append(button);
     });
   }
+  $("tempo").textContent = take?.bpm ? `≈ ${Math.round(take.bpm)} bpm` : "";
   renderHistory();
   setMode(state.mode);
+}
+
+function describeTake(take, number) {
+  const time = new Date(take.created).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const continuation = take.extensions.length ? `${take.extensions[take.chosen].length} notes` : "not continued";
+  const settings = take.extensions.length
+    ? ` · T ${Number(take.temperature ?? 1).toFixed(1)} · seed ${take.seed} · key ${take.key ?? "off"}` : "";
+  return `#${number} ${time} · ${take.source} · ${take.input.length} → ${continuation}${settings}`;
 }
 
 function renderHistory() {
   const list = $("history");
   list.replaceChildren();
   state.takes.forEach((take, index) => {
+    const number = state.takes.length - index;
     const item = document.createElement("li");
     item.dataset.id = take.id;
-    item.setAttribute("aria-current", String(take === state.current || take.id === state.current?.id));
-    const when = document.createElement("span");
-    when.className = "when";
-    const time = new Date(take.created).toLocaleTimeString();
-    const continuation = take.extensions.length ? `${take.extensions[take.chosen].length} notes` : "not continued";
-    when.textContent = `#${state.takes.length - index} ${time} · ${take.source} · ${take.input.length} → ${continuation}`;
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "take";
+    open.textContent = describeTake(take, number);
+    open.setAttribute("aria-current", String(take.id === state.current?.id));
+    open.addEventListener("click", () => openTake(take));
     const remove = document.createElement("button");
     remove.type = "button";
+    remove.className = "delete";
     remove.textContent = "×";
-    remove.title = "Delete this take";
-    remove.addEventListener("click", (event) => {
-      event.stopPropagation();
-      state.takes = state.takes.filter((t) => t.id !== take.id);
-      saveTakes(state.takes);
-      renderHistory();
-    });
-    item.append(when, remove);
-    item.addEventListener("click", () => { stop(); show(take); });
+    remove.setAttribute("aria-label", `Delete take #${number}`);
+    remove.addEventListener("click", () => deleteTake(take, number));
+    item.append(open, remove);
     list.append(item);
   });
 }
 
+// Bring a take back: on screen, with the settings it was made with.
+function openTake(take) {
+  stop();
+  showTake(take);
+  if (take.extensions.length) {
+    $("temperature").value = String(take.temperature ?? 1);
+    $("temperature-value").textContent = Number(take.temperature ?? 1).toFixed(1);
+    $("seed").value = take.seed === undefined || take.seed === null ? "" : String(take.seed);
+    $("key").value = take.key ?? "";
+    $("seconds").value = String(take.seconds);
+    $("variations").value = String(take.extensions.length);
+    readSettings();
+  }
+  $("roll").scrollIntoView({ block: "nearest", behavior: "smooth" });
+}
+
+function deleteTake(take, number) {
+  const index = state.takes.findIndex((t) => t.id === take.id);
+  state.takes.splice(index, 1);
+  saveTakes(state.takes);
+  if (state.current?.id === take.id) {
+    stop();
+    showTake(null);
+  }
+  renderHistory();
+  clearTimeout(state.deleted?.timer);
+  state.deleted = { take, index, timer: setTimeout(forgetDeleted, UNDO_SECONDS * 1000) };
+  $("undo-text").textContent = `Take #${number} deleted.`;
+  $("undo-bar").hidden = false;
+}
+
+function undoDelete() {
+  const deleted = state.deleted;
+  if (!deleted) return;
+  state.takes.splice(Math.min(deleted.index, state.takes.length), 0, deleted.take);
+  saveTakes(state.takes);
+  forgetDeleted();
+  showTake(deleted.take);
+}
+
+function forgetDeleted() {
+  clearTimeout(state.deleted?.timer);
+  state.deleted = null;
+  $("undo-bar").hidden = true;
+}
+
 // ---- playback ---------------------------------------------------------------------------------
 
-// Play the take shown: only its continuation (as right after extending), or the phrase and then it.
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length ? sorted[Math.floor(sorted.length / 2)] : null;
+}
+
+// When a continuation answered live should start (performance seconds): where the phrase ends, or,
+// when the answer came later than that, on the next beat of the phrase's pulse.
+function inTime(take) {
+  const clock = state.clocks.get(take.id);
+  if (clock === undefined) return null;
+  const onsets = take.input.map((n) => n.start);
+  const pulse = take.bpm ? 60 / take.bpm : median(onsets.slice(1).map((t, i) => t - onsets[i]).filter((g) => g > 0.05)) || 0.5;
+  const end = clock + take.inputSeconds;
+  const earliest = now() + PLAYBACK_LEAD;
+  const beats = end >= earliest ? 0 : Math.ceil((earliest - end) / pulse);
+  Object.assign(document.body.dataset, { phraseEnd: String(end), pulse: String(pulse), startBeats: String(beats) });
+  return end + beats * pulse;
+}
+
+// Play the take shown: only its continuation (right after extending: in time with the phrase where
+// it was played live), or the phrase and then it.
 function play(continuationOnly = false) {
   const take = state.current;
   if (!take) return;
@@ -343,10 +603,13 @@ function play(continuationOnly = false) {
   const notes = continuationOnly ? continuation : [...take.input, ...continuation];
   const offset = continuationOnly ? take.inputSeconds : 0;
   const end = take.inputSeconds + take.seconds;
-  const at = synth.now() + PLAYBACK_LEAD;
+  const startAt = continuationOnly ? inTime(take) : null;
+  const delay = startAt === null ? PLAYBACK_LEAD : startAt - now();
+  const at = synth.now() + delay;
+  document.body.dataset.startedAt = String(startAt === null ? "" : startAt);
   const relative = notes.map((n) => shift(n, -offset));
   document.body.dataset.scheduled = String(synth.schedule(relative, at));
-  midi.play(relative, PLAYBACK_LEAD);
+  midi.play(relative, delay);
   state.playback = { at, offset, end, notes, lit: new Set(), frame: 0 };
   setMode("playing");
   const frame = () => {
@@ -357,8 +620,10 @@ function play(continuationOnly = false) {
     for (const pitch of playback.lit) if (!sounding.has(pitch)) piano.light(pitch, "echo", false);
     for (const pitch of sounding) piano.light(pitch, "echo", true);
     playback.lit = sounding;
-    roll.setPlayhead(Math.max(time, playback.offset));
-    if (time >= playback.end) stop(); else playback.frame = requestAnimationFrame(frame);
+    if (!(state.free.active && $("duet").checked && state.free.count)) roll.setPlayhead(Math.max(time, playback.offset));
+    if (time < playback.end) playback.frame = requestAnimationFrame(frame);
+    else if ($("loop").checked && state.current === take) play(false);
+    else stop();
   };
   state.playback.frame = requestAnimationFrame(frame);
 }
@@ -375,7 +640,18 @@ function stop() {
   if (state.mode === "playing") setMode("idle");
 }
 
+function togglePlay() {
+  if (state.mode === "playing") stop(); else play(false);
+}
+
 // ---- files ------------------------------------------------------------------------------------
+
+const pad = (n) => String(n).padStart(2, "0");
+
+function fileName(take, what) {
+  const at = new Date(take.created);
+  return `segue-${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}-${pad(at.getHours())}${pad(at.getMinutes())}-${what}.mid`;
+}
 
 async function download(withInput) {
   const take = state.current;
@@ -385,10 +661,14 @@ async function download(withInput) {
     ? [[...take.input, ...continuation.map((n) => shift(n, take.inputSeconds))], take.inputSeconds + take.seconds]
     : [continuation, take.seconds];
   try {
-    const blob = await writeMidi(notes, seconds);
+    const blob = await writeMidi(notes, seconds, {
+      bpm: take.bpm ?? 120,
+      time_signature: take.timeSignature ?? [4, 4],
+      quantize: $("quantize").checked ? 0.25 : null,
+    });
     const link = document.createElement("a");
     link.href = URL.createObjectURL(blob);
-    link.download = `segue-${take.id}-${withInput ? "phrase-and-continuation" : "continuation"}.mid`;
+    link.download = fileName(take, withInput ? "phrase-and-continuation" : "continuation");
     document.body.append(link);
     link.click();
     link.remove();
@@ -407,49 +687,79 @@ function fillKeys() {
   }
 }
 
+function clearAll() {
+  stop();
+  endSession("cancelled");
+  clearTimeout(state.duetTimer);
+  state.free.reset();
+  showTake(null);
+  phraseStatus("");
+  setMode("idle");
+}
+
 function bind() {
   $("record").addEventListener("click", record);
   $("extend").addEventListener("click", extendFreePlay);
   $("extend-again").addEventListener("click", extendAgain);
-  $("play").addEventListener("click", () => play(false));
+  $("play").addEventListener("click", togglePlay);
   $("stop").addEventListener("click", stop);
-  $("clear").addEventListener("click", () => {
-    stop();
-    state.free.reset();
-    state.current = null;
-    roll.show([], 0, [], 0);
-    renderHistory();
-    setMode("idle");
-  });
+  $("clear").addEventListener("click", clearAll);
   $("download").addEventListener("click", () => download(false));
   $("download-all").addEventListener("click", () => download(true));
+  $("open-file").addEventListener("click", () => $("upload").click());
   $("upload").addEventListener("change", (event) => {
     const [file] = event.target.files;
     event.target.value = "";
     if (file) uploadFile(file);
   });
+  $("undo").addEventListener("click", undoDelete);
+  $("octave-down").addEventListener("click", () => piano.shift(-1));
+  $("octave-up").addEventListener("click", () => piano.shift(1));
   $("temperature").addEventListener("input", (event) => { $("temperature-value").textContent = Number(event.target.value).toFixed(1); });
+  for (const id of ["seconds", "variations", "seed", "record-seconds", "bpm"]) $(id).addEventListener("change", readSettings);
+  $("duet").addEventListener("change", () => { if (!$("duet").checked) clearTimeout(state.duetTimer); });
   $("error-close").addEventListener("click", clearError);
   window.addEventListener("keydown", (event) => {
-    if (event.code === "Space" && !event.target.closest?.("input, select, textarea, button")) {
-      event.preventDefault();
-      if (state.mode === "playing") stop(); else play(false);
+    if (event.key === "Escape") {
+      if (state.mode === "countdown" || state.mode === "recording") endSession("cancelled");
+      else if (state.mode === "playing") stop();
+      return;
     }
+    // Space plays and stops, unless a control has focus: then it presses that control, as it
+    // should (the Play button itself plays and stops). Counting in or recording, it does nothing.
+    if (event.code !== "Space" || event.repeat || event.target.closest?.("input, select, textarea, button, a, [contenteditable]")) return;
+    event.preventDefault();
+    if (state.mode === "idle" || state.mode === "playing") togglePlay();
+  });
+  document.addEventListener("dragover", (event) => {
+    if ([...event.dataTransfer.types].includes("Files")) {
+      event.preventDefault();
+      document.body.dataset.dropping = "true";
+    }
+  });
+  document.addEventListener("dragleave", () => { delete document.body.dataset.dropping; });
+  document.addEventListener("drop", (event) => {
+    delete document.body.dataset.dropping;
+    const [file] = event.dataTransfer?.files ?? [];
+    if (!file) return;
+    event.preventDefault();
+    if (state.mode === "idle" || state.mode === "playing") uploadFile(file);
   });
 }
 
 async function main() {
   fillKeys();
   bind();
-  if (state.takes.length) show(state.takes[0]); else roll.show([], 0, [], 0);
+  showTake(state.takes[0] ?? null);
   setMode("idle");
   midi.open();
   try {
     const model = await modelInfo();
+    applyLimits(model.limits);
     $("model-status").textContent = `Model ${model.name} (${model.cell.toUpperCase()}, ${(model.parameters / 1e6).toFixed(2)} M parameters) ready`;
   } catch (error) {
     $("model-status").textContent = "";
-    showError(error.message);
+    showError(sentence(error.message));
   }
 }
 

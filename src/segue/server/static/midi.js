@@ -2,12 +2,14 @@
 // plugged in and out while the page is open.
 
 export class MidiPorts {
-  constructor(inputSelect, outputSelect, { onDown, onUp, onStatus }) {
+  // onUnavailable(reason) is called once if the browser gives no MIDI access, so the page can say why.
+  constructor(inputSelect, outputSelect, { onDown, onUp, onStatus, onUnavailable }) {
     this.inputSelect = inputSelect;
     this.outputSelect = outputSelect;
     this.onDown = onDown;
     this.onUp = onUp;
     this.onStatus = onStatus;
+    this.onUnavailable = onUnavailable;
     this.access = null;
   }
 
@@ -33,6 +35,7 @@ export class MidiPorts {
       select.disabled = true;
       select.title = reason;
     }
+    this.onUnavailable?.(reason);
   }
 
   refresh() {

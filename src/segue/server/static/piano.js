@@ -8,11 +8,21 @@ const BLACK = new Set([1, 3, 6, 8, 10]);
 const KEY_CODES = ["KeyA", "KeyW", "KeyS", "KeyE", "KeyD", "KeyF", "KeyT", "KeyG", "KeyY", "KeyH", "KeyU",
   "KeyJ", "KeyK", "KeyO", "KeyL", "KeyP", "Semicolon", "Quote"];
 const KEYBOARD_VELOCITY = 90;
+const MIN_WHITE_KEY_PX = 44;  // a comfortable touch target
+// Typing plays the piano everywhere except where typing writes text; a focused select, slider or
+// checkbox does not swallow the letters (nor does a number box: letters are not numbers).
+const TEXT_ENTRY = "textarea, [contenteditable], input:not([type]), input[type=text], input[type=search], "
+  + "input[type=email], input[type=url], input[type=password]";
+
+export function writesText(target) {
+  return Boolean(target?.closest?.(TEXT_ENTRY));
+}
 
 export class Piano {
   // onDown(pitch, velocity) and onUp(pitch) are called for every key pressed and released.
   constructor(element, { low = 48, high = 84, onDown, onUp, onOctave }) {
     this.element = element;
+    this.widest = [low, high];  // the range on a wide screen; a narrow one shows fewer keys, each wide enough to touch
     this.low = low;
     this.high = high;
     this.onDown = onDown;
@@ -22,16 +32,32 @@ export class Piano {
     this.keys = new Map();       // pitch -> element
     this.pointers = new Map();   // pointerId -> pitch
     this.typed = new Map();      // key code -> pitch, so a release ends the pitch it started
-    this.build();
+    this.fit();
     this.listen();
+    new ResizeObserver(() => this.fit()).observe(element);
+  }
+
+  // The whole range where it fits with keys at least MIN_WHITE_KEY_PX wide; on a narrower screen,
+  // as many octaves as fit, from the one the computer keyboard plays.
+  fit() {
+    const [low, high] = this.widest;
+    const whites = this.element.clientWidth / MIN_WHITE_KEY_PX;  // an octave is 7 white keys, plus the top one
+    const octaves = Math.max(1, Math.floor((whites - 1) / 7));
+    const [from, to] = octaves * 12 >= high - low ? [low, high] : [this.base, this.base + octaves * 12];
+    if (from === this.low && to === this.high && this.keys.size) return;
+    [this.low, this.high] = [from, to];
+    this.build();
   }
 
   build() {
+    this.element.replaceChildren();
+    this.keys.clear();
     const whites = [];
     for (let pitch = this.low; pitch <= this.high; pitch++) {
       const key = document.createElement("div");
       key.className = `key ${BLACK.has(pitch % 12) ? "black" : "white"}`;
       key.dataset.pitch = String(pitch);
+      key.setAttribute("role", "button");
       key.setAttribute("aria-label", noteName(pitch));
       if (!BLACK.has(pitch % 12)) whites.push(key);
       this.keys.set(pitch, key);
@@ -42,8 +68,8 @@ export class Piano {
     for (let pitch = this.low; pitch <= this.high; pitch++) {
       if (BLACK.has(pitch % 12)) {
         const key = this.keys.get(pitch);
-        key.style.left = `${(index - 0.3) * whiteWidth}%`;
-        key.style.width = `${whiteWidth * 0.6}%`;
+        key.style.left = `${(index - 0.35) * whiteWidth}%`;
+        key.style.width = `${whiteWidth * 0.7}%`;
       } else {
         index++;
       }
@@ -58,6 +84,13 @@ export class Piano {
       if (key) key.textContent = code.replace("Key", "").replace("Semicolon", ";").replace("Quote", "'");
     });
     if (this.onOctave) this.onOctave(noteName(this.base));
+  }
+
+  // Move the computer keyboard (and, on a narrow screen, the keys shown) an octave down (-1) or up (+1).
+  shift(octaves) {
+    this.base = Math.min(Math.max(this.base + 12 * octaves, 24), 96);
+    this.fit();
+    this.label();
   }
 
   listen() {
@@ -103,16 +136,16 @@ export class Piano {
   }
 
   keyDown(event) {
-    if (event.repeat || event.ctrlKey || event.metaKey || event.altKey) return;
-    if (event.target.closest?.("input, select, textarea")) return;
+    if (event.ctrlKey || event.metaKey || event.altKey || writesText(event.target)) return;
+    const offset = KEY_CODES.indexOf(event.code);
+    if (offset < 0 && event.code !== "KeyZ" && event.code !== "KeyX") return;
+    event.preventDefault();  // a focused select would jump to an option starting with the letter
+    if (event.repeat) return;
     if (event.code === "KeyZ" || event.code === "KeyX") {
-      this.base = Math.min(Math.max(this.base + (event.code === "KeyZ" ? -12 : 12), 24), 96);
-      this.label();
+      this.shift(event.code === "KeyZ" ? -1 : 1);
       return;
     }
-    const offset = KEY_CODES.indexOf(event.code);
-    if (offset < 0 || this.typed.has(event.code)) return;
-    event.preventDefault();
+    if (this.typed.has(event.code)) return;
     const pitch = this.base + offset;
     this.typed.set(event.code, pitch);
     this.onDown(pitch, KEYBOARD_VELOCITY);
