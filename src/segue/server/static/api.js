@@ -19,8 +19,9 @@ async function call(path, options) {
   try {
     detail = (await response.json()).detail;
   } catch { /* not JSON: say what we know */ }
-  if (response.status >= 500) throw new Error(`The server failed (${response.status}). Please try again.`);
-  throw new Error(typeof detail === "string" && detail ? sentence(detail) : `The server refused the request (${response.status}).`);
+  if (typeof detail === "string" && detail) throw new Error(sentence(detail));
+  throw new Error(response.status >= 500 ? `The server failed (${response.status}). Please try again.`
+    : `The server refused the request (${response.status}).`);
 }
 
 function json(body) {

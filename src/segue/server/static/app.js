@@ -4,7 +4,7 @@
 import { extendNotes, modelInfo, readMidi, sentence, writeMidi } from "./api.js";
 import { loadTakes, saveTakes } from "./history.js";
 import { MidiPorts } from "./midi.js";
-import { Piano } from "./piano.js";
+import { Piano, writesText } from "./piano.js";
 import { noteName, PianoRoll } from "./roll.js";
 import { Synth } from "./synth.js";
 
@@ -719,6 +719,16 @@ function bind() {
   for (const id of ["seconds", "variations", "seed", "record-seconds", "bpm"]) $(id).addEventListener("change", readSettings);
   $("duet").addEventListener("change", () => { if (!$("duet").checked) clearTimeout(state.duetTimer); });
   $("error-close").addEventListener("click", clearError);
+  // While counting in or recording, Space does nothing at all, even on a focused button: a player
+  // reaching for it must not stop the take.
+  for (const type of ["keydown", "keyup"]) {
+    window.addEventListener(type, (event) => {
+      if (event.code === "Space" && (state.mode === "countdown" || state.mode === "recording") && !writesText(event.target)) {
+        event.preventDefault();
+        event.stopImmediatePropagation();
+      }
+    }, { capture: true });
+  }
   window.addEventListener("keydown", (event) => {
     if (event.key === "Escape") {
       if (state.mode === "countdown" || state.mode === "recording") endSession("cancelled");
