@@ -19,7 +19,13 @@ from segue.notes import Note
 # from each test's name, so a red run is reproducible; locally every run explores new ones.
 settings.register_profile("local", deadline=None)
 settings.register_profile("ci", deadline=None, derandomize=True, database=None, print_blob=True)
-settings.load_profile("ci" if os.environ.get("CI") else "local")
+def in_ci() -> bool:
+    """Whether this is a CI run (CI set to any true value: 1, true, yes, on), where a missing tool
+    is a failure, not a skip."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+settings.load_profile("ci" if in_ci() else "local")
 
 pytest_plugins = ["pages"]  # the browser fixtures of the page's tests
 

@@ -3,7 +3,7 @@ by Playwright against a real `segue serve` on 127.0.0.1 with the shipped model. 
 plugin by tests/conftest.py. Screenshots go to out/screenshots/.
 
 Without Chromium these tests are skipped on a developer's machine, but under CI (CI=true) they
-fail instead: there they must run."""
+fail instead (CI set to any true value): there they must run."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from conftest import in_ci
 
 from segue.midi_io import read_midi
 
@@ -54,7 +56,7 @@ def server_url():
 def browser():
     if not CHROMIUM.exists():
         message = f"Chromium not found at {CHROMIUM} (`scripts/install-system-packages browser` installs it)"
-        if os.environ.get("CI", "").lower() == "true":
+        if in_ci():
             pytest.fail(message)
         pytest.skip(message)
     from playwright.sync_api import sync_playwright

@@ -54,13 +54,21 @@ def test_velocity_follows_the_player(tiny_checkpoint):
 
 def test_long_input_uses_its_last_part(tiny_checkpoint):
     long = played([60 + (i * 5) % 12 for i in range(300)], spacing=0.2)
+    context = tiny_checkpoint.tokenizer.config.max_input_notes
     [notes] = extend(long, seed=1, checkpoint=tiny_checkpoint)
     assert notes and notes[-1].end <= 5.0
+    other_start = [Note(48 + i % 7, n.start, n.end, n.velocity) for i, n in enumerate(long[:-context])] + long[-context:]
+    assert extend(other_start, seed=1, checkpoint=tiny_checkpoint) == [notes]  # only the last part is read
+    changed_end = long[:-1] + [Note(84, long[-1].start, long[-1].end)]
+    assert extend(changed_end, seed=1, checkpoint=tiny_checkpoint) != [notes]
 
 
 def test_polyphonic_input_is_reduced_first(tiny_checkpoint):
     chords = [Note(p, i * 0.5, i * 0.5 + 0.45) for i in range(8) for p in (48, 52, 55 + i)]
-    assert extend(chords, seed=5, checkpoint=tiny_checkpoint)
+    top = [Note(55 + i, i * 0.5, i * 0.5 + 0.45) for i in range(8)]
+    assert prepare(chords, tiny_checkpoint.tokenizer).line == top
+    [notes] = extend(chords, seed=5, checkpoint=tiny_checkpoint)
+    assert notes and [notes] == extend(top, seed=5, checkpoint=tiny_checkpoint)
 
 
 @pytest.mark.parametrize(

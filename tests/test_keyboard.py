@@ -16,7 +16,7 @@ from conftest import played
 from segue import keyboard
 from segue.keyboard import (Clock, Display, KeyboardError, ReplayInput, Session, SessionOptions,
                             continue_in_process, play, record)
-from segue.midi_io import read_midi, write_midi
+from segue.midi_io import MidiError, read_midi, write_midi
 from segue.notes import Note
 
 
@@ -206,8 +206,13 @@ def test_ctrl_c_while_recording_keeps_what_was_played(tmp_path):
 def test_nothing_played_saves_an_empty_take_and_says_so(tmp_path):
     clock = FakeClock()
     session, _, out = make_session(tmp_path, clock, [], lambda *a: pytest.fail("no model"), countdown=0, takes=1)
-    session.run()
+    [take] = session.run()
     assert "Nothing was played" in out.file.getvalue()
+    [saved] = (tmp_path / "takes").glob("*-take.mid")
+    assert take.notes == [] and take.files["take"] == saved
+    assert mido.MidiFile(saved).length == pytest.approx(session.options.seconds)  # the silent take, its whole length
+    with pytest.raises(MidiError, match="no notes"):
+        read_midi(saved)
 
 
 def test_replay_input_plays_a_file_in_time(tmp_path):
@@ -279,7 +284,9 @@ def live_server(tiny_checkpoint):
     server = uvicorn.Server(uvicorn.Config(create_app(Settings(), tiny_checkpoint), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
+    deadline = time.monotonic() + 60
     while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
         time.sleep(0.02)
     yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     server.should_exit = True

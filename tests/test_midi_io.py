@@ -179,8 +179,23 @@ def test_the_melody_of_a_band_file_is_its_highest_busy_part():
     assert melody_part({(0, 0): parts[(2, 2)]}, min_notes=8) == []
 
 
+def interleaved(*lines):
+    """Several lines' messages in one track, by time: their notes sound together."""
+    timed = []
+    for messages in lines:
+        tick = 0
+        for message in messages:
+            tick += message.time
+            timed.append((tick, message))
+    timed.sort(key=lambda pair: pair[0])  # stable: each line keeps its own order
+    return [message.copy(time=tick - previous) for (previous, _), (tick, message) in zip([(0, None)] + timed, timed)]
+
+
 def test_channels_of_a_format_0_file_are_separate_parts():
-    both = line([60, 62, 64, 65, 67, 69, 71, 72], channel=3) + line([40, 41, 43, 45, 47, 48, 50, 52], channel=4)
-    parts, _ = read_midi_parts(smf([sorted(both, key=lambda m: 0)], type=0))
+    high, low = [60, 62, 64, 65, 67, 69, 71, 72], [40, 41, 43, 45, 47, 48, 50, 52]
+    track = interleaved(line(high, channel=3), line(low, channel=4))
+    parts, _ = read_midi_parts(smf([track], type=0))
     assert sorted(parts) == [(0, 3), (0, 4)]
-    assert melody_part(parts, min_notes=8)[0].pitch == 60
+    assert [n.pitch for n in parts[(0, 3)]] == high and [n.pitch for n in parts[(0, 4)]] == low
+    assert parts[(0, 3)][0].start == parts[(0, 4)][0].start  # at once, not one after the other
+    assert [n.pitch for n in melody_part(parts, min_notes=8)] == high

@@ -94,10 +94,25 @@ def test_an_interrupted_run_resumes_from_its_saved_step_to_the_same_weights(smal
         [r["valid_loss"] for r in whole.metrics["history"]], abs=1e-6)
 
 
-def test_resume_refuses_other_settings_or_nothing_to_resume(small_corpus, tmp_path):
+def test_resume_refuses_other_settings_or_nothing_to_resume(small_corpus, tmp_path, monkeypatch):
     model_config, config = _tiny(tmp_path, "none.pt")
     with pytest.raises(DataError, match="nothing to resume"):
         train(model_config, config, corpus=small_corpus, progress=False, resume=True)
+
+    model_config, config = _tiny(tmp_path, "stopped.pt", epochs=2)
+    clip = torch.nn.utils.clip_grad_norm_
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        train(model_config, config, corpus=small_corpus, progress=False)
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip)
+    assert state_path(config.out).exists()
+    with pytest.raises(DataError, match=r"other settings \(epochs, learning_rate\)"):
+        train(model_config, replace(config, epochs=3, learning_rate=0.5), corpus=small_corpus, progress=False,
+              resume=True)
 
 
 def test_fine_tuning_starts_from_the_given_model(small_corpus, tiny_checkpoint, tmp_path):
