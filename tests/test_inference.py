@@ -22,11 +22,11 @@ def random_tokens(generator, count, bins=48):
                         torch.randint(0, bins, (count,), generator=generator)], dim=-1)
 
 
-def decode_known_continuation(model, network, source_length: int, seed: int):
+def decode_known_continuation(model, network, source_length: int, seed: int, steps: int = 6):
     """Decode a known continuation one note at a time and check every field's logits against the
     module's teacher-forced pass over it -> (the network's final state, the module's)."""
     generator = torch.Generator().manual_seed(seed)
-    source, targets = random_tokens(generator, source_length)[None], random_tokens(generator, 6)[None]
+    source, targets = random_tokens(generator, source_length)[None], random_tokens(generator, steps)[None]
     decoder_input = torch.cat([source[:, -1:], targets[:, :-1]], dim=1)
     with torch.inference_mode():
         logits, _, final = model(source, torch.tensor([source_length]), decoder_input, targets)
@@ -53,7 +53,7 @@ def test_step_by_step_decoding_matches_the_teacher_forced_module(config):
     module's forward pass over the whole extension."""
     torch.manual_seed(1)
     model = MelodyRNN(config).eval()
-    state, final = decode_known_continuation(model, InferenceModel(model), 9, seed=0)
+    state, final = decode_known_continuation(model, InferenceModel.of(model), 9, seed=0)
     hidden = final if isinstance(final, tuple) else (final,)
     for layer, layer_state in enumerate(state):
         for ours, theirs in zip(layer_state, hidden):
@@ -75,7 +75,7 @@ def test_every_architecture_decodes_step_by_step_as_its_teacher_forced_pass(cell
 def test_inputs_of_different_lengths_encode_and_decode_as_one_batch(cell):
     """Padding neither leaks into a shorter input's state nor into what its rows attend to."""
     generator = torch.Generator().manual_seed(2)
-    network = InferenceModel(MelodyRNN(ModelConfig(cell=cell, embed_dim=8, hidden_size=16)).eval())
+    network = InferenceModel.of(MelodyRNN(ModelConfig(cell=cell, embed_dim=8, hidden_size=16)).eval())
     sources = [random_tokens(generator, n).numpy() for n in (5, 2, 9)]
     memory, state = network.encode(sources)
     rows = np.array([0, 0, 1, 2, 2])  # variations repeat their input's row
@@ -90,17 +90,44 @@ def test_inputs_of_different_lengths_encode_and_decode_as_one_batch(cell):
                                    network.pitch_logits(alone, gaps[batch_row : batch_row + 1]), atol=1e-5)
 
 
-def test_shipped_model_matches_too(shipped_checkpoint):
-    generator = torch.Generator().manual_seed(3)
+def test_the_shipped_model_matches_on_every_head_over_a_whole_continuation(shipped_checkpoint):
+    """40 notes, as many as a 5 s continuation at a fast tempo, on every head."""
+    decode_known_continuation(shipped_checkpoint.model, shipped_checkpoint.inference, 12, seed=3, steps=40)
+
+
+def test_a_padded_batch_matches_the_modules_padded_batch(shipped_checkpoint):
+    """Inputs of different lengths, decoded together: each row against PyTorch's pass over the
+    same right-padded batch."""
+    generator = torch.Generator().manual_seed(9)
     model, network = shipped_checkpoint.model, shipped_checkpoint.inference
-    source, step = random_tokens(generator, 12)[None], random_tokens(generator, 1)[None]
+    lengths = [5, 2, 9]
+    sources = [random_tokens(generator, n) for n in lengths]
+    targets = random_tokens(generator, 3 * 4).reshape(3, 4, 3)
+    source = torch.zeros(3, max(lengths), 3, dtype=torch.long)
+    for row, tokens in enumerate(sources):
+        source[row, : len(tokens)] = tokens
+    decoder_input = torch.cat([torch.stack([s[-1] for s in sources])[:, None], targets[:, :-1]], dim=1)
     with torch.inference_mode():
-        memory, hidden = model.encode(source, torch.tensor([12]))
-        features, _ = model.decode(step, hidden, memory)
-        expected = model.gap_logits(features[:, 0])
-    ours_memory, state = network.encode([source[0].numpy()])
-    heads, _ = network.decode(step[0].numpy(), state, ours_memory)
-    np.testing.assert_allclose(network.gap_logits(heads), expected, atol=1e-4)
+        logits, _, _ = model(source, torch.tensor(lengths), decoder_input, targets)
+    memory, state = network.encode([s.numpy() for s in sources])
+    assert memory.padded
+    for t in range(targets.shape[1]):
+        step, state = network.decode(decoder_input[:, t].numpy(), state, memory)
+        gap, pitch = targets[:, t, 0].numpy(), targets[:, t, 1].numpy()
+        np.testing.assert_allclose(network.gap_logits(step), logits.gap[:, t], atol=1e-4)
+        np.testing.assert_allclose(log_softmax(network.pitch_logits(step, gap)), log_softmax(logits.pitch[:, t].numpy()),
+                                   atol=1e-4)
+        np.testing.assert_allclose(network.duration_logits(step, gap, pitch), logits.duration[:, t], atol=1e-4)
+
+
+def test_a_parameter_the_port_would_not_use_is_refused():
+    model = MelodyRNN(ModelConfig(embed_dim=8, hidden_size=16, num_layers=1)).eval()
+    parameters = {name: tensor.numpy() for name, tensor in model.state_dict().items()}
+    InferenceModel(model.config, parameters)
+    with pytest.raises(ValueError, match="does not use the parameters extra_head.weight"):
+        InferenceModel(model.config, {**parameters, "extra_head.weight": np.zeros((2, 2))})
+    with pytest.raises(KeyError):
+        InferenceModel(model.config, {k: v for k, v in parameters.items() if k != "combine.bias"})
 
 
 def test_transformer_rows_of_different_inputs_decode_as_one_batch():
@@ -128,7 +155,7 @@ def test_copying_proposes_what_followed_in_the_input():
         model.copy_gate.weight.zero_()
         model.copy_gate.bias.copy_(torch.tensor([-50.0, 50.0, -50.0]))
         model.copy_query.weight.zero_()  # every input note equally attended
-    network = InferenceModel(model)
+    network = InferenceModel.of(model)
     source = np.array([[10, 60, 10], [10, 67, 10], [10, 60, 10], [10, 64, 10]])
     memory, state = network.encode([source])
     step, _ = network.decode(source[-1:], state, memory)
@@ -138,7 +165,7 @@ def test_copying_proposes_what_followed_in_the_input():
     # "Copy the step" from the previous pitch 64: steps +7, -7, +4 -> 71, 57, 68.
     with torch.no_grad():
         model.copy_gate.bias.copy_(torch.tensor([-50.0, -50.0, 50.0]))
-    network = InferenceModel(model)
+    network = InferenceModel.of(model)
     memory, state = network.encode([source])
     step, _ = network.decode(source[-1:], state, memory)
     probabilities = np.exp(log_softmax(network.pitch_logits(step, np.array([10]))))[0]

@@ -4,7 +4,8 @@ Training needs PyTorch (autograd, padded batches); writing one continuation does
 tens of decoder steps on a batch of 1 to 32 rows, where PyTorch's per-operation dispatch and MKL's
 small matrix-vector products cost more than the arithmetic itself (docs/benchmarks.md has the
 figures). So the weights are copied once from a `MelodyRNN` and the same math runs in numpy, with
-the work that does not depend on the step folded ahead of time:
+the work that does not depend on the step folded ahead of time (a parameter the port does not
+read is refused, so nothing of the trained network is silently left out):
 
 - the first recurrent layer's input projection of each gap, pitch and duration embedding is a
   lookup table (encoder and decoder alike);
@@ -20,6 +21,7 @@ tests/test_inference.py checks every output against the PyTorch module.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
@@ -27,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .model import DecoderState, MelodyRNN, MelodyTransformer, NoteModel
+from .model import DecoderState, MelodyRNN, MelodyTransformer, ModelConfig, NoteModel
 from .model import Memory as ModelMemory
 from .sampling import softmax
 from .tokenizer import DURATION, GAP, N_PITCHES, PITCH
@@ -92,13 +94,31 @@ class Layer:
         return outputs, state
 
 
-def _layers(module: torch.nn.Module, cell: str) -> list[Layer]:
-    weights = {name: _array(value) for name, value in module.named_parameters()}
+def _layers(weights: _Weights, prefix: str, cell: str, count: int) -> list[Layer]:
     return [
-        Layer(cell, weights[f"weight_hh_l{i}"].T.copy(), weights[f"bias_hh_l{i}"],
-              weights[f"weight_ih_l{i}"].T.copy(), weights[f"bias_ih_l{i}"])
-        for i in range(module.num_layers)
+        Layer(cell, weights[f"{prefix}.weight_hh_l{i}"].T.copy(), weights[f"{prefix}.bias_hh_l{i}"],
+              weights[f"{prefix}.weight_ih_l{i}"].T.copy(), weights[f"{prefix}.bias_ih_l{i}"])
+        for i in range(count)
     ]
+
+
+class _Weights:
+    """A network's parameters by name, as float32 arrays, noting which were read: a parameter the
+    port never reads would be a part of the network it leaves out."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.arrays = {name: np.ascontiguousarray(array, dtype=np.float32) for name, array in arrays.items()}
+        self.read: set[str] = set()
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        self.read.add(name)
+        return self.arrays[name]
+
+    def check_all_read(self) -> None:
+        unread = sorted(set(self.arrays) - self.read)
+        if unread:
+            raise ValueError(f"the numpy network does not use the parameters {', '.join(unread)}: it would compute "
+                             "something else than the trained one")
 
 
 @dataclass(frozen=True)
@@ -154,26 +174,28 @@ class Step(NamedTuple):
 
 
 class InferenceModel:
-    """A MelodyRNN's forward pass in numpy, for sampling. Same outputs, in eval mode (no dropout)."""
+    """A MelodyRNN's forward pass in numpy, for sampling. Same outputs, in eval mode (no dropout).
+    Built from the config and the parameters by name (a state dict's names); refuses parameters
+    it would not use."""
 
-    def __init__(self, model: MelodyRNN) -> None:
-        config = model.config
+    def __init__(self, config: ModelConfig, parameters: Mapping[str, np.ndarray]) -> None:
+        weights = _Weights(parameters)
         self.n_time_bins, self.n_pitches = config.n_time_bins, config.n_pitches
-        embeddings = [_array(model.gap_embedding.weight), _array(model.pitch_embedding.weight),
-                      _array(model.duration_embedding.weight)]
-        self.encoder = _layers(model.encoder, config.cell)
-        self.decoder = _layers(model.decoder, config.cell)
+        embeddings = [weights["gap_embedding.weight"], weights["pitch_embedding.weight"],
+                      weights["duration_embedding.weight"]]
+        self.encoder = _layers(weights, "encoder", config.cell, config.num_layers)
+        self.decoder = _layers(weights, "decoder", config.cell, config.num_layers)
         self.encoder_tables = self._input_tables(self.encoder[0], embeddings)
         self.decoder_tables = self._input_tables(self.decoder[0], embeddings)
-        self.attention = _array(model.attention.weight)  # (hidden, hidden)
-        combine = _array(model.combine.weight)  # (hidden, 2 * hidden): [outputs, context]
+        self.attention = weights["attention.weight"]  # (hidden, hidden)
+        combine = weights["combine.weight"]  # (hidden, 2 * hidden): [outputs, context]
         h = config.hidden_size
         self.combine_output, self.combine_context = combine[:, :h].T.copy(), combine[:, h:].T.copy()
-        self.combine_bias = _array(model.combine.bias)
+        self.combine_bias = weights["combine.bias"]
         # One product gives every head's share from the features; the rest comes from tables.
-        gap_head, pitch_head, duration_head = (_array(m.weight) for m in (model.gap_head, model.pitch_head, model.duration_head))
+        gap_head, pitch_head, duration_head = (weights[f"{name}.weight"] for name in ("gap_head", "pitch_head", "duration_head"))
         heads = [gap_head, pitch_head[:, :h], duration_head[:, :h]]
-        biases = [_array(model.gap_head.bias), _array(model.pitch_head.bias), _array(model.duration_head.bias)]
+        biases = [weights["gap_head.bias"], weights["pitch_head.bias"], weights["duration_head.bias"]]
         gap_embedding, pitch_embedding = embeddings[0], embeddings[1]
         e = config.embed_dim
         self.pitch_given_gap = gap_embedding @ pitch_head[:, h:].T  # (time bins, pitches)
@@ -181,16 +203,21 @@ class InferenceModel:
         self.duration_given_pitch = pitch_embedding @ duration_head[:, h + e :].T  # (pitches, time bins)
         self.copy = config.copy
         if self.copy:
-            query, gate = _array(model.copy_query.weight), _array(model.copy_gate.weight)
+            query, gate = weights["copy_query.weight"], weights["copy_gate.weight"]
             heads.append(gate[:, :h])
-            biases.append(_array(model.copy_gate.bias))
+            biases.append(weights["copy_gate.bias"])
             self.query_features = query[:, :h]  # (hidden, hidden): keys @ this meet the features
             self.query_given_gap = gap_embedding @ query[:, h:].T  # (time bins, hidden)
             self.gate_given_gap = gap_embedding @ gate[:, h:].T  # (time bins, 3)
-            key = _array(model.copy_key.weight)
+            key = weights["copy_key.weight"]
             self.copy_key_state, self.copy_key_gap = key[:, :h].T.copy(), gap_embedding @ key[:, h:].T
         self.head_weight = np.concatenate(heads).T.copy()
         self.head_bias = np.concatenate(biases)
+        weights.check_all_read()
+
+    @classmethod
+    def of(cls, model: MelodyRNN) -> InferenceModel:
+        return cls(model.config, {name: _array(tensor) for name, tensor in model.state_dict().items()})
 
     @staticmethod
     def _input_tables(first: Layer, embeddings: list[np.ndarray]) -> list[np.ndarray]:
@@ -355,4 +382,4 @@ class TorchStep(NamedTuple):
 
 def inference_model(model: NoteModel) -> InferenceModel | TorchInference:
     """The fastest way this process has to run `model` one note at a time."""
-    return InferenceModel(model) if isinstance(model, MelodyRNN) else TorchInference(model)
+    return InferenceModel.of(model) if isinstance(model, MelodyRNN) else TorchInference(model)
