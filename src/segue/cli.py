@@ -17,6 +17,7 @@ from .generate import ExtendError
 from .keyboard import KeyboardError
 from .files import write_atomically
 from .midi_io import MidiError
+from .options import DEFAULTS
 
 EXIT_USAGE = 2
 USER_ERRORS = (MidiError, ExtendError, CheckpointError, DataError, KeyboardError, AudioError, OSError)
@@ -39,11 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     extend = commands.add_parser("extend", help="write a continuation of a MIDI file")
     extend.add_argument("input", type=Path, help="the melody, a .mid file")
     extend.add_argument("-o", "--output", type=Path, required=True, help="where to write the continuation (.mid)")
-    extend.add_argument("--seconds", type=float, default=5.0, help="length of the continuation (default 5)")
-    extend.add_argument("--temperature", type=float, default=1.0, help="lower is safer, higher is wilder (default 1)")
-    extend.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
+    extend.add_argument("--seconds", type=float, default=DEFAULTS.seconds,
+                        help=f"length of the continuation (default {DEFAULTS.seconds:g})")
+    extend.add_argument("--temperature", type=float, default=DEFAULTS.temperature,
+                        help=f"lower is safer, higher is wilder (default {DEFAULTS.temperature:g})")
+    extend.add_argument("--top-p", type=float, default=DEFAULTS.top_p,
+                        help=f"nucleus sampling mass (default {DEFAULTS.top_p:g})")
     extend.add_argument("--seed", type=int, help="same seed and input give the same continuation")
-    extend.add_argument("--variations", type=int, default=1, help="write OUTPUT-1.mid ... OUTPUT-K.mid")
+    extend.add_argument("--variations", type=int, default=DEFAULTS.variations, help="write OUTPUT-1.mid ... OUTPUT-K.mid")
     extend.add_argument("--key", help='keep every note in this key: "D major", "F# minor", or "auto" (the input\'s key)')
     extend.add_argument("--include-input", action="store_true", help="write the input followed by the continuation")
     extend.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="a trained model (.pt)")
@@ -129,15 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--out-port", help="MIDI output to play the continuation on (a synth, or the keyboard)")
     play.add_argument("--audio", action="store_true", help="play through FluidSynth on the sound card")
     play.add_argument("--soundfont", type=Path, help="General MIDI SoundFont for --audio")
-    play.add_argument("--seconds", type=float, default=5.0, help="length of the recording and of the continuation")
+    play.add_argument("--seconds", type=float, default=DEFAULTS.seconds, help="length of the recording and of the continuation")
     play.add_argument("--countdown", type=int, default=3, help="seconds of count-in (default 3)")
     play.add_argument("--takes-dir", type=Path, default=Path("~/.segue/takes"), help="where takes are saved")
     play.add_argument("--replay", type=Path, help="play this MIDI file into the recorder, as if from a keyboard")
     play.add_argument("--server", help="use a running `segue serve` at this URL instead of loading the model")
     play.add_argument("--loop", action="store_true", help="call and response: the next take starts after playback")
     play.add_argument("--takes", type=int, help="stop after this many takes")
-    play.add_argument("--temperature", type=float, default=1.0, help="lower is safer, higher is wilder (default 1)")
-    play.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)")
+    play.add_argument("--temperature", type=float, default=DEFAULTS.temperature,
+                      help=f"lower is safer, higher is wilder (default {DEFAULTS.temperature:g})")
+    play.add_argument("--top-p", type=float, default=DEFAULTS.top_p,
+                      help=f"nucleus sampling mass (default {DEFAULTS.top_p:g})")
     play.add_argument("--seed", type=int, help="same seed and take give the same continuation")
     play.add_argument("--key", help='keep every note in a key: "D major", or "auto"')
     play.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="a trained model (.pt)")
@@ -147,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extend(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
-    from .generate import check_options, extend, random_seed
+    from .generate import check_options, extend
+    from .options import random_seed
     from .midi_io import meter_of, read_midi, write_midi
 
     if args.output.suffix.lower() not in (".mid", ".midi"):

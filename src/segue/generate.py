@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import secrets
 import statistics
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,16 +15,10 @@ from .inference import InferenceModel
 from .keys import Key, resolve_key
 from .markov import PitchMixture, ShortTermRows
 from .notes import MIN_NOTE_SECONDS, Note, melody_end, melody_line
+from .options import DEFAULTS, MAX_SECONDS, MAX_SEED, MAX_TEMPERATURE, MAX_VARIATIONS, random_seed
 from .sampling import choose, softmax
 from .tokenizer import DURATION, GAP, N_PITCHES, PITCH, Tokenizer
 
-MAX_SECONDS = 60.0
-MAX_VARIATIONS = 32
-MAX_TEMPERATURE = 5.0
-MAX_SEED = 2**63 - 1
-# A seed chosen at random has 53 bits: a browser's numbers hold every integer up to 2**53 exactly,
-# so the page can show it and send it back unchanged.
-RANDOM_SEED_BITS = 53
 # Extended once at start-up (server, keyboard mode) so the first real request runs at full speed.
 WARM_UP_PHRASE = [Note(60 + step, 0.4 * i, 0.4 * i + 0.35) for i, step in enumerate((0, 2, 4, 5, 7))]
 
@@ -59,11 +52,11 @@ class Job:
 def prepare(
     notes: list[Note],
     tokenizer: Tokenizer,
-    seconds: float = 5.0,
-    temperature: float = 1.0,
-    top_p: float = 0.95,
+    seconds: float = DEFAULTS.seconds,
+    temperature: float = DEFAULTS.temperature,
+    top_p: float = DEFAULTS.top_p,
     seed: int | None = None,
-    variations: int = 1,
+    variations: int = DEFAULTS.variations,
     input_length: float | None = None,
     key: str | Key | None = None,
 ) -> Job:
@@ -86,17 +79,13 @@ def prepare(
     )
 
 
-def random_seed() -> int:
-    return secrets.randbits(RANDOM_SEED_BITS)
-
-
 def extend(
     notes: list[Note],
-    seconds: float = 5.0,
-    temperature: float = 1.0,
-    top_p: float = 0.95,
+    seconds: float = DEFAULTS.seconds,
+    temperature: float = DEFAULTS.temperature,
+    top_p: float = DEFAULTS.top_p,
     seed: int | None = None,
-    variations: int = 1,
+    variations: int = DEFAULTS.variations,
     input_length: float | None = None,
     checkpoint: Checkpoint | None = None,
     key: str | Key | None = None,

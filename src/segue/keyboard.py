@@ -25,6 +25,7 @@ from .errors import first_line
 from .keys import pitch_name
 from .midi_io import DRUM_CHANNEL, NoteTracker, note_events, read_midi, write_midi
 from .notes import Note
+from .options import DEFAULTS
 
 POLL_SECONDS = 0.001  # how often the recorder looks for new messages: its timing resolution
 SPIN_SECONDS = 0.002  # the last stretch of a wait is spun, not slept: sleep can overshoot by a millisecond
@@ -229,7 +230,7 @@ class Take:
 
 @dataclass
 class SessionOptions:
-    seconds: float = 5.0  # length of each recording, and of each continuation
+    seconds: float = DEFAULTS.seconds  # length of each recording, and of each continuation
     countdown: int = 3  # seconds of count-in before recording
     takes_dir: Path = DEFAULT_TAKES_DIR
     loop: bool = False  # call and response: the next take starts after playback

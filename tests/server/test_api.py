@@ -197,7 +197,8 @@ def test_health_model_page_and_docs(client, tiny_checkpoint):
     assert info["copies"] is True and info["pulse_seconds"] == 0.3
     assert len(info["pitch_mixture"]) == 3 and math.isclose(sum(info["pitch_mixture"]), 1.0)
     assert info["limits"] == {"seconds": 60.0, "variations": 32, "temperature": 5.0, "seed": 2**63 - 1,
-                              "input_notes": LIMITS.max_input_notes}
+                              "input_notes": LIMITS.max_input_notes,
+                              "defaults": {"seconds": 5.0, "temperature": 1.0, "top_p": 0.95, "variations": 1}}
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"] and "Segue" in page.text
     assert client.get("/static/app.js").status_code == 200

@@ -1,13 +1,15 @@
-"""Request and response bodies of the JSON API. Bounds come from `segue.generate`, so the API
-and the library refuse the same values."""
+"""Request and response bodies of the JSON API. Bounds and defaults come from `segue.options`, so
+the API, the library and the CLI agree on them."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..generate import MAX_SECONDS, MAX_SEED, MAX_TEMPERATURE, MAX_VARIATIONS
 from ..midi_io import DEFAULT_BPM, MAX_BPM, MIN_BPM, Meter
 from ..notes import Note
+from ..options import DEFAULTS, MAX_SECONDS, MAX_SEED, MAX_TEMPERATURE, MAX_VARIATIONS
 
 MAX_FILE_SECONDS = 3600.0  # the longest MIDI file the API writes: an hour
 
@@ -43,17 +45,18 @@ class ExtendOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    seconds: float = Field(5.0, gt=0, le=MAX_SECONDS, allow_inf_nan=False, description="length of the continuation")
-    temperature: float = Field(1.0, ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False,
+    seconds: float = Field(DEFAULTS.seconds, gt=0, le=MAX_SECONDS, allow_inf_nan=False,
+                           description="length of the continuation")
+    temperature: float = Field(DEFAULTS.temperature, ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False,
                                description="0 = most likely note, 1 = the model's own distribution")
-    top_p: float = Field(0.95, gt=0, le=1, allow_inf_nan=False, description="nucleus sampling mass")
+    top_p: float = Field(DEFAULTS.top_p, gt=0, le=1, allow_inf_nan=False, description="nucleus sampling mass")
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="same seed and input give the same answer")
     key: str | None = Field(None, max_length=40, description='keep notes in a key: "D major", "F# minor" or "auto"')
 
 
 class ExtendRequest(ExtendOptions):
     notes: list[NoteModel] = Field(min_length=1, description="the input, possibly polyphonic")
-    variations: int = Field(1, ge=1, le=MAX_VARIATIONS, description="how many different continuations")
+    variations: int = Field(DEFAULTS.variations, ge=1, le=MAX_VARIATIONS, description="how many different continuations")
     input_seconds: float | None = Field(None, ge=0, allow_inf_nan=False,
                                         description="the recording's length (default: the last note's end)")
 
@@ -114,13 +117,14 @@ class WriteMidiRequest(BaseModel):
 
 
 class Limits(BaseModel):
-    """What a request may ask for: the page reads its limits from here."""
+    """What a request may ask for, and what it gets when it does not say: the page reads both."""
 
     seconds: float = MAX_SECONDS
     variations: int = MAX_VARIATIONS
     temperature: float = MAX_TEMPERATURE
     seed: int = MAX_SEED
     input_notes: int
+    defaults: dict = Field(default_factory=lambda: asdict(DEFAULTS))
 
 
 class ModelInfo(BaseModel):

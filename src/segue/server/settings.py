@@ -9,7 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..checkpoint import DEFAULT_CHECKPOINT
-from ..generate import MAX_VARIATIONS
+from ..options import MAX_VARIATIONS
 
 
 class Settings(BaseSettings):

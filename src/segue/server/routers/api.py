@@ -13,10 +13,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ...checkpoint import Checkpoint
-from ...generate import input_end, prepare, random_seed
+from ...generate import input_end, prepare
 from ... import midi_io
 from ...midi_io import Meter, meter_of, midi_bytes, read_midi
 from ...notes import quantized
+from ...options import random_seed
 from ...tempo import estimate_bpm
 from ...notes import Note
 from ..schemas import (

@@ -18,7 +18,7 @@ const UNDO_SECONDS = 15;
 const MAX_EVENTS = 60;
 const KEY_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"];
 // The page's limits, until /api/model says the server's (which may be tighter or looser).
-const limits = { seconds: 30, variations: 8, temperature: 2, seed: Number.MAX_SAFE_INTEGER, inputNotes: 2000 };
+const limits = { seconds: 30, variations: 8, temperature: 2, seed: Number.MAX_SAFE_INTEGER, inputNotes: 2000, topP: 0.95 };
 
 const $ = (id) => document.getElementById(id);
 const synth = new Synth();
@@ -389,6 +389,13 @@ function applyLimits(server) {
   $("seconds").max = String(Math.min(server.seconds, 60));
   $("variations").max = String(server.variations);
   $("temperature").max = String(Math.min(server.temperature, 2));
+  limits.topP = server.defaults.top_p;
+  if (!state.current) {  // a take brought back keeps its own settings
+    $("seconds").value = String(server.defaults.seconds);
+    $("variations").value = String(server.defaults.variations);
+    $("temperature").value = String(server.defaults.temperature);
+    $("temperature-value").textContent = Number(server.defaults.temperature).toFixed(1);
+  }
 }
 
 // ---- takes ------------------------------------------------------------------------------------
@@ -426,7 +433,7 @@ async function extendTake(take, { fresh }) {
       input_seconds: take.inputSeconds,
       seconds: settings.seconds,
       temperature: settings.temperature,
-      top_p: 0.95,
+      top_p: limits.topP,
       seed: settings.seed,
       variations: settings.variations,
       key: settings.key,
