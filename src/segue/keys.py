@@ -71,6 +71,37 @@ def detect_key(notes: list[Note]) -> Key:
     return Key(found.tonic.pitchClass, found.mode if found.mode in SCALE_STEPS else "major")
 
 
+# Krumhansl & Kessler's (1982) key profiles: how well each pitch class above the tonic fits.
+PROFILES = {
+    "major": (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88),
+    "minor": (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17),
+}
+
+
+def key_of_pitches(pitches) -> Key:
+    """The key whose profile best matches the pitch classes' counts (Krumhansl-Schmuckler, each
+    note counted once): a quick, dependency-free estimate for where only pitches are known, as in
+    the pitch mixture's long-term chain. `detect_key` (music21, by note length) is the one users see."""
+    counts = [0] * 12
+    for pitch in pitches:
+        counts[int(pitch) % 12] += 1
+    best, found = -2.0, Key(0, "major")
+    for mode, profile in PROFILES.items():
+        for tonic in range(12):
+            rotated = [profile[(pc - tonic) % 12] for pc in range(12)]
+            score = _correlation(counts, rotated)
+            if score > best:
+                best, found = score, Key(tonic, mode)
+    return found
+
+
+def _correlation(a: list[float], b: list[float]) -> float:
+    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
+    cov = sum((x - mean_a) * (y - mean_b) for x, y in zip(a, b))
+    norm = (sum((x - mean_a) ** 2 for x in a) * sum((y - mean_b) ** 2 for y in b)) ** 0.5
+    return cov / norm if norm else 0.0
+
+
 def resolve_key(key: str | Key | None, notes: list[Note]) -> Key | None:
     """None, a Key, a key name, or "auto" (the key found in `notes`) -> Key or None."""
     if key is None or isinstance(key, Key):

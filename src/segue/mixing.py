@@ -16,7 +16,7 @@ from tqdm import tqdm
 from .batching import batches, pair_tokens
 from .checkpoint import Checkpoint
 from .data import Corpus, PairConfig, ShardedCorpus, make_pairs
-from .markov import ORDER, PitchMixture, ShortTermRows, entropy, fit_intervals
+from .markov import PitchMixture, ShortTermRows, entropy, fit_intervals
 from .model import IGNORE
 from .tokenizer import GAP, PITCH
 
@@ -53,12 +53,11 @@ def network_pitch(checkpoint: Checkpoint, tokens: list[tuple[np.ndarray, np.ndar
 
 def _notes(checkpoint: Checkpoint, mixture: PitchMixture, tokens: list[tuple[np.ndarray, np.ndarray]]):
     """For every true continuation note of each pair: (the network's P(pitch), both chains' parts,
-    the true pitch). The short-term chain reads the input, then each true note once it has been
-    predicted, as in generation."""
+    the true pitch), the chains reading the true notes before it, as generation reads its own."""
     for network, (source, target) in zip(network_pitch(checkpoint, tokens), tokens):
         chains = ShortTermRows(mixture, [source[:, PITCH]])
         for probabilities, pitch in zip(network, target[:, PITCH].tolist()):
-            yield probabilities, mixture.chain_parts(chains.chains, chains.histories), pitch
+            yield probabilities, mixture.chain_parts(chains.chains, chains.histories, chains.keys), pitch
             chains.add(np.array([pitch]))
 
 
@@ -87,7 +86,7 @@ def fit_mixture(checkpoint: Checkpoint, corpus: Corpus | ShardedCorpus, max_song
     """The mixture for `checkpoint` (from at most `max_songs` songs per split), and a summary of
     the fit: its settings and the pitch bits per note on validation, with and without it."""
     melodies = [song.pitch for shard in corpus.shards("train") for song in corpus.shard(shard).songs("train")][:max_songs]
-    long_term = fit_intervals(tqdm(melodies, desc="long-term chain", disable=not progress), ORDER)
+    long_term = fit_intervals(tqdm(melodies, desc="long-term chain", disable=not progress))
     pairs = make_pairs(corpus, "valid", FIT_PAIRS, FIT_SEED, max_songs)[:MAX_FIT_PAIRS]
     if not pairs:
         raise ValueError("the validation split has no songs long enough to fit the pitch mixture")
