@@ -283,9 +283,13 @@ class ShortTermRows:
 
     def __init__(self, mixture: PitchMixture, inputs: list[Sequence[int]]) -> None:
         self.mixture = mixture
-        self.chains = [mixture.short_term(pitches) for pitches in inputs]
         self.histories = [[int(p) for p in pitches] for pitches in inputs]
-        self.keys = [key_of_pitches(pitches) for pitches in self.histories]
+        # Variations of one input share its chain and key: the chain never learns after the input.
+        known: dict[tuple[int, ...], tuple[MarkovChain, Key]] = {}
+        for history in self.histories:
+            if tuple(history) not in known:
+                known[tuple(history)] = (mixture.short_term(history), key_of_pitches(history))
+        self.chains, self.keys = (list(column) for column in zip(*(known[tuple(h)] for h in self.histories)))
 
     def mix(self, network: np.ndarray) -> np.ndarray:
         """Mix the network's pitch probabilities (rows, pitches) with both chains' for each row."""
