@@ -178,7 +178,8 @@ def test_write_midi_states_a_meter_and_can_snap_to_its_grid(client):
 
 
 @pytest.mark.parametrize("change, words", [({"time_signature": [4, 3]}, "denominator must be"),
-                                           ({"bpm": 5}, "bpm"), ({"quantize": 0}, "quantize")])
+                                           ({"bpm": 5}, "bpm"), ({"quantize": 0}, "quantize"),
+                                           ({"quantize": 5e-324}, "quantize")])
 def test_write_midi_refuses_a_bad_meter_in_words(client, change, words):
     response = client.post("/api/write-midi", json={"notes": NOTES, "seconds": 5.0, **change})
     assert response.status_code == 422 and words in response.json()["detail"]

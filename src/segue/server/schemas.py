@@ -100,8 +100,9 @@ class WriteMidiRequest(BaseModel):
     bpm: float = Field(DEFAULT_BPM, ge=MIN_BPM, le=MAX_BPM, allow_inf_nan=False,
                        description="the tempo the file states, so its beats fall where they were played")
     time_signature: tuple[int, int] = Field((4, 4), description="[beats in a bar, beat note value (4 = quarter)]")
-    quantize: float | None = Field(None, gt=0, le=4, allow_inf_nan=False,
-                                   description="snap notes to this grid, in beats (0.25 = sixteenth notes); null: as played")
+    quantize: float | None = Field(None, ge=1 / 32, le=4, allow_inf_nan=False,
+                                   description="snap notes to this grid, in beats, from 1/32 to 4 (0.25 = sixteenth "
+                                               "notes); null: as played")
 
     @model_validator(mode="after")
     def _a_real_time_signature(self) -> WriteMidiRequest:
