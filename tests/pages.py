@@ -52,7 +52,9 @@ def server_url():
         process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+# Per module: Playwright's sync API keeps an event loop running while it is open, and later
+# tests that start their own (asyncio.run) must not meet it.
+@pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
         message = f"Chromium not found at {CHROMIUM} (`scripts/install-system-packages browser` installs it)"

@@ -85,7 +85,7 @@ def _song(song_id: str, line) -> Song:
 
 
 def _reason(error: Exception) -> str:
-    return first_line(error).removeprefix("input ")[:200]
+    return first_line(error).removeprefix("the file ")[:200]
 
 
 def prepare_from(folders: list[Path], out: Path, workers: int | None = None, progress: bool = True,
