@@ -13,7 +13,7 @@ from segue.batching import pair_tokens
 from segue.cli import main
 from segue.data import make_pairs
 from segue.evaluate import EVALUATION_PAIRS, evaluate, neural_candidate, neural_scores
-from segue.mixing import mixed_pitch
+from segue.mixing import mixed_pitch, network_pitch
 from segue.report import write_report
 from segue.tokenizer import PITCH, Tokenizer
 
@@ -119,7 +119,7 @@ def test_a_mixed_model_is_scored_on_its_mixture_and_the_network_alone_on_its_own
     tokens = [pair_tokens(p, tiny_checkpoint.tokenizer) for p in pairs]
     mixed = neural_scores(tiny_checkpoint, tokens)
     alone = neural_scores(replace(tiny_checkpoint, mixture=None), tokens)
-    probabilities = mixed_pitch(tiny_checkpoint, tokens)
+    probabilities = mixed_pitch(tiny_checkpoint.mixture, network_pitch(tiny_checkpoint, tokens), tokens)
     truth = np.concatenate([target[:, PITCH] for _, target in tokens])
     assert mixed.notes == alone.notes == len(truth)
     assert mixed.pitch == pytest.approx(-np.log(probabilities[np.arange(len(truth)), truth]).sum())

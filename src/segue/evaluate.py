@@ -24,13 +24,13 @@ from tqdm import tqdm
 
 from . import metrics, robustness
 from .baselines import NGramModel, random_in_key, repeat_input
-from .batching import batches, pair_tokens
+from .batching import collate, pair_tokens
 from .checkpoint import Checkpoint, load_checkpoint
 from .data import DEFAULT_DATA, Pair, PairConfig, load_corpus, make_pairs
 from .generate import extend
 from .keys import Key, detect_key, in_key_ratio
 from .midi_io import midi_bytes
-from .mixing import mixed_pitch
+from .mixing import mixed_pitch, pair_probabilities
 from .model import IGNORE
 from .notes import Note
 from .tokenizer import DURATION, GAP, PITCH, Tokenizer
@@ -43,6 +43,7 @@ EVALUATION_PAIRS = PairConfig(extension=(SECONDS, SECONDS), pairs_per_song=4)  #
 LONG_PAIRS = PairConfig(extension=(robustness.LONG_SECONDS, robustness.LONG_SECONDS), pairs_per_song=4)
 SWEEP_PAIRS = 300  # inputs per sweep, spread over the test pairs
 DURATION_TOLERANCE = 0.2
+SCORE_BATCH = 256  # pairs per teacher-forced pass
 NGRAM_SEED = 40_000
 # Histogram edges for comparing distributions of generated and true continuations.
 EDGES = {
@@ -103,8 +104,9 @@ def neural_scores(checkpoint: Checkpoint, tokens: list[tuple[np.ndarray, np.ndar
     """Each field's likelihood under the network; with a pitch mixture, the pitch's under the mixture."""
     model = checkpoint.model.eval()
     scores = Scores()
-    mixed = iter(mixed_pitch(checkpoint, tokens)) if checkpoint.mixture is not None else None
-    for batch in batches(tokens, 256):
+    for start in range(0, len(tokens), SCORE_BATCH):
+        pairs = tokens[start : start + SCORE_BATCH]
+        batch = collate(pairs)
         logits, _, _ = model(*batch)
         real = batch.targets[..., GAP] != IGNORE
         targets = batch.targets.clamp(min=0)
@@ -114,8 +116,8 @@ def neural_scores(checkpoint: Checkpoint, tokens: list[tuple[np.ndarray, np.ndar
         )
         true_pitch = logits.pitch.gather(-1, targets[..., PITCH, None])
         ranks = (logits.pitch > true_pitch).sum(dim=-1)[real].tolist()
-        if mixed is not None:
-            probabilities = np.stack([next(mixed) for _ in ranks])
+        if checkpoint.mixture is not None:
+            probabilities = mixed_pitch(checkpoint.mixture, pair_probabilities(logits.pitch, batch), pairs)
             truth = probabilities[np.arange(len(ranks)), targets[..., PITCH][real].numpy()]
             pitch = -np.log(truth)
             ranks = (probabilities > truth[:, None]).sum(axis=1).tolist()

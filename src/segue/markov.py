@@ -71,20 +71,12 @@ class MarkovChain:
         return entry
 
     def distribution(self, context: Sequence) -> np.ndarray:
-        """The interpolated estimate, summed from the longest seen context down: each order's
-        counts weighted by the escape weights of the orders above it."""
-        found = []
+        """The interpolated estimate: from uniform, one Witten-Bell step up per order of the context
+        (an unseen order leaves it as it is)."""
+        p = np.full(self.vocabulary, 1.0 / self.vocabulary)
         for k in range(min(self.order, len(context)) + 1):
-            entry = self._entry(k, tuple(context[len(context) - k :]))
-            if entry is None:  # a longer context cannot have been seen either
-                break
-            found.append(entry)
-        p = np.zeros(self.vocabulary)
-        weight = 1.0
-        for symbols, shares, escape in reversed(found):
-            p[symbols] += shares * weight
-            weight *= escape
-        return p + weight / self.vocabulary
+            p = self.one_order_up(tuple(context[len(context) - k :]), p)
+        return p
 
     def one_order_up(self, context: tuple, shorter: np.ndarray) -> np.ndarray:
         """P(. | context) from P(. | context without its oldest item), one Witten-Bell step."""

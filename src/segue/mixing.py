@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .batching import batches, pair_tokens
+from .batching import Batch, batches, pair_tokens
 from .checkpoint import Checkpoint
 from .data import Corpus, PairConfig, ShardedCorpus, make_pairs
 from .markov import PitchMixture, ShortTermRows, entropy, fit_intervals
@@ -38,6 +38,13 @@ class NoteTerms:
     mass: np.ndarray  # (notes, 3)
 
 
+def pair_probabilities(pitch_logits: torch.Tensor, batch: Batch) -> list[np.ndarray]:
+    """A batch's pitch logits as each pair's P(pitch) for its real target notes: (notes, 128)."""
+    probabilities = F.softmax(pitch_logits.double(), dim=-1).numpy()
+    lengths = (batch.targets[..., GAP] != IGNORE).sum(dim=1).tolist()
+    return [rows[:n] for rows, n in zip(probabilities, lengths)]
+
+
 @torch.no_grad()
 def network_pitch(checkpoint: Checkpoint, tokens: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
     """The network's P(pitch | the true notes before, the true gap) for each pair: (notes, 128)."""
@@ -45,32 +52,30 @@ def network_pitch(checkpoint: Checkpoint, tokens: list[tuple[np.ndarray, np.ndar
     out = []
     for batch in batches(tokens, 256):
         logits, _, _ = model(*batch)
-        probabilities = F.softmax(logits.pitch.double(), dim=-1).numpy()
-        lengths = (batch.targets[..., GAP] != IGNORE).sum(dim=1).tolist()
-        out += [rows[:n] for rows, n in zip(probabilities, lengths)]
+        out += pair_probabilities(logits.pitch, batch)
     return out
 
 
-def _notes(checkpoint: Checkpoint, mixture: PitchMixture, tokens: list[tuple[np.ndarray, np.ndarray]]):
-    """For every true continuation note of each pair: (the network's P(pitch), both chains' parts,
-    the true pitch), the chains reading the true notes before it, as generation reads its own."""
-    for network, (source, target) in zip(network_pitch(checkpoint, tokens), tokens):
+def _notes(mixture: PitchMixture, networks: list[np.ndarray], tokens: list[tuple[np.ndarray, np.ndarray]]):
+    """For every true continuation note of each pair, given the network's P(pitch) per pair: (the
+    network's, both chains' parts, the true pitch), the chains reading the true notes before it,
+    as generation reads its own."""
+    for network, (source, target) in zip(networks, tokens):
         chains = ShortTermRows(mixture, [source[:, PITCH]])
         for probabilities, pitch in zip(network, target[:, PITCH].tolist()):
             yield probabilities, mixture.chain_parts(chains.chains, chains.histories, chains.keys), pitch
             chains.add(np.array([pitch]))
 
 
-def mixed_pitch(checkpoint: Checkpoint, tokens: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """The checkpoint's mixture's P(pitch) for every true continuation note, in order: (notes, 128)."""
-    mixture = checkpoint.mixture
-    return np.concatenate([mixture.combine(network[None], parts) for network, parts, _ in _notes(checkpoint, mixture, tokens)])
+def mixed_pitch(mixture: PitchMixture, networks: list[np.ndarray], tokens: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """The mixture's P(pitch) for every true continuation note, in order: (notes, 128)."""
+    return np.concatenate([mixture.combine(network[None], parts) for network, parts, _ in _notes(mixture, networks, tokens)])
 
 
-def note_terms(checkpoint: Checkpoint, mixture: PitchMixture, tokens: list[tuple[np.ndarray, np.ndarray]]) -> NoteTerms:
+def note_terms(mixture: PitchMixture, networks: list[np.ndarray], tokens: list[tuple[np.ndarray, np.ndarray]]) -> NoteTerms:
     rows = [np.concatenate([[entropy(network)], parts.entropies[0], [network[pitch]], parts.probabilities[0, :, pitch],
                             [network.sum()], parts.probabilities[0].sum(axis=1)])
-            for network, parts, pitch in _notes(checkpoint, mixture, tokens)]
+            for network, parts, pitch in _notes(mixture, networks, tokens)]
     table = np.array(rows).reshape(-1, 9)
     return NoteTerms(table[:, 0:3], table[:, 3:6], table[:, 6:9])
 
@@ -92,7 +97,7 @@ def fit_mixture(checkpoint: Checkpoint, corpus: Corpus | ShardedCorpus, max_song
         raise ValueError("the validation split has no songs long enough to fit the pitch mixture")
     tokens = [pair_tokens(p, checkpoint.tokenizer) for p in pairs]
     network_only = PitchMixture(long_term, (1.0, 0.0, 0.0), 0.0)
-    terms = note_terms(checkpoint, network_only, tokens)
+    terms = note_terms(network_only, network_pitch(checkpoint, tokens), tokens)
     steps = round(1 / PRIOR_STEP)
     grid = [(a / steps, b / steps, (steps - a - b) / steps) for a, b in itertools.product(range(steps + 1), repeat=2)
             if a + b <= steps]
