@@ -4,7 +4,7 @@
 // recording window marked.
 
 const NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
-const LABEL = "#4a4f5a";  // 7:1 on white: axis labels stay readable
+const LABEL = "#4a4f5a";  // 8:1 on white: axis labels stay readable
 
 export function noteName(pitch) {
   return `${NAMES[pitch % 12]}${Math.floor(pitch / 12) - 1}`;
