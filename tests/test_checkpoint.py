@@ -35,7 +35,7 @@ def test_a_pitch_mixture_is_saved_compactly_and_loads_the_same(tmp_path):
     checkpoint = small()
     save_checkpoint(checkpoint, tmp_path / "plain.pt")
     tune = [60, 62, 64, 65, 67, 65, 64, 62, 60, 72, 48, 84]
-    checkpoint.mixture = PitchMixture(fit_intervals([tune, tune[::-1]] * 50), (0.5, 0.3, 0.2), 1.5)
+    checkpoint.mixture = PitchMixture(fit_intervals([tune, tune[::-1]] * 50).frozen(), (0.5, 0.3, 0.2), 1.5)
     save_checkpoint(checkpoint, tmp_path / "mixed.pt")
     loaded = load_checkpoint(tmp_path / "mixed.pt")
     assert load_checkpoint(tmp_path / "plain.pt").mixture is None

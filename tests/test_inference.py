@@ -9,9 +9,8 @@ from segue.model import MelodyRNN, MelodyTransformer, ModelConfig, build_model
 
 
 def log_softmax(logits):
-    """Pitch logits as log-probabilities. Both networks leave a factor per row out of the copy
-    mixture (mass a pointer proposes outside the MIDI range; numpy also the gate's sum), which
-    every consumer of logits normalizes away."""
+    """The module's pitch logits as log-probabilities: it leaves a factor per row out of the copy
+    mixture (mass a pointer proposes outside the MIDI range), which the numpy port normalizes away."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
@@ -34,10 +33,10 @@ def decode_known_continuation(model, network, source_length: int, seed: int, ste
     for t in range(targets.shape[1]):
         step, state = network.decode(decoder_input[0, t : t + 1].numpy(), state, memory)
         gap, pitch = targets[0, t : t + 1, 0].numpy(), targets[0, t : t + 1, 1].numpy()
-        pitch_logits = network.pitch_logits(step, gap)
-        assert np.isfinite(pitch_logits).all()
+        pitch_p = network.pitch_probabilities(step, gap)
+        assert (pitch_p > 0).all() and pitch_p.sum() == pytest.approx(1.0, abs=1e-5)
         np.testing.assert_allclose(network.gap_logits(step), logits.gap[0, t : t + 1], atol=1e-5)
-        np.testing.assert_allclose(log_softmax(pitch_logits), log_softmax(logits.pitch[0, t : t + 1].numpy()), atol=1e-4)
+        np.testing.assert_allclose(np.log(pitch_p), log_softmax(logits.pitch[0, t : t + 1].numpy()), atol=1e-4)
         np.testing.assert_allclose(network.duration_logits(step, gap, pitch), logits.duration[0, t : t + 1], atol=1e-5)
     return state, final
 
@@ -86,8 +85,8 @@ def test_inputs_of_different_lengths_encode_and_decode_as_one_batch(cell):
         alone_memory, alone_state = network.encode([sources[row]])
         alone, _ = network.decode(step[None], alone_state, alone_memory)
         np.testing.assert_allclose(batched.heads[batch_row : batch_row + 1], alone.heads, atol=1e-5)
-        np.testing.assert_allclose(network.pitch_logits(batched, gaps)[batch_row : batch_row + 1],
-                                   network.pitch_logits(alone, gaps[batch_row : batch_row + 1]), atol=1e-5)
+        np.testing.assert_allclose(network.pitch_probabilities(batched, gaps)[batch_row : batch_row + 1],
+                                   network.pitch_probabilities(alone, gaps[batch_row : batch_row + 1]), atol=1e-6)
 
 
 def test_the_shipped_model_matches_on_every_head_over_a_whole_continuation(shipped_checkpoint):
@@ -115,7 +114,7 @@ def test_a_padded_batch_matches_the_modules_padded_batch(shipped_checkpoint):
         step, state = network.decode(decoder_input[:, t].numpy(), state, memory)
         gap, pitch = targets[:, t, 0].numpy(), targets[:, t, 1].numpy()
         np.testing.assert_allclose(network.gap_logits(step), logits.gap[:, t], atol=1e-4)
-        np.testing.assert_allclose(log_softmax(network.pitch_logits(step, gap)), log_softmax(logits.pitch[:, t].numpy()),
+        np.testing.assert_allclose(np.log(network.pitch_probabilities(step, gap)), log_softmax(logits.pitch[:, t].numpy()),
                                    atol=1e-4)
         np.testing.assert_allclose(network.duration_logits(step, gap, pitch), logits.duration[:, t], atol=1e-4)
 
@@ -142,8 +141,8 @@ def test_transformer_rows_of_different_inputs_decode_as_one_batch():
     for batch_row, (row, step) in enumerate(zip(rows, steps)):
         alone_memory, alone_state = network.encode([sources[row]])
         alone, _ = network.decode(step[None], alone_state, alone_memory)
-        np.testing.assert_allclose(network.pitch_logits(batched, steps[:, 0])[batch_row : batch_row + 1],
-                                   network.pitch_logits(alone, step[None, 0]), atol=1e-5)
+        np.testing.assert_allclose(network.pitch_probabilities(batched, steps[:, 0])[batch_row : batch_row + 1],
+                                   network.pitch_probabilities(alone, step[None, 0]), atol=1e-6)
 
 
 def test_copying_proposes_what_followed_in_the_input():
@@ -159,7 +158,7 @@ def test_copying_proposes_what_followed_in_the_input():
     source = np.array([[10, 60, 10], [10, 67, 10], [10, 60, 10], [10, 64, 10]])
     memory, state = network.encode([source])
     step, _ = network.decode(source[-1:], state, memory)
-    probabilities = np.exp(log_softmax(network.pitch_logits(step, np.array([10]))))[0]
+    probabilities = network.pitch_probabilities(step, np.array([10]))[0]
     # Notes 0..2 have successors 67, 60, 64: a third each.
     assert probabilities[[67, 60, 64]] == pytest.approx([1 / 3] * 3, abs=1e-6)
     # "Copy the step" from the previous pitch 64: steps +7, -7, +4 -> 71, 57, 68.
@@ -168,5 +167,5 @@ def test_copying_proposes_what_followed_in_the_input():
     network = InferenceModel.of(model)
     memory, state = network.encode([source])
     step, _ = network.decode(source[-1:], state, memory)
-    probabilities = np.exp(log_softmax(network.pitch_logits(step, np.array([10]))))[0]
+    probabilities = network.pitch_probabilities(step, np.array([10]))[0]
     assert probabilities[[71, 57, 68]] == pytest.approx([1 / 3] * 3, abs=1e-6)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from segue.keys import Key, key_of_pitches
-from segue.markov import (INTERVALS, N_PITCHES, MarkovChain, PitchMixture, ShortTermRows, entropy, fit_intervals,
-                          interval_context, long_term_context, scale_degree, sparse_entropy, step_index)
+from segue.markov import (INTERVALS, N_PITCHES, FrozenChain, MarkovChain, PitchMixture, ShortTermRows, entropy,
+                          fit_intervals, interval_context, long_term_context, scale_degree, step_index)
 
 TUNE = [60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67, 72, 67, 64, 60]
 
@@ -33,29 +33,38 @@ def test_witten_bell_estimate_by_hand():
 
 
 @pytest.fixture(scope="module")
-def chain():
+def counts():
     return fit_intervals([TUNE, [p + 5 for p in TUNE[::-1]], [67, 67, 69, 67, 72, 71]])
 
 
+@pytest.fixture(scope="module")
+def chain(counts):
+    return counts.frozen()
+
+
 @pytest.mark.parametrize("context", [(), (255 + 2,), (129, 255 + 2), (127, 129, 129, 128, 255 + 7), (1, 2, 3, 4, 255),
-                                     (129, 1, 2, 3, 255 + 14)])
-def test_every_form_of_the_estimate_agrees(chain, context):
-    dense = chain.distribution(list(context))
-    mass, floor = chain.sparse(context)
-    from_sparse = np.full(INTERVALS, floor)
-    from_sparse[list(mass)] += list(mass.values())
-    assert np.allclose(from_sparse, dense) and dense.sum() == pytest.approx(1.0)
-    assert sparse_entropy(mass, floor, INTERVALS) == pytest.approx(entropy(dense))
+                                     (129, 1, 2, 3, 255 + 14), (129, 129, 128, 131, 255 + 9), (300, 255), (-1, 255)])
+def test_every_form_of_the_estimate_agrees(counts, chain, context):
+    """Counted, frozen into arrays, and cached by the mixture step by step: the same numbers."""
+    dense = counts.distribution(list(context))
+    assert dense.sum() == pytest.approx(1.0)
+    assert np.array_equal(chain.distribution(list(context)), dense)
     mixture = PitchMixture(chain, (1, 1, 1), 1.0)
     assert np.allclose(mixture.long_term_steps(tuple(context))[0], dense)
 
 
-def test_a_chain_survives_its_arrays(chain):
-    again = MarkovChain.from_arrays(INTERVALS, chain.to_arrays())
+def test_a_frozen_chain_survives_its_arrays_and_refuses_bad_ones(chain):
+    again = FrozenChain(INTERVALS, {name: array.astype(np.int32) for name, array in chain.to_arrays().items()})
     for context in ((), (255 + 2,), (129, 129, 128, 131, 255 + 9)):
         assert np.array_equal(again.distribution(list(context)), chain.distribution(list(context)))
     with pytest.raises(ValueError, match="order-0"):
-        MarkovChain.from_arrays(INTERVALS, {})
+        FrozenChain(INTERVALS, {})
+    with pytest.raises(ValueError, match="non-negative"):
+        FrozenChain(INTERVALS, {**chain.to_arrays(), "contexts1": -chain.to_arrays()["contexts1"]})
+    wide = {**chain.to_arrays(), "contexts5": np.full((1, 5), 2**13), "offsets5": np.array([0, 1]),
+            "symbols5": np.array([0]), "counts5": np.array([1])}
+    with pytest.raises(ValueError, match="64 bits"):
+        FrozenChain(INTERVALS, wide)
 
 
 def test_contexts_are_the_last_steps():
@@ -107,9 +116,9 @@ def test_the_mixture_by_hand(chain):
     assert np.allclose(mixed, expected / expected.sum())
     assert mixed.sum() == pytest.approx(1.0)
     # The short-term chain reads the input only: a written note moves the context, not the counts.
-    before = rows.chains[0].distribution([])
+    before = rows.chains[0].chain.distribution([])
     rows.add(np.array([75]))
-    assert rows.histories[0][-2:] == [TUNE[-1], 75] and np.array_equal(rows.chains[0].distribution([]), before)
+    assert rows.histories[0][-2:] == [TUNE[-1], 75] and np.array_equal(rows.chains[0].chain.distribution([]), before)
 
 
 def test_a_surer_model_counts_more(chain):
@@ -125,6 +134,16 @@ def test_a_mixture_survives_its_arrays(chain):
     assert again.prior == mixture.prior and again.bias == 2.0
     network = np.full((1, N_PITCHES), 1 / N_PITCHES)
     assert np.array_equal(ShortTermRows(again, [TUNE]).mix(network), ShortTermRows(mixture, [TUNE]).mix(network))
+
+
+@pytest.mark.parametrize("opening", [TUNE[:1], TUNE[:3], TUNE])
+def test_contexts_move_on_with_each_written_note(chain, opening):
+    rows = ShortTermRows(PitchMixture(chain, (0.4, 0.4, 0.2), 1.0), [opening])
+    for pitch in (62, 70, 59, 59, 64, 67):
+        rows.add(np.array([pitch]))
+        history = rows.histories[0]
+        assert rows.long_term_contexts[0] == long_term_context(history, key_of_pitches(opening))
+        assert rows.short_term_contexts[0] == tuple(history[-4:])
 
 
 def test_rows_are_independent(chain):

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from segue.sampling import apply_temperature, choose, mask_logits, sample, softmax, top_p_filter
+from segue.sampling import (apply_temperature, choose, choose_probabilities, mask_logits, sample, sharpen, softmax,
+                            top_p_filter)
 
 
 def logits():
@@ -86,7 +87,27 @@ def test_each_row_may_have_its_own_temperature_and_top_p():
     assert kept.sum(axis=-1).tolist() == [1, 2, 4]
 
 
-@pytest.mark.parametrize(("function", "bad"), [(apply_temperature, -0.5), (top_p_filter, 0.0), (top_p_filter, 1.5),
+@pytest.mark.parametrize("temperature", [0.0, 1e-300, 0.5, 1.0, 1.7, np.array([[0.0], [0.5]]), np.array([[2.0], [1.0]])])
+def test_sharpening_probabilities_is_temperature_on_their_logarithms(temperature):
+    probabilities = softmax(logits())
+    expected = softmax(apply_temperature(np.log(probabilities), temperature))
+    sharpened = sharpen(probabilities, temperature)
+    assert np.allclose(sharpened / sharpened.sum(axis=-1, keepdims=True), expected)
+    for values in (probabilities, probabilities.astype(np.float32)):
+        assert sharpen(values, 1e-300).max(axis=-1).tolist() == [1.0, 1.0]  # never all zero
+
+
+def test_choose_probabilities_draws_as_choose_does_from_logits():
+    """Masked, sharpened and cut to top-p like the logits, with the same uniform numbers."""
+    rows = np.tile(softmax(logits()), (1000, 1))
+    allowed = np.array([False, True, True, True])
+    for temperature, top_p in ((1.0, 1.0), (0.0, 1.0), (0.7, 0.8), (1.4, 0.6)):
+        draws = uniforms(2000, 11)
+        assert np.array_equal(choose_probabilities(rows, temperature, top_p, draws, allowed),
+                              choose(np.log(rows), temperature, top_p, draws, allowed))
+
+
+@pytest.mark.parametrize(("function", "bad"), [(apply_temperature, -0.5), (sharpen, -1.0), (top_p_filter, 0.0), (top_p_filter, 1.5),
                                              (top_p_filter, np.array([[0.5], [0.0]]))])
 def test_bad_parameters_are_refused(function, bad):
     with pytest.raises(ValueError):

@@ -1,4 +1,5 @@
 import random
+import warnings
 
 import pytest
 
@@ -37,3 +38,11 @@ def test_outside_the_preferred_range_the_beat_is_an_octave_away_at_worst(bpm):
 def test_too_few_notes_have_no_tempo():
     assert estimate_bpm(played([60, 62])) is None
     assert estimate_bpm([Note(60, 0.0, 1.0), Note(64, 0.0, 1.0), Note(67, 0.0, 1.0)]) is None
+
+
+def test_an_onset_near_the_float_limit_is_left_out_quietly():
+    """schemathesis sent one: rounding it to milliseconds overflowed, and inf - inf warned of NaN."""
+    notes = [Note(60, 0.0, 0.4), Note(62, 0.5, 0.9), Note(64, 1.0, 1.4), Note(65, 1.797693134862316e305, 1.7976931348623163e305)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert estimate_bpm(notes) == pytest.approx(120, abs=1)

@@ -23,7 +23,7 @@ from .generate import continuation_notes, first_gap_allowed, input_end, prepare
 from .keys import Key
 from .markov import INTERVALS, MarkovChain
 from .notes import Note
-from .sampling import choose
+from .sampling import choose_probabilities
 from .tokenizer import DURATION, GAP, N_PITCHES, PITCH, Tokenizer
 
 
@@ -87,8 +87,7 @@ class NGramModel:
 
 
 def _draw(probabilities: np.ndarray, rng: np.random.Generator, allowed: np.ndarray | None = None) -> int:
-    with np.errstate(divide="ignore"):
-        return int(choose(np.log(probabilities), 1.0, 1.0, rng.random(()), allowed))
+    return int(choose_probabilities(probabilities, 1.0, 1.0, rng.random(()), allowed))
 
 
 def repeat_input(line: list[Note], input_length: float, seconds: float) -> list[Note]:

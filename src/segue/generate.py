@@ -16,7 +16,7 @@ from .keys import Key, resolve_key
 from .markov import PitchMixture, ShortTermRows
 from .notes import MIN_NOTE_SECONDS, Note, melody_end, melody_line
 from .options import DEFAULTS, MAX_SECONDS, MAX_SEED, MAX_TEMPERATURE, MAX_VARIATIONS, random_seed
-from .sampling import choose, softmax
+from .sampling import choose, choose_probabilities
 from .tokenizer import DURATION, GAP, N_PITCHES, PITCH, Tokenizer
 
 # Extended once at start-up (server, keyboard mode) so the first real request runs at full speed.
@@ -209,11 +209,10 @@ def _sample_tokens(network: InferenceModel, tokenizer: Tokenizer, jobs: list[Job
         step = rows[index]
         step[:, GAP] = choose(network.gap_logits(heads), temperature, top_p, uniforms(),
                               first_allowed if index == 0 else None)
-        pitch_logits = network.pitch_logits(heads, step[:, GAP])
+        pitch = network.pitch_probabilities(heads, step[:, GAP])
         if chains is not None:
-            with np.errstate(divide="ignore"):  # a pitch no model can give: -inf, never drawn
-                pitch_logits = np.log(chains.mix(softmax(pitch_logits)))
-        step[:, PITCH] = choose(pitch_logits, temperature, top_p, uniforms(), pitch_allowed)
+            pitch = chains.mix(pitch)
+        step[:, PITCH] = choose_probabilities(pitch, temperature, top_p, uniforms(), pitch_allowed)
         if chains is not None:
             chains.add(step[:, PITCH])
         step[:, DURATION] = choose(network.duration_logits(heads, step[:, GAP], step[:, PITCH]), temperature, top_p,

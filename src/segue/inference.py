@@ -272,7 +272,7 @@ class InferenceModel:
 
     def decode(self, tokens: np.ndarray, state: State, memory: Memory) -> tuple[Step, State]:
         """One decoder step from the previous notes (batch, 3), with each row's memory -> the
-        step's head outputs, new state. Pass the step to gap_logits, pitch_logits and
+        step's head outputs, new state. Pass the step to gap_logits, pitch_probabilities and
         duration_logits in turn."""
         projected = self._project(self.decoder_tables, tokens)
         new_state = []
@@ -289,12 +289,14 @@ class InferenceModel:
     def gap_logits(self, step: Step) -> np.ndarray:
         return step.heads[:, : self.n_time_bins]
 
-    def pitch_logits(self, step: Step, gap: np.ndarray) -> np.ndarray:
-        """Pitch logits given the gap; with copying, the log of the mixture (up to a constant per row)."""
+    def pitch_probabilities(self, step: Step, gap: np.ndarray) -> np.ndarray:
+        """P(pitch | the gap), each row summing to 1; with copying, the gate's mixture of the
+        generated distribution and the pointers'. Every pitch keeps at least 1e-30 (before
+        normalizing), so a scale mask always leaves something to draw."""
         start = self.n_time_bins
         logits = step.heads[:, start : start + self.n_pitches] + self.pitch_given_gap[gap]
         if not self.copy:
-            return logits
+            return np.maximum(softmax(logits), 1e-30)
         gate = step.heads[:, start + self.n_pitches + self.n_time_bins :] + self.gate_given_gap[gap]
         memory = step.memory
         if memory.shared:
@@ -304,7 +306,7 @@ class InferenceModel:
             rows = np.arange(len(gap))
             scores = np.matmul(memory.copy_keys, step.features[:, :, None])[:, :, 0] + memory.copy_by_gap[rows, gap]
             proposed = memory.proposals[rows, step.previous_pitch]
-        # The mixture up to a factor per row (the gate's softmax sum), which sampling ignores:
+        # The mixture up to a factor per row (the gate's softmax sum), normalized at the end:
         # gate_k * each part's softmax, the pointers' weights summed per proposed pitch in one
         # bincount over (row, pitch), with a discard pitch N_PITCHES for what points at nothing.
         generated = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -316,7 +318,8 @@ class InferenceModel:
             proposed = proposed + np.arange(0, len(gap) * width, width)[:, None]
         pointed = np.bincount(proposed.ravel(), (share[:, :, None] * pointer[:, None, :]).ravel(), len(gap) * width)
         mixture = generated * (gate[:, :1] / generated.sum(axis=1, keepdims=True)) + pointed.reshape(-1, width)[:, :N_PITCHES]
-        return np.log(np.maximum(mixture, 1e-30))
+        mixture = np.maximum(mixture, 1e-30)
+        return mixture / mixture.sum(axis=1, keepdims=True)
 
     def duration_logits(self, step: Step, gap: np.ndarray, pitch: np.ndarray) -> np.ndarray:
         start = self.n_time_bins + self.n_pitches
@@ -355,9 +358,10 @@ class TorchInference:
         return self.model.gap_logits(step.features)[:, 0].numpy()
 
     @torch.inference_mode()
-    def pitch_logits(self, step: TorchStep, gap: np.ndarray) -> np.ndarray:
+    def pitch_probabilities(self, step: TorchStep, gap: np.ndarray) -> np.ndarray:
         gap = torch.from_numpy(gap)[:, None]
-        return self.model.pitch_logits(step.features, gap, step.memory, step.previous_pitch)[:, 0].numpy()
+        logits = self.model.pitch_logits(step.features, gap, step.memory, step.previous_pitch)[:, 0]
+        return np.maximum(torch.softmax(logits.double(), dim=-1).numpy(), 1e-30)
 
     @torch.inference_mode()
     def duration_logits(self, step: TorchStep, gap: np.ndarray, pitch: np.ndarray) -> np.ndarray:

@@ -78,6 +78,20 @@ PROFILES = {
 }
 
 
+def _centered(values) -> list[float]:
+    """Values minus their mean, scaled to length 1: a correlation is then one dot product."""
+    mean = sum(values) / len(values)
+    centered = [v - mean for v in values]
+    norm = sum(c * c for c in centered) ** 0.5
+    return [c / norm for c in centered]
+
+
+# Each key's profile, rotated to its tonic and centered: a pitch-class histogram's correlation with
+# it is the dot product divided by the histogram's own spread, the same for every key.
+_KEY_PROFILES = [(Key(tonic, mode), _centered([profile[(pc - tonic) % 12] for pc in range(12)]))
+                 for mode, profile in PROFILES.items() for tonic in range(12)]
+
+
 def key_of_pitches(pitches) -> Key:
     """The key whose profile best matches the pitch classes' counts (Krumhansl-Schmuckler, each
     note counted once): a quick, dependency-free estimate for where only pitches are known, as in
@@ -85,21 +99,13 @@ def key_of_pitches(pitches) -> Key:
     counts = [0] * 12
     for pitch in pitches:
         counts[int(pitch) % 12] += 1
-    best, found = -2.0, Key(0, "major")
-    for mode, profile in PROFILES.items():
-        for tonic in range(12):
-            rotated = [profile[(pc - tonic) % 12] for pc in range(12)]
-            score = _correlation(counts, rotated)
-            if score > best:
-                best, found = score, Key(tonic, mode)
+    # The profiles are centered, so the histogram's mean drops out of the dot product.
+    best, found = 0.0, Key(0, "major")
+    for key, profile in _KEY_PROFILES:
+        score = sum(c * w for c, w in zip(counts, profile))
+        if score > best:
+            best, found = score, key
     return found
-
-
-def _correlation(a: list[float], b: list[float]) -> float:
-    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
-    cov = sum((x - mean_a) * (y - mean_b) for x, y in zip(a, b))
-    norm = (sum((x - mean_a) ** 2 for x in a) * sum((y - mean_b) ** 2 for y in b)) ** 0.5
-    return cov / norm if norm else 0.0
 
 
 def resolve_key(key: str | Key | None, notes: list[Note]) -> Key | None:

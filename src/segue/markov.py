@@ -24,7 +24,6 @@ Everything here is numpy: generation runs it without PyTorch.
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,38 +36,18 @@ from .keys import Key, key_of_pitches
 N_PITCHES = 128
 INTERVALS = 2 * N_PITCHES - 1  # melodic steps -127..127, as indices 0..254
 ORDER = 4  # intervals in the long-term chain's context (then the scale degree); notes in the short-term one's
-LONG_TERM_CACHE = 4096  # long-term predictions kept, by context (2 KB each)
+KEPT_PREDICTIONS = 4096  # per chain, contexts whose prediction is kept (a seen context's holds 1-2 KB)
 
 
-class MarkovChain:
-    """P(symbol | the last `order` context items); see the module docstring."""
+class _Chain:
+    """What both forms of a chain share: the interpolated estimate, from the counts of each context
+    as (its symbols, their counts / (total + types), the escape weight types / (total + types))."""
 
-    def __init__(self, vocabulary: int, order: int) -> None:
-        self.vocabulary = vocabulary
-        self.order = order
-        self._counts: list[dict[tuple, Counter]] = [defaultdict(Counter) for _ in range(order + 1)]
-        # Per context, its counts as arrays, built when first asked for and dropped when a count
-        # changes: a short-term chain learns a note at a time and is asked after each.
-        self._entries: list[dict[tuple, tuple[np.ndarray, np.ndarray, float]]] = [{} for _ in range(order + 1)]
+    vocabulary: int
+    order: int
 
-    def observe(self, context: Sequence, symbol: int) -> None:
-        for k in range(min(self.order, len(context)) + 1):
-            key = tuple(context[len(context) - k :])
-            self._counts[k][key][symbol] += 1
-            self._entries[k].pop(key, None)
-
-    def _entry(self, k: int, context: tuple):
-        entry = self._entries[k].get(context)
-        if entry is None:
-            counts = self._counts[k].get(context)
-            if counts is None:
-                return None
-            values = np.fromiter(counts.values(), np.float64, len(counts))
-            total, types = float(values.sum()), float(len(counts))
-            # Each order's counts already divided by (total + types); the rest is the escape weight.
-            entry = (np.fromiter(counts.keys(), np.int64, len(counts)), values / (total + types), types / (total + types))
-            self._entries[k][context] = entry
-        return entry
+    def _entry(self, k: int, context: tuple) -> tuple[np.ndarray, np.ndarray, float] | None:
+        raise NotImplementedError
 
     def distribution(self, context: Sequence) -> np.ndarray:
         """The interpolated estimate: from uniform, one Witten-Bell step up per order of the context
@@ -88,24 +67,47 @@ class MarkovChain:
         p[symbols] += shares
         return p
 
-    def sparse(self, context: Sequence) -> tuple[dict[int, float], float]:
-        """The same estimate as `distribution`, as (the mass of each seen symbol beyond the floor,
-        the floor every symbol has): quicker for a chain that has seen few symbols."""
-        found = []
+
+def _entry_of(symbols: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    values = counts.astype(np.float64)
+    total, types = float(values.sum()), float(len(values))
+    return symbols.astype(np.int64), values / (total + types), types / (total + types)
+
+
+class MarkovChain(_Chain):
+    """P(symbol | the last `order` context items), learning as it reads; see the module docstring."""
+
+    def __init__(self, vocabulary: int, order: int) -> None:
+        self.vocabulary = vocabulary
+        self.order = order
+        self._counts: list[dict[tuple, Counter]] = [defaultdict(Counter) for _ in range(order + 1)]
+        # Per context, its counts as arrays, built when first asked for and dropped when a count
+        # changes: a chain may be asked between observations.
+        self._entries: list[dict[tuple, tuple[np.ndarray, np.ndarray, float]]] = [{} for _ in range(order + 1)]
+
+    def observe(self, context: Sequence, symbol: int) -> None:
         for k in range(min(self.order, len(context)) + 1):
-            counts = self._counts[k].get(tuple(context[len(context) - k :]))
+            key = tuple(context[len(context) - k :])
+            self._counts[k][key][symbol] += 1
+            self._entries[k].pop(key, None)
+
+    def read(self, sequence: Sequence[int]) -> None:
+        """Observe every item of `sequence` after the ones before it."""
+        for k, level in enumerate(self._counts):
+            for t in range(k, len(sequence)):
+                level[tuple(sequence[t - k : t])][sequence[t]] += 1
+        for level in self._entries:
+            level.clear()
+
+    def _entry(self, k: int, context: tuple):
+        entry = self._entries[k].get(context)
+        if entry is None:
+            counts = self._counts[k].get(context)
             if counts is None:
-                break
-            found.append(counts)
-        mass: dict[int, float] = {}
-        weight = 1.0
-        for counts in reversed(found):
-            total, types = sum(counts.values()), len(counts)
-            share = weight / (total + types)
-            for symbol, count in counts.items():
-                mass[symbol] = mass.get(symbol, 0.0) + count * share
-            weight *= types / (total + types)
-        return mass, weight / self.vocabulary
+                return None
+            entry = self._entries[k][context] = _entry_of(np.fromiter(counts.keys(), np.int64, len(counts)),
+                                                          np.fromiter(counts.values(), np.int64, len(counts)))
+        return entry
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The counts as flat integer arrays (for a checkpoint): per order k, each context's k
@@ -119,18 +121,83 @@ class MarkovChain:
             arrays[f"counts{k}"] = np.array([n for c in contexts for n in level[c].values()], np.int64)
         return arrays
 
-    @classmethod
-    def from_arrays(cls, vocabulary: int, arrays: dict[str, np.ndarray]) -> MarkovChain:
-        order = sum(1 for name in arrays if name.startswith("contexts")) - 1
-        if order < 0:
+    def frozen(self) -> FrozenChain:
+        """The same estimates, read-only, in a fraction of the memory."""
+        return FrozenChain(self.vocabulary, self.to_arrays())
+
+
+class FrozenChain(_Chain):
+    """A chain that has finished learning, kept as its count arrays (`MarkovChain.to_arrays`):
+    each context is found by binary search over its items packed into one integer. Loading the
+    shipped long-term chain this way takes milliseconds, where rebuilding its 105,000 contexts as
+    Python dictionaries took a second and 40 MiB (docs/performance.md)."""
+
+    def __init__(self, vocabulary: int, arrays: dict[str, np.ndarray]) -> None:
+        self.vocabulary = vocabulary
+        self.order = sum(1 for name in arrays if name.startswith("contexts")) - 1
+        if self.order < 0:
             raise ValueError("a Markov chain needs at least its order-0 counts")
-        chain = cls(vocabulary, order)
-        for k in range(order + 1):
-            offsets, symbols, counts = (np.asarray(arrays[f"{name}{k}"]) for name in ("offsets", "symbols", "counts"))
-            for i, context in enumerate(np.asarray(arrays[f"contexts{k}"]).tolist()):
-                a, b = offsets[i], offsets[i + 1]
-                chain._counts[k][tuple(context)] = Counter(dict(zip(symbols[a:b].tolist(), counts[a:b].tolist())))
-        return chain
+        self._arrays = arrays
+        contexts = [np.asarray(arrays[f"contexts{k}"], np.int64) for k in range(self.order + 1)]
+        contexts = [level.reshape(len(level), k) for k, level in enumerate(contexts)]
+        if any(level.size and level.min() < 0 for level in contexts):
+            raise ValueError("a Markov chain's contexts must be non-negative")
+        self._base = 1 + max((int(level.max()) for level in contexts if level.size), default=0)
+        if self._base ** self.order >= 2**63:
+            raise ValueError(f"contexts of {self.order} items below {self._base} do not pack into 64 bits")
+        self._levels = []
+        for k, level in enumerate(contexts):
+            keys = level @ self._base ** np.arange(k - 1, -1, -1, dtype=np.int64)
+            order = np.argsort(keys)
+            self._levels.append((keys[order], order, *(np.asarray(arrays[f"{name}{k}"])
+                                                       for name in ("offsets", "symbols", "counts"))))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return dict(self._arrays)
+
+    def _entry(self, k: int, context: tuple):
+        key = 0
+        for item in context:
+            if not 0 <= item < self._base:
+                return None
+            key = key * self._base + item
+        keys, order, offsets, symbols, counts = self._levels[k]
+        found = int(np.searchsorted(keys, key))
+        if found == len(keys) or keys[found] != key:
+            return None
+        index = order[found]
+        return _entry_of(symbols[offsets[index] : offsets[index + 1]], counts[offsets[index] : offsets[index + 1]])
+
+
+class Predictions:
+    """A chain that no longer learns, asked again and again: each context's distribution and its
+    entropy, made once (from the shorter context's, one Witten-Bell step) and kept. A context the
+    chain never saw shares its shorter context's entry; the entropy is worked out only for the
+    contexts asked for. At most `limit` are kept; then they are all dropped and made anew."""
+
+    def __init__(self, chain: _Chain, limit: int) -> None:
+        self.chain, self.limit = chain, limit
+        self._known: dict[tuple, list] = {}  # context -> [distribution, its entropy or None]
+
+    def __call__(self, context: tuple) -> tuple[np.ndarray, float]:
+        known = self._entry(context)
+        if known[1] is None:
+            known[1] = float(entropy(known[0]))
+        return known[0], known[1]
+
+    def _entry(self, context: tuple) -> list:
+        known = self._known.get(context)
+        if known is None:
+            if len(self._known) >= self.limit:
+                self._known.clear()
+            if context:
+                shorter = self._entry(context[1:])
+                p = self.chain.one_order_up(context, shorter[0])
+                known = shorter if p is shorter[0] else [p, None]
+            else:
+                known = [self.chain.one_order_up((), np.full(self.chain.vocabulary, 1.0 / self.chain.vocabulary)), None]
+            self._known[context] = known
+        return known
 
 
 def step_index(previous: int, pitch: int) -> int:
@@ -171,13 +238,6 @@ def entropy(p: np.ndarray) -> np.ndarray:
     return -(p * np.log2(np.maximum(p, 1e-300))).sum(axis=-1)
 
 
-def sparse_entropy(mass: dict[int, float], floor: float, vocabulary: int) -> float:
-    """Entropy in bits of a chain's `sparse` estimate, without making it dense."""
-    seen = [extra + floor for extra in mass.values()]
-    unseen = (vocabulary - len(seen)) * floor * math.log2(floor) if floor > 0 else 0.0
-    return -sum(p * math.log2(p) for p in seen) - unseen
-
-
 class ChainParts(NamedTuple):
     """Both chains' predictions of the next pitch, for a batch of rows."""
 
@@ -194,10 +254,10 @@ class PitchMixture:
     network's over pitches, a chain's over steps. The average is renormalized over the MIDI
     pitches (a chain may propose a step out of range from a very high or low note)."""
 
-    long_term: MarkovChain
+    long_term: FrozenChain
     prior: tuple[float, float, float]  # network, long-term, short-term
     bias: float  # how much more a surer model counts
-    _long_term_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _long_term: Predictions = field(init=False, repr=False, compare=False)
     _prior: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -206,43 +266,19 @@ class PitchMixture:
         if not 0 <= self.bias <= 16:
             raise ValueError(f"bias must be between 0 and 16, got {self.bias!r}")
         object.__setattr__(self, "_prior", np.array(self.prior, np.float64))
+        object.__setattr__(self, "_long_term", Predictions(self.long_term, KEPT_PREDICTIONS))
 
     def long_term_steps(self, context: tuple) -> tuple[np.ndarray, float]:
         """The long-term chain's P(next step | context) and its entropy, kept: a fitted chain never
         changes, and melodies revisit the same few contexts."""
-        known = self._long_term_cache.get(context)
-        if known is None:
-            if len(self._long_term_cache) >= LONG_TERM_CACHE:
-                self._long_term_cache.clear()
-            shorter = self.long_term_steps(context[1:])[0] if context else np.full(INTERVALS, 1.0 / INTERVALS)
-            p = self.long_term.one_order_up(context, shorter)
-            known = self._long_term_cache[context] = (p, float(entropy(p)))
-        return known
+        return self._long_term(context)
 
     def short_term(self, pitches: Sequence[int]) -> MarkovChain:
         """A short-term chain that has read `pitches` (the input): over pitches themselves, not
         steps, so it knows the piece's own notes and register, which keeps a continuation in them."""
         chain = MarkovChain(N_PITCHES, ORDER)
-        for t, pitch in enumerate(pitches):
-            chain.observe([int(p) for p in pitches[max(0, t - chain.order) : t]], int(pitch))
+        chain.read([int(p) for p in pitches])
         return chain
-
-    def chain_parts(self, short_terms: Sequence[MarkovChain], histories: Sequence[Sequence[int]],
-                    keys: Sequence[Key]) -> ChainParts:
-        """Both chains' predictions for rows, each with its short-term chain, its pitches so far
-        and its input's key."""
-        probabilities = np.empty((len(histories), 2, N_PITCHES))
-        entropies = np.empty((len(histories), 2))
-        for row, (short_term, history, key) in enumerate(zip(short_terms, histories, keys)):
-            low = N_PITCHES - 1 - int(history[-1])  # the step to pitch 0; the steps to every pitch follow
-            long_term, entropies[row, 0] = self.long_term_steps(long_term_context(history, key))
-            probabilities[row, 0] = long_term[low : low + N_PITCHES]
-            mass, floor = short_term.sparse(history[-ORDER:])
-            probabilities[row, 1] = floor
-            for pitch, extra in mass.items():
-                probabilities[row, 1, pitch] += extra
-            entropies[row, 1] = sparse_entropy(mass, floor, N_PITCHES)
-        return ChainParts(probabilities, entropies)
 
     def weights(self, entropies: np.ndarray) -> np.ndarray:
         """Each model's weight (last axis: network, long-term, short-term) given their entropies."""
@@ -255,7 +291,7 @@ class PitchMixture:
         entropies[:, 0] = entropy(network)
         entropies[:, 1:] = chains.entropies
         weights = self.weights(entropies)
-        mixed = weights[:, :1] * network + np.einsum("rm,rmp->rp", weights[:, 1:], chains.probabilities)
+        mixed = weights[:, :1] * network + np.matmul(weights[:, None, 1:], chains.probabilities)[:, 0]
         return mixed / mixed.sum(axis=1, keepdims=True)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -265,7 +301,7 @@ class PitchMixture:
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> PitchMixture:
         chain = {name.removeprefix("long_term."): a for name, a in arrays.items() if name.startswith("long_term.")}
-        return cls(MarkovChain.from_arrays(INTERVALS, chain), tuple(float(w) for w in np.asarray(arrays["prior"])),
+        return cls(FrozenChain(INTERVALS, chain), tuple(float(w) for w in np.asarray(arrays["prior"])),
                    float(np.asarray(arrays["bias"])))
 
 
@@ -277,17 +313,41 @@ class ShortTermRows:
         self.mixture = mixture
         self.histories = [[int(p) for p in pitches] for pitches in inputs]
         # Variations of one input share its chain and key: the chain never learns after the input.
-        known: dict[tuple[int, ...], tuple[MarkovChain, Key]] = {}
+        known: dict[tuple[int, ...], int] = {}
+        self.chains: list[Predictions] = []
+        self.keys: list[Key] = []
+        self.chain_of_row = []
         for history in self.histories:
             if tuple(history) not in known:
-                known[tuple(history)] = (mixture.short_term(history), key_of_pitches(history))
-        self.chains, self.keys = (list(column) for column in zip(*(known[tuple(h)] for h in self.histories)))
+                known[tuple(history)] = len(self.chains)
+                self.chains.append(Predictions(mixture.short_term(history), KEPT_PREDICTIONS))
+                self.keys.append(key_of_pitches(history))
+            self.chain_of_row.append(known[tuple(history)])
+        # Each row's contexts, moved on note by note as it is written.
+        self.long_term_contexts = [long_term_context(h, self.keys[c]) for h, c in zip(self.histories, self.chain_of_row)]
+        self.short_term_contexts = [tuple(h[-ORDER:]) for h in self.histories]
+
+    def parts(self) -> ChainParts:
+        """Both chains' predictions of each row's next pitch."""
+        probabilities = np.empty((len(self.histories), 2, N_PITCHES))
+        entropies = np.empty((len(self.histories), 2))
+        for row, (chain, history) in enumerate(zip(self.chain_of_row, self.histories)):
+            low = N_PITCHES - 1 - history[-1]  # the step to pitch 0; the steps to every pitch follow
+            long_term, entropies[row, 0] = self.mixture.long_term_steps(self.long_term_contexts[row])
+            probabilities[row, 0] = long_term[low : low + N_PITCHES]
+            probabilities[row, 1], entropies[row, 1] = self.chains[chain](self.short_term_contexts[row])
+        return ChainParts(probabilities, entropies)
 
     def mix(self, network: np.ndarray) -> np.ndarray:
         """Mix the network's pitch probabilities (rows, pitches) with both chains' for each row."""
-        return self.mixture.combine(network, self.mixture.chain_parts(self.chains, self.histories, self.keys))
+        return self.mixture.combine(network, self.parts())
 
     def add(self, pitches: np.ndarray) -> None:
         """Each row's newly written pitch (the short-term chains do not learn it: see the module docstring)."""
-        for history, pitch in zip(self.histories, pitches.tolist()):
+        for row, (history, pitch) in enumerate(zip(self.histories, pitches.tolist())):
+            steps = self.long_term_contexts[row][:-1]
+            key = self.keys[self.chain_of_row[row]]
+            self.long_term_contexts[row] = (*steps[max(0, len(steps) - ORDER + 1) :], step_index(history[-1], pitch),
+                                            INTERVALS + scale_degree(pitch, key))
             history.append(pitch)
+            self.short_term_contexts[row] = tuple(history[-ORDER:])

@@ -63,7 +63,7 @@ def _notes(mixture: PitchMixture, networks: list[np.ndarray], tokens: list[tuple
     for network, (source, target) in zip(networks, tokens):
         chains = ShortTermRows(mixture, [source[:, PITCH]])
         for probabilities, pitch in zip(network, target[:, PITCH].tolist()):
-            yield probabilities, mixture.chain_parts(chains.chains, chains.histories, chains.keys), pitch
+            yield probabilities, chains.parts(), pitch
             chains.add(np.array([pitch]))
 
 
@@ -91,7 +91,7 @@ def fit_mixture(checkpoint: Checkpoint, corpus: Corpus | ShardedCorpus, max_song
     """The mixture for `checkpoint` (from at most `max_songs` songs per split), and a summary of
     the fit: its settings and the pitch bits per note on validation, with and without it."""
     melodies = [song.pitch for shard in corpus.shards("train") for song in corpus.shard(shard).songs("train")][:max_songs]
-    long_term = fit_intervals(tqdm(melodies, desc="long-term chain", disable=not progress))
+    long_term = fit_intervals(tqdm(melodies, desc="long-term chain", disable=not progress)).frozen()
     pairs = make_pairs(corpus, "valid", FIT_PAIRS, FIT_SEED, max_songs)[:MAX_FIT_PAIRS]
     if not pairs:
         raise ValueError("the validation split has no songs long enough to fit the pitch mixture")

@@ -31,6 +31,19 @@ def apply_temperature(logits: np.ndarray, temperature: float | np.ndarray) -> np
         return np.where(greedy, best_only, shifted / np.where(greedy, 1, temperature).astype(np.float64))
 
 
+def sharpen(probabilities: np.ndarray, temperature: float | np.ndarray) -> np.ndarray:
+    """Probabilities to the power 1 / temperature, up to a factor per row: softmax(log p / T)
+    without leaving probability space. Temperature 0 keeps only the most likely choice."""
+    _check(temperature, "temperature", lambda t: t >= 0, ">= 0")
+    if not isinstance(temperature, np.ndarray) and temperature == 1:
+        return probabilities
+    # Relative to the most likely choice, so that it stays at 1 and a row never underflows to all
+    # zeros; 1 / 0 is inf, and x ** inf is 0 below the best choice and 1 at it: greedy.
+    relative = probabilities / probabilities.max(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", under="ignore"):
+        return relative ** (1 / np.asarray(temperature, np.float64))
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     exponentials = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return exponentials / exponentials.sum(axis=-1, keepdims=True)
@@ -83,3 +96,18 @@ def choose(
     if allowed is not None:
         logits = mask_logits(logits, allowed)
     return sample(top_p_filter(softmax(apply_temperature(logits, temperature)), top_p), uniforms)
+
+
+def choose_probabilities(
+    probabilities: np.ndarray,
+    temperature: float | np.ndarray,
+    top_p: float | np.ndarray,
+    uniforms: np.ndarray,
+    allowed: np.ndarray | None = None,
+) -> np.ndarray:
+    """`choose` for a distribution given as probabilities (every allowed choice above zero in
+    some row's most likely one), as the pitch mixture gives it: no round trip through logarithms."""
+    if allowed is not None:
+        probabilities = np.where(allowed, probabilities, 0.0)
+    weights = sharpen(probabilities, temperature)
+    return sample(top_p_filter(weights / weights.sum(axis=-1, keepdims=True), top_p), uniforms)

@@ -37,7 +37,10 @@ HARMONICS = ((1, 1.0), (2, 1.0), (3, 0.5), (4, 0.5), (0.5, 0.5))  # (multiple of
 
 def estimate_bpm(notes: Sequence[Note]) -> float | None:
     """The beats per minute of a played phrase (see the module docstring), rounded to 0.1."""
-    onsets = np.unique(np.round([n.start for n in notes], 3))[-MAX_ONSETS:]
+    starts = np.array([n.start for n in notes], np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # an onset near the float limit rounds to inf: kept unrounded
+        rounded = np.round(starts, 3)
+    onsets = np.unique(np.where(np.isfinite(rounded), rounded, starts))[-MAX_ONSETS:]
     if len(onsets) < MIN_ONSETS:
         return None
     gaps = (onsets[None, :] - onsets[:, None])[np.triu_indices(len(onsets), 1)]
