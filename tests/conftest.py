@@ -12,7 +12,7 @@ import pytest
 from hypothesis import settings
 
 from segue import data, train
-from segue.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
+from segue.checkpoint import as_model, load_checkpoint, save_checkpoint
 from segue.notes import Note
 
 # No per-example deadline: these machines are shared and noisy. In CI the examples are derived
@@ -29,6 +29,8 @@ settings.load_profile("ci" if in_ci() else "local")
 
 pytest_plugins = ["pages"]  # the browser fixtures of the page's tests
 
+# The shipped network's training checkpoint, in the source tree (the package holds its model file).
+SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[1] / "models" / "segue-gru.pt"
 SMALL_CORPUS = ("oneills1850/0001-0050.abc", "bach/bwv1.6.mxl", "bach/bwv10.7.mxl")
 
 
@@ -77,5 +79,11 @@ def tiny_checkpoint_path(tiny_checkpoint, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_model(tiny_checkpoint):
+    """The tiny checkpoint as generation and the server use it."""
+    return as_model(tiny_checkpoint)
+
+
+@pytest.fixture(scope="session")
 def shipped_checkpoint():
-    return load_checkpoint(DEFAULT_CHECKPOINT)
+    return load_checkpoint(SHIPPED_CHECKPOINT)

@@ -4,9 +4,10 @@ import shutil
 import pytest
 import torch
 
-from conftest import played
+from conftest import SHIPPED_CHECKPOINT, played
 from segue import extend
-from segue.checkpoint import CHECKSUMS, DEFAULT_CHECKPOINT, Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from segue.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from segue.modelfile import CHECKSUMS
 from segue.markov import N_PITCHES, PitchMixture, ShortTermRows, fit_intervals
 from segue.model import MelodyRNN, ModelConfig
 from segue.tokenizer import Tokenizer, TokenizerConfig
@@ -88,22 +89,22 @@ def test_other_torch_file_is_not_a_segue_checkpoint(tmp_path):
 
 
 def test_missing_checkpoint(tmp_path):
-    with pytest.raises(CheckpointError, match="no checkpoint"):
+    with pytest.raises(CheckpointError, match="no model at"):
         load_checkpoint(tmp_path / "none.pt")
 
 
 def test_the_shipped_checkpoints_match_their_checksums():
-    sums = (DEFAULT_CHECKPOINT.parent / CHECKSUMS).read_text().split()
-    assert sums[1::2] == sorted(path.name for path in DEFAULT_CHECKPOINT.parent.glob("*.pt"))  # every one listed
+    sums = (SHIPPED_CHECKPOINT.parent / CHECKSUMS).read_text().split()
+    assert sums[1::2] == sorted(path.name for path in SHIPPED_CHECKPOINT.parent.glob("*.pt"))  # every one listed
     assert {"segue-gru.pt", "segue-gru-v1.pt", "segue-lstm.pt", "segue-transformer.pt"} <= set(sums[1::2])
     for digest, name in zip(sums[::2], sums[1::2]):
-        assert hashlib.sha256((DEFAULT_CHECKPOINT.parent / name).read_bytes()).hexdigest() == digest
+        assert hashlib.sha256((SHIPPED_CHECKPOINT.parent / name).read_bytes()).hexdigest() == digest
 
 
 def test_a_listed_checkpoint_that_changed_is_refused(tmp_path):
     path = tmp_path / "segue-gru.pt"
-    shutil.copy(DEFAULT_CHECKPOINT, path)
-    shutil.copy(DEFAULT_CHECKPOINT.parent / CHECKSUMS, tmp_path / CHECKSUMS)
+    shutil.copy(SHIPPED_CHECKPOINT, path)
+    shutil.copy(SHIPPED_CHECKPOINT.parent / CHECKSUMS, tmp_path / CHECKSUMS)
     load_checkpoint(path)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one changed byte in the middle of the file

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import played
+import segue
 from segue import ExtendError, extend
 from segue.generate import continuation_notes, extend_batch, prepare
 from segue.keys import parse_key
@@ -13,7 +14,7 @@ from segue.midi_io import read_midi
 from segue.notes import Note, melody_end
 from segue.tokenizer import Tokenizer
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(segue.__file__).parent / "examples"
 
 
 @pytest.fixture

@@ -29,13 +29,13 @@ def no_hang():
 
 
 @pytest.fixture(scope="module")
-def client(tiny_checkpoint):
-    with TestClient(create_app(Settings(), tiny_checkpoint)) as client:
+def client(tiny_model):
+    with TestClient(create_app(Settings(), tiny_model)) as client:
         yield client
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_FILES))
-def test_library(name, tiny_checkpoint):
+def test_library(name, tiny_model):
     data, error = HOSTILE_FILES[name]
     if error:
         with pytest.raises(MidiError, match=re.escape(error)) as caught:
@@ -43,7 +43,7 @@ def test_library(name, tiny_checkpoint):
         assert "\n" not in str(caught.value)
     else:
         melody = read_midi(data)
-        [continuation] = extend(melody.notes, input_length=melody.length, seed=1, checkpoint=tiny_checkpoint)
+        [continuation] = extend(melody.notes, input_length=melody.length, seed=1, checkpoint=tiny_model)
         assert continuation and all(0 <= n.start < n.end <= 5.0 for n in continuation)
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from segue.inference import InferenceModel, TorchInference, inference_model
+from segue.inference import InferenceModel
+from segue.torch_inference import TorchInference, inference_model, numpy_port
 from segue.model import MelodyRNN, MelodyTransformer, ModelConfig, build_model
 
 
@@ -52,7 +53,7 @@ def test_step_by_step_decoding_matches_the_teacher_forced_module(config):
     module's forward pass over the whole extension."""
     torch.manual_seed(1)
     model = MelodyRNN(config).eval()
-    state, final = decode_known_continuation(model, InferenceModel.of(model), 9, seed=0)
+    state, final = decode_known_continuation(model, numpy_port(model), 9, seed=0)
     hidden = final if isinstance(final, tuple) else (final,)
     for layer, layer_state in enumerate(state):
         for ours, theirs in zip(layer_state, hidden):
@@ -74,7 +75,7 @@ def test_every_architecture_decodes_step_by_step_as_its_teacher_forced_pass(cell
 def test_inputs_of_different_lengths_encode_and_decode_as_one_batch(cell):
     """Padding neither leaks into a shorter input's state nor into what its rows attend to."""
     generator = torch.Generator().manual_seed(2)
-    network = InferenceModel.of(MelodyRNN(ModelConfig(cell=cell, embed_dim=8, hidden_size=16)).eval())
+    network = numpy_port(MelodyRNN(ModelConfig(cell=cell, embed_dim=8, hidden_size=16)).eval())
     sources = [random_tokens(generator, n).numpy() for n in (5, 2, 9)]
     memory, state = network.encode(sources)
     rows = np.array([0, 0, 1, 2, 2])  # variations repeat their input's row
@@ -154,7 +155,7 @@ def test_copying_proposes_what_followed_in_the_input():
         model.copy_gate.weight.zero_()
         model.copy_gate.bias.copy_(torch.tensor([-50.0, 50.0, -50.0]))
         model.copy_query.weight.zero_()  # every input note equally attended
-    network = InferenceModel.of(model)
+    network = numpy_port(model)
     source = np.array([[10, 60, 10], [10, 67, 10], [10, 60, 10], [10, 64, 10]])
     memory, state = network.encode([source])
     step, _ = network.decode(source[-1:], state, memory)
@@ -164,7 +165,7 @@ def test_copying_proposes_what_followed_in_the_input():
     # "Copy the step" from the previous pitch 64: steps +7, -7, +4 -> 71, 57, 68.
     with torch.no_grad():
         model.copy_gate.bias.copy_(torch.tensor([-50.0, -50.0, 50.0]))
-    network = InferenceModel.of(model)
+    network = numpy_port(model)
     memory, state = network.encode([source])
     step, _ = network.decode(source[-1:], state, memory)
     probabilities = network.pitch_probabilities(step, np.array([10]))[0]

@@ -151,9 +151,9 @@ def test_take_is_saved_before_the_model_runs(tmp_path):
     assert any(m.type == "control_change" and m.control == 123 for _, m in synth.sent)  # silenced on the way out
 
 
-def test_a_take_end_to_end_with_latency(tmp_path, tiny_checkpoint):
+def test_a_take_end_to_end_with_latency(tmp_path, tiny_model):
     clock = FakeClock()
-    model = continue_in_process(tiny_checkpoint, 1.0, 0.95, 7, None)
+    model = continue_in_process(tiny_model, 1.0, 0.95, 7, None)
 
     def slow_model(notes, length, seconds):
         clock.time += 0.02  # the model takes 20 ms
@@ -174,10 +174,10 @@ def test_a_take_end_to_end_with_latency(tmp_path, tiny_checkpoint):
     assert "3…" in text and "1…" in text and "latency" in text and "ready 20 ms" in text
 
 
-def test_replay_again_then_quit(tmp_path, tiny_checkpoint):
+def test_replay_again_then_quit(tmp_path, tiny_model):
     clock = FakeClock()
     answers = iter(["r", "q"])
-    session, synth, _ = make_session(tmp_path, clock, PHRASE, continue_in_process(tiny_checkpoint, 1.0, 0.95, 7, None),
+    session, synth, _ = make_session(tmp_path, clock, PHRASE, continue_in_process(tiny_model, 1.0, 0.95, 7, None),
                                      countdown=0)
     session.ask = lambda _: next(answers)
     [take] = session.run()
@@ -185,9 +185,9 @@ def test_replay_again_then_quit(tmp_path, tiny_checkpoint):
     assert ons == [n.pitch for n in take.continuation] * 2
 
 
-def test_loop_is_call_and_response(tmp_path, tiny_checkpoint):
+def test_loop_is_call_and_response(tmp_path, tiny_model):
     clock = FakeClock()
-    session, _, _ = make_session(tmp_path, clock, PHRASE, continue_in_process(tiny_checkpoint, 1.0, 0.95, 7, None),
+    session, _, _ = make_session(tmp_path, clock, PHRASE, continue_in_process(tiny_model, 1.0, 0.95, 7, None),
                                  countdown=0, loop=True, takes=3)
     session.ask = lambda _: pytest.fail("--loop never asks")
     assert len(session.run()) == 3
@@ -269,7 +269,7 @@ def test_segue_play_bad_options_are_one_line(args, says, capsys):
 
 
 @pytest.fixture(scope="module")
-def live_server(tiny_checkpoint):
+def live_server(tiny_model):
     """A real `segue serve` app with the tiny model, on a free port, in a thread."""
     import socket
     import threading
@@ -281,7 +281,7 @@ def live_server(tiny_checkpoint):
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(), tiny_checkpoint), log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(Settings(), tiny_model), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -293,10 +293,10 @@ def live_server(tiny_checkpoint):
     thread.join(10)
 
 
-def test_server_mode_gives_the_same_continuation(live_server, tiny_checkpoint):
+def test_server_mode_gives_the_same_continuation(live_server, tiny_model):
     notes = played([60, 62, 64, 65, 67])
     remote, _ = keyboard.continue_with_server(live_server, 1.0, 0.95, 9, None)(notes, 5.0, 5.0)
-    local, _ = continue_in_process(tiny_checkpoint, 1.0, 0.95, 9, None)(notes, 5.0, 5.0)
+    local, _ = continue_in_process(tiny_model, 1.0, 0.95, 9, None)(notes, 5.0, 5.0)
     assert [n.pitch for n in remote] == [n.pitch for n in local]
     assert [n.start for n in remote] == pytest.approx([n.start for n in local], abs=1e-6)  # JSON keeps 6 decimals
     with pytest.raises(KeyboardError, match="the server refused the take: key must look like"):

@@ -1,3 +1,5 @@
+import random
+
 import pytest
 
 from conftest import played
@@ -45,6 +47,31 @@ def test_detect_key_uses_music21_analysis():
     assert detect_key(D_MAJOR) == Key(2, "major")
     a_minor = played([69, 72, 76, 74, 72, 71, 69, 64, 69], held=0.9)
     assert detect_key(a_minor) == Key(9, "minor")
+
+
+def _music21_key(notes) -> Key:
+    from music21 import note, stream
+
+    melody = stream.Stream()
+    for n in notes:
+        melody.append(note.Note(n.pitch, quarterLength=max(n.duration, 0.01)))
+    found = melody.analyze("key")
+    return Key(found.tonic.pitchClass, found.mode)
+
+
+def test_detect_key_agrees_with_music21_without_importing_it():
+    """Random phrases, mostly in one scale, with notes of many lengths: the same key as music21's
+    own analysis, which generation no longer needs installed."""
+    generator = random.Random(1)
+    for _ in range(300):
+        tonic, onset, notes = generator.randrange(12), 0.0, []
+        for _ in range(generator.randrange(2, 25)):
+            length = generator.choice([0.1, 0.25, 0.333, 0.5, 0.75, 1.0, 1.5]) * generator.uniform(0.8, 1.2)
+            pitch = (60 + tonic + generator.choice((0, 2, 4, 5, 7, 9, 11)) + 12 * generator.choice((-1, 0, 1))
+                     if generator.random() < 0.85 else generator.randrange(48, 84))
+            notes.append(Note(pitch, onset, onset + length))
+            onset += length
+        assert detect_key(notes) == _music21_key(notes), notes
 
 
 def test_resolve_key():

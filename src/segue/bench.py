@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from .modelfile import DEFAULT_MODEL, load_model
 from .files import write_atomically
 from .generate import extend
 from .notes import Note
@@ -42,7 +42,7 @@ BENCH_INPUT_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class BenchConfig:
-    checkpoint: Path = DEFAULT_CHECKPOINT
+    checkpoint: Path = DEFAULT_MODEL
     baseline: Path | None = None  # an earlier model timed alongside, run for run, on the same phrase
     model_runs: int = 300  # timed continuations per model figure, after warm_up_runs
     warm_up_runs: int = 20
@@ -85,9 +85,9 @@ def percentiles(seconds: list[float]) -> dict:
 def time_model(config: BenchConfig) -> tuple[dict, dict]:
     """Latency of `extend` in this process: one continuation, and eight variations at once; for
     the model and the baseline (if any), taking turns run by run so both meet the same machine."""
-    checkpoints = {"model": load_checkpoint(config.checkpoint)}
+    checkpoints = {"model": load_model(config.checkpoint)}
     if config.baseline is not None:
-        checkpoints["baseline"] = load_checkpoint(config.baseline)
+        checkpoints["baseline"] = load_model(config.baseline)
     figures: dict[str, dict] = {label: {} for label in checkpoints}
     for name, variations in (("one", 1), ("eight_variations", 8)):
         runs = {label: (lambda seed, checkpoint=checkpoint: extend(  # noqa: E731

@@ -1,10 +1,11 @@
 """Checkpoints: weights plus the configs that rebuild the model and tokenizer, the data split's
-identity and the training metrics. Loaded with `torch.load(weights_only=True)`, so a checkpoint
-can hold only tensors and plain data, never code."""
+identity and the training metrics, as training writes and reads them (`segue train --resume/--init`,
+`segue evaluate`, `segue fit-mixture`). Loaded with `torch.load(weights_only=True)`, so a checkpoint
+can hold only tensors and plain data, never code. A model file (`modelfile.py`, no PyTorch) is made
+from one by `export_model`; `load_checkpoint` reads model files too."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import pickle
@@ -13,25 +14,20 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .errors import first_line
-from .files import replaced_atomically, write_atomically
-from .inference import InferenceModel, TorchInference, inference_model
+from .files import replaced_atomically
+from .inference import InferenceModel
 from .markov import PitchMixture
 from .model import ModelConfig, NoteModel, build_model
+from .modelfile import (DEFAULT_MODEL, CheckpointError, Model, compact, read_model_file, update_checksum,
+                        verified_bytes, write_model)
+from .modelfile import weights_digest as array_digest
 from .tokenizer import Tokenizer, TokenizerConfig
+from .torch_inference import TorchInference, inference_model, parameters
 
 FORMAT = "segue-checkpoint/1"
-# Beside checkpoints, in `sha256sum` format: the shipped models are checked against it on every
-# load (`sha256sum -c SHA256SUMS` checks them by hand), and saving over a listed file updates it.
-CHECKSUMS = "SHA256SUMS"
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "segue-gru.pt"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be loaded; the message says why, in one line."""
 
 
 @dataclass
@@ -65,24 +61,33 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike) -> None:
         "train_config": checkpoint.train_config,
     }
     if checkpoint.mixture is not None:
-        payload["pitch_mixture"] = {name: torch.from_numpy(_compact(array)) for name, array in checkpoint.mixture.to_arrays().items()}
+        payload["pitch_mixture"] = {name: torch.from_numpy(compact(array)) for name, array in checkpoint.mixture.to_arrays().items()}
     with replaced_atomically(path) as temporary:
         torch.save(payload, temporary)
-    sums = _checksums(path)
-    if path.name in sums:
-        sums[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
-        write_atomically(path.parent / CHECKSUMS, "".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items())))
+    update_checksum(path)
 
 
-def load_checkpoint(path: str | os.PathLike = DEFAULT_CHECKPOINT) -> Checkpoint:
+def export_model(checkpoint: Checkpoint, path: str | os.PathLike) -> None:
+    """Write the checkpoint's network as a model file (`modelfile.py`), for generating without PyTorch."""
+    if checkpoint.model.config.cell == "transformer":
+        raise CheckpointError("a Transformer runs only through PyTorch: use its checkpoint (.pt)")
+    write_model(path, checkpoint.name, checkpoint.model.config, checkpoint.tokenizer, parameters(checkpoint.model),
+                checkpoint.mixture, checkpoint.data, checkpoint.metrics)
+
+
+def as_model(checkpoint: Checkpoint) -> Model:
+    """The checkpoint as generation and the server use it."""
+    model = checkpoint.model
+    return Model(checkpoint.name, model.config, checkpoint.tokenizer, checkpoint.inference, weights_digest(model),
+                 sum(p.numel() for p in model.parameters()), checkpoint.mixture, checkpoint.data, checkpoint.metrics)
+
+
+def load_checkpoint(path: str | os.PathLike = DEFAULT_MODEL) -> Checkpoint:
+    """A training checkpoint (.pt), or a model file (.npz) as one (its network rebuilt in PyTorch)."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
-    data = path.read_bytes()  # once: checked against its checksum, then loaded
-    expected = _checksums(path).get(path.name)
-    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
-        raise CheckpointError(f"{path} does not match its checksum in {path.parent / CHECKSUMS}: the file is corrupt "
-                              "or was replaced (restore it, e.g. with git checkout)")
+    if path.suffix.lower() == ".npz":
+        return _from_model_file(path)
+    data = verified_bytes(path)  # once: checked against its checksum, then loaded
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as error:
@@ -114,28 +119,14 @@ def load_checkpoint(path: str | os.PathLike = DEFAULT_CHECKPOINT) -> Checkpoint:
 
 def weights_digest(model: torch.nn.Module) -> str:
     """SHA-256 of the weights, in a fixed order: names the model version whatever file holds it."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    return array_digest(parameters(model))
 
 
-def _compact(array: np.ndarray) -> np.ndarray:
-    """Counts and indices in the smallest integer type that holds them: a third of the file."""
-    if array.dtype.kind == "i":
-        for kind in (np.int16, np.int32):
-            if not array.size or np.iinfo(kind).min <= array.min() and array.max() <= np.iinfo(kind).max:
-                return array.astype(kind)
-    return array
-
-
-def _checksums(path: Path) -> dict[str, str]:
-    """File name -> SHA-256 hex digest, from the SHA256SUMS beside `path` (empty if none)."""
-    sums = path.parent / CHECKSUMS
-    if not sums.is_file():
-        return {}
-    entries = (line.split(maxsplit=1) for line in sums.read_text().splitlines())
-    return {entry[1].strip().lstrip("*"): entry[0].lower() for entry in entries if len(entry) == 2}
-
-
+def _from_model_file(path: Path) -> Checkpoint:
+    file = read_model_file(path)
+    model = build_model(file.config)
+    try:
+        model.load_state_dict({name: torch.from_numpy(array.copy()) for name, array in file.parameters.items()})
+    except RuntimeError as error:
+        raise CheckpointError(f"{path} does not match this version of Segue: {first_line(error)}") from None
+    return Checkpoint(model.eval(), file.tokenizer, file.name, file.data, file.metrics, {}, file.mixture)

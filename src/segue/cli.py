@@ -10,8 +10,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from . import __version__
 from .audio import AudioError
-from .checkpoint import DEFAULT_CHECKPOINT, CheckpointError
+from .modelfile import DEFAULT_MODEL, CheckpointError
 from .data import DEFAULT_DATA, DEFAULT_SHARDS, DataError
 from .generate import ExtendError
 from .keyboard import KeyboardError
@@ -20,6 +21,8 @@ from .midi_io import MidiError
 from .options import DEFAULTS
 
 EXIT_USAGE = 2
+TRAINING_MODULES = ("torch", "music21", "matplotlib")  # segue[train]: data preparation, training, evaluation
+MODEL_HELP = "a model file (.npz; default: the shipped model), or a training checkpoint (.pt, needs PyTorch)"
 USER_ERRORS = (MidiError, ExtendError, CheckpointError, DataError, KeyboardError, AudioError, OSError)
 
 
@@ -35,6 +38,7 @@ def _fail(message: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="segue", description="Extend a played melody with a trained GRU.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     extend = commands.add_parser("extend", help="write a continuation of a MIDI file")
@@ -50,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     extend.add_argument("--variations", type=int, default=DEFAULTS.variations, help="write OUTPUT-1.mid ... OUTPUT-K.mid")
     extend.add_argument("--key", help='keep every note in this key: "D major", "F# minor", or "auto" (the input\'s key)')
     extend.add_argument("--include-input", action="store_true", help="write the input followed by the continuation")
-    extend.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="a trained model (.pt)")
+    extend.add_argument("--checkpoint", type=Path, default=DEFAULT_MODEL, help=MODEL_HELP)
     extend.set_defaults(run=_extend)
 
     prepare = commands.add_parser("prepare", help="build training data: the music21 corpus, or your own files (--from)")
@@ -83,11 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     mixture.add_argument("--max-songs", type=int, help="use only this many songs per split")
     mixture.add_argument("--remove", action="store_true", help="remove the checkpoint's mixture instead")
     mixture.set_defaults(run=_fit_mixture)
+    export = commands.add_parser("export", help="write a training checkpoint as a model file (.npz), which "
+                                 "generation reads without PyTorch")
+    export.add_argument("checkpoint", type=Path, help="the trained model (.pt)")
+    export.add_argument("-o", "--output", type=Path, required=True, help="the model file to write (.npz)")
+    export.set_defaults(run=_export)
     evaluate = commands.add_parser("evaluate", help="measure the model against baselines on held-out songs")
-    evaluate.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="the model to evaluate")
+    evaluate.add_argument("--checkpoint", type=Path, default=DEFAULT_MODEL,
+                          help="the model to evaluate, a checkpoint (.pt) or a model file (default: the shipped one)")
     evaluate.add_argument("--split", choices=("test", "valid"), default="test", help="held-out songs to use")
-    evaluate.add_argument("--out", type=Path, default=Path("docs/evaluation"),
-                          help="writes OUT.md, OUT.json and pictures in OUT/ (default docs/evaluation)")
+    evaluate.add_argument("--out", type=Path, default=Path("out/evaluation"),
+                          help="writes OUT.md, OUT.json and pictures in OUT/ (default out/evaluation; the committed "
+                               "report is docs/evaluation)")
     evaluate.add_argument("--data", type=Path, default=DEFAULT_DATA, help="prepared data")
     evaluate.add_argument("--compare", type=Path, action="append",
                           help="another checkpoint to compare (repeatable; default: the others beside --checkpoint)")
@@ -100,13 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the web app and JSON API")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
-    serve.add_argument("--checkpoint", type=Path, help="a trained model (.pt)")
+    serve.add_argument("--checkpoint", type=Path, help=MODEL_HELP)
     serve.add_argument("--workers", type=int, help="server processes, each with its own model (default 1; one per "
                                                    "core serves the most requests per second)")
     serve.set_defaults(run=_serve)
 
     bench = commands.add_parser("bench", help="measure model and server speed; write docs/benchmarks.md and .json")
-    bench.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="a trained model (.pt)")
+    bench.add_argument("--checkpoint", type=Path, default=DEFAULT_MODEL, help=MODEL_HELP)
     bench.add_argument("--workers", type=int, default=1, help="server processes (default 1, as `segue serve`)")
     bench.add_argument("--baseline", type=Path, help="an earlier model to time alongside, run for run (e.g. "
                        "models/segue-gru-v1.pt)")
@@ -119,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     soak = commands.add_parser("soak", help="a long run of valid and invalid requests against a real server: "
                                             "no errors, flat memory")
-    soak.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="a trained model (.pt)")
+    soak.add_argument("--checkpoint", type=Path, default=DEFAULT_MODEL, help=MODEL_HELP)
     soak.add_argument("--requests", type=int, default=10_000, help="requests in all (default 10000)")
     soak.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
     soak.add_argument("--json", type=Path, default=Path("docs/soak.json"), help="figures to write")
@@ -146,14 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"nucleus sampling mass (default {DEFAULTS.top_p:g})")
     play.add_argument("--seed", type=int, help="same seed and take give the same continuation")
     play.add_argument("--key", help='keep every note in a key: "D major", or "auto"')
-    play.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="a trained model (.pt)")
+    play.add_argument("--checkpoint", type=Path, default=DEFAULT_MODEL, help=MODEL_HELP)
     play.set_defaults(run=_play)
     return parser
 
 
 def _extend(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint
     from .generate import check_options, extend
+    from .modelfile import load_model
     from .options import random_seed
     from .midi_io import meter_of, read_midi, write_midi
 
@@ -164,7 +175,7 @@ def _extend(args: argparse.Namespace) -> int:
     if any(path.resolve() == args.input.resolve() for path in outputs):
         return _fail(f"refusing to overwrite the input {args.input}: choose another output name")
     melody = read_midi(args.input)
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = load_model(args.checkpoint)
     seed = random_seed() if args.seed is None else args.seed
     started = time.perf_counter()
     continuations = extend(
@@ -274,6 +285,16 @@ def _fit_mixture(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .checkpoint import export_model, load_checkpoint
+
+    if args.output.suffix.lower() != ".npz":
+        return _fail(f"output must be a .npz file, got {args.output}")
+    export_model(load_checkpoint(args.checkpoint), args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
     from .report import write_report
@@ -304,7 +325,7 @@ def _serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
     from uvicorn.supervisors import Multiprocess
 
-    from .checkpoint import load_checkpoint
+    from .modelfile import load_model
     from .server import Settings, create_app
 
     overrides = {"host": args.host, "port": args.port, "checkpoint": args.checkpoint, "workers": args.workers}
@@ -313,7 +334,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ValidationError as error:
         first = error.errors()[0]
         return _fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
-    checkpoint = load_checkpoint(settings.checkpoint)  # a bad model fails here, in one line, before listening
+    checkpoint = load_model(settings.checkpoint)  # a bad model fails here, in one line, before listening
     # Bind before starting uvicorn: a busy port is one clear line, and port 0 tells us which port it got.
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     # IPPROTO_TCP said outright: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets
@@ -360,11 +381,11 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _soak(args: argparse.Namespace) -> int:
     from . import soak
-    from .checkpoint import load_checkpoint
+    from .modelfile import load_model
 
     if args.requests < 10 or args.clients < 1:
         return _fail("--requests must be at least 10 and --clients at least 1")
-    load_checkpoint(args.checkpoint)  # a bad model fails here, in one line, not inside the server
+    load_model(args.checkpoint)  # a bad model fails here, in one line, not inside the server
     rounds = min(10, args.requests // 10)
     config = soak.SoakConfig(checkpoint=args.checkpoint, requests=args.requests, clients=args.clients, rounds=rounds,
                              warm_up_requests=min(1000, args.requests // 10))
@@ -387,11 +408,11 @@ def _ports(args: argparse.Namespace) -> int:
 
 def _play(args: argparse.Namespace) -> int:
     from .audio import FluidSynthOutput
-    from .checkpoint import load_checkpoint
     from .generate import WARM_UP_PHRASE, check_options
     from .keyboard import (Clock, Display, ReplayInput, Session, SessionOptions, continue_in_process,
                            continue_with_server, flushed, open_input, open_output)
     from .keys import parse_key
+    from .modelfile import load_model
 
     check_options(args.seconds, args.temperature, args.top_p, 1)
     if args.countdown < 0 or (args.takes is not None and args.takes < 1):
@@ -414,7 +435,7 @@ def _play(args: argparse.Namespace) -> int:
     if args.server:
         generate = continue_with_server(args.server, args.temperature, args.top_p, args.seed, args.key)
     else:  # loaded and warmed before the count-in, so the first take is answered at full speed
-        generate = continue_in_process(load_checkpoint(args.checkpoint), args.temperature, args.top_p, args.seed,
+        generate = continue_in_process(load_model(args.checkpoint), args.temperature, args.top_p, args.seed,
                                        args.key)
         generate(WARM_UP_PHRASE, 2.0, args.seconds)
     options = SessionOptions(args.seconds, args.countdown, args.takes_dir, args.loop, args.takes)
@@ -435,6 +456,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in TRAINING_MODULES:
+            raise
+        return _fail(f"segue {args.command} needs the training extras (missing {error.name}): "
+                     "pip install 'segue[train]'")
     except USER_ERRORS as error:
         message = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         filename = getattr(error, "filename", None)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import DEFAULT_CHECKPOINT, Checkpoint, load_checkpoint
 from .inference import InferenceModel
 from .keys import Key, resolve_key
 from .markov import PitchMixture, ShortTermRows
+from .modelfile import DEFAULT_MODEL, Model, load_model
 from .notes import MIN_NOTE_SECONDS, Note, melody_end, melody_line
 from .options import DEFAULTS, MAX_SECONDS, MAX_SEED, MAX_TEMPERATURE, MAX_VARIATIONS, random_seed
 from .sampling import choose, choose_probabilities
@@ -28,9 +28,9 @@ class ExtendError(ValueError):
 
 
 @lru_cache(maxsize=4)
-def cached_checkpoint(path: str = str(DEFAULT_CHECKPOINT)) -> Checkpoint:
-    """Load a checkpoint once per process."""
-    return load_checkpoint(Path(path))
+def cached_model(path: str = str(DEFAULT_MODEL)) -> Model:
+    """Load a model once per process."""
+    return load_model(Path(path))
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def extend(
     seed: int | None = None,
     variations: int = DEFAULTS.variations,
     input_length: float | None = None,
-    checkpoint: Checkpoint | None = None,
+    checkpoint: Model | None = None,
     key: str | Key | None = None,
 ) -> list[list[Note]]:
     """Write `variations` continuations of `notes`, each lasting `seconds`.
@@ -99,12 +99,12 @@ def extend(
     with the same input gives the same continuations. `key` ("D major", "F# minor", or "auto" for
     the key found in the input) keeps every generated pitch in that key's scale.
     """
-    checkpoint = checkpoint or cached_checkpoint()
+    checkpoint = checkpoint or cached_model()
     job = prepare(notes, checkpoint.tokenizer, seconds, temperature, top_p, seed, variations, input_length, key)
     return extend_batch([job], checkpoint)[0]
 
 
-def extend_batch(jobs: list[Job], checkpoint: Checkpoint) -> list[list[list[Note]]]:
+def extend_batch(jobs: list[Job], checkpoint: Model) -> list[list[list[Note]]]:
     """Decode several prepared requests as one batch -> each job's continuations. Each job draws
     from its own generator, seeded by its seed, so it gets the same notes alone as in a batch, up
     to float rounding: BLAS sums a one-row product in another order than a many-row one, and a

@@ -3,7 +3,8 @@
 Training needs PyTorch (autograd, padded batches); writing one continuation does not. It is a few
 tens of decoder steps on a batch of 1 to 32 rows, where PyTorch's per-operation dispatch and MKL's
 small matrix-vector products cost more than the arithmetic itself (docs/benchmarks.md has the
-figures). So the weights are copied once from a `MelodyRNN` and the same math runs in numpy, with
+figures). So the weights are copied once from a `MelodyRNN` (`torch_inference.numpy_port`, or a
+model file: `modelfile.py`) and the same math runs in numpy, without PyTorch, with
 the work that does not depend on the step folded ahead of time (a parameter the port does not
 read is refused, so nothing of the trained network is silently left out):
 
@@ -27,21 +28,15 @@ from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
-import torch
 
-from .model import DecoderState, MelodyRNN, MelodyTransformer, ModelConfig, NoteModel
-from .model import Memory as ModelMemory
+from .config import ModelConfig
 from .sampling import softmax
 from .tokenizer import DURATION, GAP, N_PITCHES, PITCH
 
 State = list[tuple[np.ndarray, ...]]  # per layer: (h,) for a GRU, (h, c) for an LSTM; each (batch, hidden)
 
 
-def _array(tensor: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(tensor.detach().cpu().numpy(), dtype=np.float32)
-
-
-def _right_padded(sources: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def right_padded(sources: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Inputs' tokens, each (notes >= 1, 3) -> one right-padded array (inputs, notes, 3), lengths."""
     lengths = np.array([len(source) for source in sources])
     padded = np.zeros((len(sources), lengths.max(), 3), np.int64)
@@ -215,10 +210,6 @@ class InferenceModel:
         self.head_bias = np.concatenate(biases)
         weights.check_all_read()
 
-    @classmethod
-    def of(cls, model: MelodyRNN) -> InferenceModel:
-        return cls(model.config, {name: _array(tensor) for name, tensor in model.state_dict().items()})
-
     @staticmethod
     def _input_tables(first: Layer, embeddings: list[np.ndarray]) -> list[np.ndarray]:
         """Each field's embedding times its slice of the first layer's input weights; the bias
@@ -241,7 +232,7 @@ class InferenceModel:
 
     def encode(self, sources: list[np.ndarray]) -> tuple[Memory, State]:
         """Inputs' tokens, each (notes >= 1, 3) -> memory and the decoder's start state, a row each."""
-        padded, lengths = _right_padded(sources)
+        padded, lengths = right_padded(sources)
         state = self.initial_state(self.encoder, len(sources))
         projected = self._project(self.encoder_tables, padded)
         final = []
@@ -325,65 +316,3 @@ class InferenceModel:
         start = self.n_time_bins + self.n_pitches
         share = step.heads[:, start : start + self.n_time_bins]
         return share + self.duration_given_gap[gap] + self.duration_given_pitch[pitch]
-
-
-class TorchInference:
-    """A network without a numpy port (the Transformer, compared by `segue evaluate`, not shipped),
-    run one step at a time through PyTorch behind InferenceModel's interface, so that `generate`
-    samples from it in the same way."""
-
-    def __init__(self, model: MelodyTransformer) -> None:
-        self.model = model.eval()
-
-    @torch.inference_mode()
-    def encode(self, sources: list[np.ndarray]) -> tuple[TorchMemory, DecoderState]:
-        padded, lengths = _right_padded(sources)
-        memory, state = self.model.encode(torch.from_numpy(padded), torch.from_numpy(lengths))
-        return TorchMemory(memory), state
-
-    @staticmethod
-    def select(state: DecoderState, rows: np.ndarray) -> DecoderState:
-        index = torch.from_numpy(rows)
-        pick = lambda pair: None if pair is None else (pair[0][index], pair[1][index])  # noqa: E731
-        return DecoderState([pick(c) for c in state.cache], [pick(c) for c in state.cross], state.position)
-
-    @torch.inference_mode()
-    def decode(self, tokens: np.ndarray, state: DecoderState, memory: TorchMemory) -> tuple[TorchStep, DecoderState]:
-        steps = torch.from_numpy(np.ascontiguousarray(tokens))
-        features, state = self.model.decode(steps[:, None], state, memory.memory)
-        return TorchStep(features, steps[:, None, PITCH], memory.memory), state
-
-    @torch.inference_mode()
-    def gap_logits(self, step: TorchStep) -> np.ndarray:
-        return self.model.gap_logits(step.features)[:, 0].numpy()
-
-    @torch.inference_mode()
-    def pitch_probabilities(self, step: TorchStep, gap: np.ndarray) -> np.ndarray:
-        gap = torch.from_numpy(gap)[:, None]
-        logits = self.model.pitch_logits(step.features, gap, step.memory, step.previous_pitch)[:, 0]
-        return np.maximum(torch.softmax(logits.double(), dim=-1).numpy(), 1e-30)
-
-    @torch.inference_mode()
-    def duration_logits(self, step: TorchStep, gap: np.ndarray, pitch: np.ndarray) -> np.ndarray:
-        return self.model.duration_logits(step.features, torch.from_numpy(gap)[:, None],
-                                          torch.from_numpy(pitch)[:, None])[:, 0].numpy()
-
-
-@dataclass(frozen=True)
-class TorchMemory:
-    memory: ModelMemory
-
-    def rows(self, inputs: np.ndarray) -> TorchMemory:
-        index = torch.from_numpy(inputs)
-        return TorchMemory(ModelMemory(*(None if field is None else field[index] for field in self.memory)))
-
-
-class TorchStep(NamedTuple):
-    features: torch.Tensor  # (batch, 1, hidden)
-    previous_pitch: torch.Tensor  # (batch, 1)
-    memory: ModelMemory
-
-
-def inference_model(model: NoteModel) -> InferenceModel | TorchInference:
-    """The fastest way this process has to run `model` one note at a time."""
-    return InferenceModel.of(model) if isinstance(model, MelodyRNN) else TorchInference(model)

@@ -1,5 +1,5 @@
-"""Keys and scales: names like "D major" or "F# minor", the key music21 hears in a melody, and the
-pitches a key allows."""
+"""Keys and scales: names like "D major" or "F# minor", the key music21 hears in a melody (found
+the way music21 finds it, without music21), and the pitches a key allows."""
 
 from __future__ import annotations
 
@@ -57,18 +57,28 @@ def parse_key(text: str) -> Key:
     return Key((LETTERS[letter.upper()] + ACCIDENTALS[accidental]) % 12, mode)
 
 
-def detect_key(notes: list[Note]) -> Key:
-    """The key music21's analysis (Krumhansl-Schmuckler, weighted by note length) finds in the notes."""
-    from music21 import note as m21note
-    from music21 import stream
+# Aarden's profiles from the Essen folk songs: music21's default key analysis ('key').
+AARDEN_ESSEN = {
+    "major": (17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587, 0.291248, 22.062, 0.145624, 8.15494, 0.232998,
+              4.95122),
+    "minor": (18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494, 18.6161, 4.56621, 1.93186, 7.37619,
+              1.75623),
+}
 
+
+def detect_key(notes: list[Note]) -> Key:
+    """The key music21's analysis finds in the notes (`Stream.analyze('key')`: the Aarden-Essen
+    profile that correlates best with the pitch classes weighted by note length), computed here
+    without music21; tests/test_keys.py checks that the two agree."""
     if not notes:
         raise ValueError("cannot find the key of no notes")
-    melody = stream.Stream()
+    weights = [0.0] * 12
     for n in notes:
-        melody.append(m21note.Note(n.pitch, quarterLength=max(n.duration, 0.01)))
-    found = melody.analyze("key")
-    return Key(found.tonic.pitchClass, found.mode if found.mode in SCALE_STEPS else "major")
+        weights[n.pitch % 12] += max(n.duration, 0.01)
+    # Ties go as in music21: to the higher tonic pitch class, then to minor.
+    _, tonic, mode = max((_correlation(weights, [profile[(pc - tonic) % 12] for pc in range(12)]), tonic, mode)
+                         for mode, profile in AARDEN_ESSEN.items() for tonic in range(12))
+    return Key(tonic, mode)
 
 
 # Krumhansl & Kessler's (1982) key profiles: how well each pitch class above the tonic fits.
@@ -106,6 +116,14 @@ def key_of_pitches(pitches) -> Key:
         if score > best:
             best, found = score, key
     return found
+
+
+def _correlation(a: list[float], b: list[float]) -> float:
+    """Pearson's correlation, summed as music21 sums it (0 where either side is constant)."""
+    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
+    cov = sum((x - mean_a) * (y - mean_b) for x, y in zip(a, b))
+    norm = (sum((x - mean_a) ** 2 for x in a) * sum((y - mean_b) ** 2 for y in b)) ** 0.5
+    return cov / norm if norm else 0.0
 
 
 def resolve_key(key: str | Key | None, notes: list[Note]) -> Key | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .bench import BENCH_PHRASE, config_record, good_request, load, machine, memory_mb, served
-from .checkpoint import DEFAULT_CHECKPOINT
+from .modelfile import DEFAULT_MODEL
 
 _NOTES = [{"pitch": n.pitch, "start": n.start, "end": n.end} for n in BENCH_PHRASE]
 # (body, the status it must get): the error paths run thousands of times too.
@@ -33,7 +33,7 @@ BAD_EVERY = 10
 
 @dataclass(frozen=True)
 class SoakConfig:
-    checkpoint: Path = DEFAULT_CHECKPOINT
+    checkpoint: Path = DEFAULT_MODEL
     requests: int = 10_000
     clients: int = 32
     rounds: int = 10  # resident memory is read after each

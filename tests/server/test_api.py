@@ -23,8 +23,8 @@ LIMITS = Settings(max_input_notes=40, max_upload_bytes=4096)
 
 
 @pytest.fixture(scope="module")
-def client(tiny_checkpoint):
-    with TestClient(create_app(LIMITS, tiny_checkpoint)) as client:
+def client(tiny_model):
+    with TestClient(create_app(LIMITS, tiny_model)) as client:
         yield client
 
 
@@ -32,12 +32,12 @@ def extend(client, **fields):
     return client.post("/api/extend", json={"notes": NOTES, **fields})
 
 
-def test_extend_answers_timed_continuations(client, tiny_checkpoint):
+def test_extend_answers_timed_continuations(client, tiny_model):
     response = extend(client, seconds=5.0, seed=11, variations=3, input_seconds=5.0)
     assert response.status_code == 200
     body = response.json()
     assert body["input_seconds"] == 5.0 and body["seconds"] == 5.0 and body["seed"] == 11
-    assert body["model"]["name"] == tiny_checkpoint.name and len(body["model"]["version"]) == 12
+    assert body["model"]["name"] == tiny_model.name and len(body["model"]["version"]) == 12
     assert body["bpm"] == pytest.approx(150, rel=0.02)  # the phrase's notes are 0.4 s apart
     assert len(body["extensions"]) == 3 and body["elapsed_ms"] > 0
     for extension in body["extensions"]:
@@ -46,9 +46,9 @@ def test_extend_answers_timed_continuations(client, tiny_checkpoint):
         assert all(0 <= n["start"] < n["end"] <= 5.0 for n in extension["notes"])
 
 
-def test_extend_is_the_library_function(client, tiny_checkpoint):
+def test_extend_is_the_library_function(client, tiny_model):
     body = extend(client, seed=5, temperature=0.8).json()
-    [expected] = segue.extend(PHRASE, seed=5, temperature=0.8, checkpoint=tiny_checkpoint)
+    [expected] = segue.extend(PHRASE, seed=5, temperature=0.8, checkpoint=tiny_model)
     assert [(n["pitch"], n["start"], n["end"]) for n in body["extensions"][0]["notes"]] == [
         (n.pitch, round(n.start, 6), round(n.end, 6)) for n in expected]
 
@@ -190,11 +190,11 @@ def test_write_midi_refuses_a_length_shorter_than_its_notes(client):
     assert response.status_code == 422 and "ends before the last note" in response.json()["detail"]
 
 
-def test_health_model_page_and_docs(client, tiny_checkpoint):
-    assert client.get("/api/health").json() == {"status": "ok", "model": tiny_checkpoint.name}
+def test_health_model_page_and_docs(client, tiny_model):
+    assert client.get("/api/health").json() == {"status": "ok", "model": tiny_model.name}
     info = client.get("/api/model").json()
-    assert info["cell"] == "gru" and info["parameters"] == sum(p.numel() for p in tiny_checkpoint.model.parameters())
-    assert info["data"]["songs"] == tiny_checkpoint.data["songs"] and info["context_notes"] == 64
+    assert info["cell"] == "gru" and info["parameters"] == tiny_model.parameter_count
+    assert info["data"]["songs"] == tiny_model.data["songs"] and info["context_notes"] == 64
     assert info["copies"] is True and info["pulse_seconds"] == 0.3
     assert len(info["pitch_mixture"]) == 3 and math.isclose(sum(info["pitch_mixture"]), 1.0)
     assert info["limits"] == {"seconds": 60.0, "variations": 32, "temperature": 5.0, "seed": 2**63 - 1,
@@ -210,10 +210,10 @@ def test_health_model_page_and_docs(client, tiny_checkpoint):
     assert {"/api/extend", "/api/extend.mid", "/api/health", "/api/model"} <= set(paths)
 
 
-def test_start_up_freezes_the_long_lived_objects(tiny_checkpoint):
+def test_start_up_freezes_the_long_lived_objects(tiny_model):
     # Full collections scanning them stalled requests under load (docs/performance.md).
     gc.unfreeze()
-    with TestClient(create_app(LIMITS, tiny_checkpoint)):
+    with TestClient(create_app(LIMITS, tiny_model)):
         assert gc.get_freeze_count() > 1000
 
 
@@ -223,8 +223,8 @@ def test_unknown_routes_are_404_json(client):
     assert client.get("/static/../pyproject.toml").status_code == 404
 
 
-def test_a_request_unanswered_in_time_is_503_and_the_server_goes_on(tiny_checkpoint):
-    with TestClient(create_app(Settings(request_seconds=1e-6), tiny_checkpoint)) as hurried:
+def test_a_request_unanswered_in_time_is_503_and_the_server_goes_on(tiny_model):
+    with TestClient(create_app(Settings(request_seconds=1e-6), tiny_model)) as hurried:
         response = hurried.post("/api/extend", json={"notes": NOTES, "variations": 32, "seconds": 60})
         assert response.status_code == 503 and response.headers["retry-after"] == "5"
         assert "too busy" in response.json()["detail"]

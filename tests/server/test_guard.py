@@ -16,8 +16,8 @@ NOTES = [{"pitch": n.pitch, "start": n.start, "end": n.end} for n in played([60,
 
 
 @pytest.fixture(scope="module")
-def client(tiny_checkpoint):
-    with TestClient(create_app(Settings(max_upload_bytes=4096), tiny_checkpoint)) as client:
+def client(tiny_model):
+    with TestClient(create_app(Settings(max_upload_bytes=4096), tiny_model)) as client:
         yield client
 
 
@@ -102,9 +102,9 @@ def test_cors_is_closed_by_default(client):
     assert "access-control-allow-origin" not in answer.headers
 
 
-def test_cors_opens_to_the_named_origins_only(tiny_checkpoint):
+def test_cors_opens_to_the_named_origins_only(tiny_model):
     settings = Settings(cors_origins=["https://band.example"])
-    with TestClient(create_app(settings, tiny_checkpoint)) as client:
+    with TestClient(create_app(settings, tiny_model)) as client:
         allowed = client.post("/api/extend", json={"notes": NOTES}, headers={"Origin": "https://band.example"})
         other = client.post("/api/extend", json={"notes": NOTES}, headers={"Origin": "https://evil.example"})
     assert allowed.headers["access-control-allow-origin"] == "https://band.example"

@@ -20,8 +20,8 @@ OPERATIONS = sorted(result.ok().label for result in schemathesis.openapi.from_di
 
 
 @pytest.fixture(scope="module")
-def schema(tiny_checkpoint):
-    app = create_app(Settings(), tiny_checkpoint)
+def schema(tiny_model):
+    app = create_app(Settings(), tiny_model)
     with TestClient(app):  # runs the lifespan: the model is loaded before the first request
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
 

@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
 from .. import __version__
-from ..checkpoint import Checkpoint, load_checkpoint, weights_digest
+from ..modelfile import Model, load_model
 from ..generate import WARM_UP_PHRASE, ExtendError, extend
 from ..midi_io import MidiError
 from .batcher import Batcher
@@ -22,21 +22,22 @@ from .routers import api, page
 from .settings import Settings
 
 
-def create_app(settings: Settings | None = None, checkpoint: Checkpoint | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, checkpoint: Model | None = None) -> FastAPI:
     """Build the app. `checkpoint` injects a model (tests pass a tiny one); otherwise the one
     named by `settings.checkpoint` is loaded at start-up."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        loaded = checkpoint or load_checkpoint(settings.checkpoint)
+        loaded = checkpoint or load_model(settings.checkpoint)
         app.state.checkpoint = loaded
-        app.state.model_version = weights_digest(loaded.model)[:12]
+        app.state.model_version = loaded.digest[:12]
         app.state.batcher = Batcher(loaded, settings.max_batch_rows)
         if settings.warm_up:  # the first real request then runs at full speed
             extend(WARM_UP_PHRASE, seed=0, checkpoint=loaded)
         # What is loaded now lives as long as the server. Frozen, the collector stops scanning it:
-        # a full collection of PyTorch's ~200,000 objects took ~90 ms and set the p99 under load.
+        # a full collection of PyTorch's ~200,000 objects took ~90 ms and set the p99 under load
+        # (a .pt checkpoint still loads PyTorch; a model file does not).
         gc.collect()
         gc.freeze()
         yield

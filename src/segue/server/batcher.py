@@ -9,7 +9,7 @@ import asyncio
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
-from ..checkpoint import Checkpoint
+from ..modelfile import Model
 from ..generate import Job, extend_batch
 from ..notes import Note
 
@@ -17,7 +17,7 @@ from ..notes import Note
 class Batcher:
     """One per worker process: at most one batch computes at a time, off the event loop."""
 
-    def __init__(self, checkpoint: Checkpoint, max_rows: int) -> None:
+    def __init__(self, checkpoint: Model, max_rows: int) -> None:
         self.checkpoint = checkpoint
         self.max_rows = max_rows  # bounds a batch's memory and the wait of those behind it
         self._waiting: deque[tuple[Job, asyncio.Future]] = deque()

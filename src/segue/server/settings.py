@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ..checkpoint import DEFAULT_CHECKPOINT
+from ..modelfile import DEFAULT_MODEL
 from ..options import MAX_VARIATIONS
 
 
@@ -17,7 +17,7 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"  # loopback only: other machines reach it only when asked for
     port: int = Field(8000, ge=0, le=65535)  # 0 picks a free port
-    checkpoint: Path = DEFAULT_CHECKPOINT
+    checkpoint: Path = DEFAULT_MODEL  # a model file (.npz); a checkpoint (.pt) needs PyTorch
     max_upload_bytes: int = Field(1024 * 1024, gt=0)  # a 5 s phrase is a few hundred bytes of MIDI
     max_input_notes: int = Field(2000, gt=0)  # far beyond any phrase; bounds the work per request
     body_seconds: float = Field(10.0, gt=0)  # a request body arriving slower than this is refused (408)

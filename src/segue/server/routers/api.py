@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Upl
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ...checkpoint import Checkpoint
+from ...modelfile import Model
 from ...generate import input_end, prepare
 from ... import midi_io
 from ...midi_io import Meter, meter_of, midi_bytes, read_midi
@@ -47,7 +47,7 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_checkpoint(request: Request) -> Checkpoint:
+def get_checkpoint(request: Request) -> Model:
     return request.app.state.checkpoint
 
 
@@ -60,7 +60,7 @@ def get_model_ref(request: Request) -> ModelRef:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-CheckpointDep = Annotated[Checkpoint, Depends(get_checkpoint)]
+CheckpointDep = Annotated[Model, Depends(get_checkpoint)]
 BatcherDep = Annotated[Batcher, Depends(get_batcher)]
 
 
@@ -127,12 +127,12 @@ def health(checkpoint: CheckpointDep) -> Health:
 
 @router.get("/model", response_model=ModelInfo, summary="The model being served and what it was trained on")
 def model_info(request: Request, checkpoint: CheckpointDep, settings: SettingsDep) -> ModelInfo:
-    config, metrics = checkpoint.model.config, checkpoint.metrics
+    config, metrics = checkpoint.config, checkpoint.metrics
     return ModelInfo(
         name=checkpoint.name,
         version=request.app.state.model_version,
         cell=config.cell,
-        parameters=sum(p.numel() for p in checkpoint.model.parameters()),
+        parameters=checkpoint.parameter_count,
         hidden_size=config.hidden_size,
         num_layers=config.num_layers,
         context_notes=checkpoint.tokenizer.config.max_input_notes,
