@@ -10,6 +10,8 @@ CHORD_WINDOW = 0.03
 # Shorter notes are dropped wherever notes are read or written: inaudible, and under one tick of
 # the MIDI files Segue writes (960 ticks a second).
 MIN_NOTE_SECONDS = 0.001
+MAX_PITCH = 127  # MIDI pitches 0..127
+MIN_VELOCITY, MAX_VELOCITY = 1, 127  # MIDI velocity 0 would be a note-off
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,10 +24,11 @@ class Note:
     velocity: int = 80
 
     def __post_init__(self) -> None:
-        if isinstance(self.pitch, bool) or not isinstance(self.pitch, int) or not 0 <= self.pitch <= 127:
-            raise ValueError(f"pitch must be an integer 0..127, got {self.pitch!r}")
-        if isinstance(self.velocity, bool) or not isinstance(self.velocity, int) or not 1 <= self.velocity <= 127:
-            raise ValueError(f"velocity must be an integer 1..127, got {self.velocity!r}")
+        if isinstance(self.pitch, bool) or not isinstance(self.pitch, int) or not 0 <= self.pitch <= MAX_PITCH:
+            raise ValueError(f"pitch must be an integer 0..{MAX_PITCH}, got {self.pitch!r}")
+        if (isinstance(self.velocity, bool) or not isinstance(self.velocity, int)
+                or not MIN_VELOCITY <= self.velocity <= MAX_VELOCITY):
+            raise ValueError(f"velocity must be an integer {MIN_VELOCITY}..{MAX_VELOCITY}, got {self.velocity!r}")
         for name in ("start", "end"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

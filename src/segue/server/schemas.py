@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..midi_io import DEFAULT_BPM, MAX_BPM, MIN_BPM, Meter
-from ..notes import Note
+from ..notes import MAX_PITCH, MAX_VELOCITY, MIN_VELOCITY, Note
 from ..options import DEFAULTS, MAX_SECONDS, MAX_SEED, MAX_TEMPERATURE, MAX_VARIATIONS
 
 MAX_FILE_SECONDS = 3600.0  # the longest MIDI file the API writes: an hour
@@ -19,15 +19,15 @@ class NoteModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    pitch: int = Field(ge=0, le=127, description="MIDI pitch, 60 = middle C")
+    # The bounds are `Note`'s, written here for the schema; `Note` itself is the one validator.
+    pitch: int = Field(ge=0, le=MAX_PITCH, description="MIDI pitch, 60 = middle C")
     start: float = Field(ge=0, allow_inf_nan=False, description="onset, seconds")
     end: float = Field(gt=0, allow_inf_nan=False, description="release, seconds; after start")
-    velocity: int = Field(80, ge=1, le=127, description="MIDI velocity (0 would mean note-off)")
+    velocity: int = Field(80, ge=MIN_VELOCITY, le=MAX_VELOCITY, description="MIDI velocity (0 would mean note-off)")
 
     @model_validator(mode="after")
-    def _ends_after_start(self) -> NoteModel:
-        if self.end <= self.start:
-            raise ValueError(f"end must be after start, got start={self.start} end={self.end}")
+    def _a_valid_note(self) -> NoteModel:
+        self.to_note()  # raises ValueError naming the bad value (end not after start)
         return self
 
     def to_note(self) -> Note:
