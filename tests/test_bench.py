@@ -25,8 +25,11 @@ def test_bench_times_the_model_and_a_real_server_and_writes_its_report(tiny_chec
     report = markdown.read_text()
     assert "| 3 |" in report and "× faster" in report and result["command_line"] in report
     assert "The baseline, `tiny.pt`" in report
+    assert result["baseline"]["server"]["start_to_first_answer_s"] > 0
+    assert result["baseline"]["server"]["peak_rss_mb_at_first_answer"] > 0
+    assert "The same server started with the baseline, `tiny.pt`" in report
     out = capsys.readouterr().out
-    assert "HTTP,  3 clients" in out and f"wrote {markdown}" in out
+    assert "HTTP,  3 clients" in out and "baseline server start-up" in out and f"wrote {markdown}" in out
 
 
 def test_bench_refuses_bad_options_and_a_bad_checkpoint_in_one_line(tmp_path, capsys):
@@ -44,9 +47,10 @@ def test_the_markdown_compares_every_time_with_the_original_system():
         machine={"cpu": "test CPU", "cores": 2, "python": "3.11", "numpy": "2"}, config={"warm_up_runs": 5},
         model={"one": {"runs": 10, "variations": 1, "p50_ms": 3.9, "p95_ms": 5.0, "mean_ms": 4.0, "p99_ms": 6.0}},
         server={"workers": 2, "start_to_first_answer_s": 1.95, "levels": [level],
-                "peak_rss_mb": {"main": 50.0, "workers": [300.0, 310.0], "total": 660.0}},
+                "peak_rss_mb": {"main": 50.0, "workers": [300.0, 310.0], "total": 660.0},
+                "peak_rss_mb_at_first_answer": 600.0},
     )
     report = bench.markdown(result)
     assert "100× faster" in report  # 390 ms / 3.9 ms
     assert "20× faster" in report and "| 400 |" in report and "156× |" in report  # 400/s against 1/0.39 s
-    assert "5.0 × 0.39 s" in report and "660 MiB" in report
+    assert "5.0 × 0.39 s" in report and "660 MiB" in report and "600 MiB at the first answer" in report

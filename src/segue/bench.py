@@ -202,6 +202,7 @@ def served(checkpoint: Path, workers: int, start_timeout: float) -> Iterator[tup
 def time_server(config: BenchConfig) -> dict:
     """Start `segue serve`, time it to its first answer, load it, read its peak memory."""
     with served(config.checkpoint, config.workers, config.start_timeout) as (host, port, pid, first_answer):
+        at_first_answer = _peak_memory_mb(pid)["total"]
         levels = []
         for clients in config.concurrency:
             asyncio.run(load(host, port, clients, 4 * clients, config.seconds_per_level))  # warm connections
@@ -209,7 +210,13 @@ def time_server(config: BenchConfig) -> dict:
             levels.append(asdict(asyncio.run(load(host, port, clients, count, config.seconds_per_level))))
         memory = _peak_memory_mb(pid)
     return {"workers": config.workers, "start_to_first_answer_s": first_answer, "levels": levels,
-            "peak_rss_mb": memory}
+            "peak_rss_mb": memory, "peak_rss_mb_at_first_answer": at_first_answer}
+
+
+def time_start(checkpoint: Path, config: BenchConfig) -> dict:
+    """Start `segue serve` with another model: its start-up to the first answer and its peak memory then."""
+    with served(checkpoint, config.workers, config.start_timeout) as (_, _, pid, first_answer):
+        return {"start_to_first_answer_s": first_answer, "peak_rss_mb_at_first_answer": _peak_memory_mb(pid)["total"]}
 
 
 async def _first_answer(host: str, port: int, deadline: float) -> float:
@@ -243,7 +250,10 @@ def config_record(config) -> dict:
 
 def run(config: BenchConfig, command_line: str = "segue bench") -> BenchResult:
     model, baseline = time_model(config)
-    return BenchResult(machine(), config_record(config), model, time_server(config), command_line, baseline)
+    server = time_server(config)
+    if config.baseline is not None:
+        baseline["server"] = time_start(config.baseline, config)
+    return BenchResult(machine(), config_record(config), model, server, command_line, baseline)
 
 
 def speedup(milliseconds: float) -> str:
@@ -290,7 +300,8 @@ def markdown(result: BenchResult) -> str:
         "",
         f"- Start-up, from launching the process to its first answer: **{server['start_to_first_answer_s']:.2f} s** "
         f"({server['start_to_first_answer_s'] / ORIGINAL_SECONDS:.1f} × 0.39 s).",
-        f"- Peak memory (VmHWM): {_memory(server['peak_rss_mb'])}.",
+        f"- Peak memory (VmHWM): {_memory(server['peak_rss_mb'])}; "
+        f"{server['peak_rss_mb_at_first_answer']:.0f} MiB at the first answer.",
         "",
         "| clients | requests | errors | p50 | p95 | p99 | continuations/s | p50 vs 0.39 s | rate vs 2.6/s |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -299,6 +310,15 @@ def markdown(result: BenchResult) -> str:
         lines.append(f"| {level['clients']} | {level['requests']} | {level['errors']} | {level['p50_ms']:.1f} ms | "
                      f"{level['p95_ms']:.1f} ms | {level['p99_ms']:.1f} ms | {level['per_second']:.0f} | "
                      f"{speedup(level['p50_ms'])} | {level['per_second'] / original_rate:.0f}× |")
+    if "server" in result.baseline:
+        other = result.baseline["server"]
+        name = Path(result.baseline["checkpoint"]).name
+        lines += ["", f"The same server started with the baseline, `{name}`, in the same run:", "",
+                  "| model | start-up to first answer | peak memory at the first answer |", "|---|---|---|",
+                  f"| `{Path(result.config['checkpoint']).name}` | {server['start_to_first_answer_s']:.2f} s | "
+                  f"{server['peak_rss_mb_at_first_answer']:.0f} MiB |",
+                  f"| `{name}` | {other['start_to_first_answer_s']:.2f} s | {other['peak_rss_mb_at_first_answer']:.0f} MiB |",
+                  "", "A PyTorch checkpoint (`.pt`) loads PyTorch into the server; a model file (`.npz`) does not."]
     return "\n".join(lines) + "\n"
 
 
@@ -314,10 +334,15 @@ def summary(result: BenchResult) -> str:
     lines = [f"model, {f['variations']} continuation(s): p50 {f['p50_ms']:.2f} ms, p95 {f['p95_ms']:.2f} ms "
              f"({speedup(f['p50_ms'])} than 0.39 s)" for f in result.model.values()]
     lines += [f"baseline, {f['variations']} continuation(s): p50 {f['p50_ms']:.2f} ms, p95 {f['p95_ms']:.2f} ms"
-              for key, f in result.baseline.items() if key != "checkpoint"]
+              for key, f in result.baseline.items() if key not in ("checkpoint", "server")]
     server = result.server
     lines.append(f"server start-up to first answer: {server['start_to_first_answer_s']:.2f} s; "
                  f"peak memory {server['peak_rss_mb']['total']:.0f} MiB")
+    if "server" in result.baseline:
+        other = result.baseline["server"]
+        lines.append(f"baseline server start-up to first answer: {other['start_to_first_answer_s']:.2f} s; peak memory then "
+                     f"{other['peak_rss_mb_at_first_answer']:.0f} MiB (the model's: "
+                     f"{server['peak_rss_mb_at_first_answer']:.0f} MiB)")
     lines += [f"HTTP, {level['clients']:>2} clients: p50 {level['p50_ms']:.1f} ms, p99 {level['p99_ms']:.1f} ms, "
               f"{level['per_second']:.0f}/s, {level['errors']} errors" for level in server["levels"]]
     return "\n".join(lines)
