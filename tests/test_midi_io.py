@@ -6,7 +6,7 @@ import pytest
 
 from conftest import midi_file, played
 from hostile import line, smf
-from segue.midi_io import (Melody, Meter, MidiError, melody_part, meter_of, midi_bytes, read_midi, read_midi_parts,
+from segue.midi_io import (Melody, Meter, MidiError, chord_share, melody_part, meter_of, midi_bytes, read_midi, read_midi_parts,
                            write_midi)
 from segue.notes import Note
 
@@ -177,6 +177,39 @@ def test_the_melody_of_a_band_file_is_its_highest_busy_part():
     assert set(parts) == {(0, 1), (1, 0), (2, 2)} and length > 0
     assert [n.pitch for n in melody_part(parts, min_notes=8)] == [72, 74, 76, 77, 79, 77, 76, 74, 72, 71]
     assert melody_part({(0, 0): parts[(2, 2)]}, min_notes=8) == []
+
+
+def block_chords(roots: list[int], step: int = 960, channel: int = 1) -> list[mido.Message]:
+    """Triads on each root, `step` ticks apart: the chords of a lead sheet."""
+    return interleaved(*(line([root + offset for root in roots], step=step, held=step - 40, channel=channel)
+                         for offset in (0, 4, 7)))
+
+
+def test_block_chords_are_not_a_tune():
+    tune = line([72, 74, 76, 77, 79, 77, 76, 74, 72, 71, 72, 74, 76, 77, 79, 81], channel=0)
+    chords = block_chords([60, 65, 67, 60])
+    parts, _ = read_midi_parts(smf([tune, chords]))
+    assert chord_share(parts[(0, 0)]) == 0 and chord_share(parts[(1, 1)]) == 1
+    # Alone, the chords' top line is no melody for training...
+    assert melody_part({(1, 1): parts[(1, 1)]}, min_notes=3) == []
+    # ...though a file of nothing else can still be extended from it.
+    assert [n.pitch for n in melody_part({(1, 1): parts[(1, 1)]}, 3, block_chords=True)] == [67, 72, 74, 67]
+
+
+def test_extend_reads_the_melody_part_as_prepare_does_and_track_picks_another():
+    """Merging every part and keeping the highest note put a chord note in the melody's rests
+    (a chord at 0.0 s before the tune's first note at 0.5 s)."""
+    tune = [mido.Message("note_on", note=72, velocity=0, time=480)] + line([72, 74, 76, 77, 79, 77, 76, 74], channel=0)
+    chords = block_chords([60, 65, 67, 60], channel=1)
+    data = smf([tune, chords])
+    melody = read_midi(data)
+    assert [n.pitch for n in melody.notes] == [72, 74, 76, 77, 79, 77, 76, 74] and melody.notes[0].start == 0.5
+    assert [n.pitch for n in read_midi(data, track=2).notes] == [67, 72, 74, 67]
+    for bad in (0, 3, True):
+        with pytest.raises(MidiError, match="track must be a track number from 1 to 2"):
+            read_midi(data, track=bad)
+    with pytest.raises(MidiError, match="track 1 has no melodic notes"):
+        read_midi(smf([[mido.MetaMessage("track_name", name="empty")], tune]), track=1)
 
 
 def interleaved(*lines):

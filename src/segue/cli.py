@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     extend.add_argument("--variations", type=int, default=DEFAULTS.variations, help="write OUTPUT-1.mid ... OUTPUT-K.mid")
     extend.add_argument("--key", help='keep every note in this key: "D major", "F# minor", or "auto" (the input\'s key)')
     extend.add_argument("--include-input", action="store_true", help="write the input followed by the continuation")
+    extend.add_argument("--track", type=int, help="read the melody from this track, counting from 1 (default: the "
+                                                  "file's melody part, as `segue prepare` picks it)")
     extend.add_argument("--checkpoint", type=Path, default=DEFAULT_MODEL, help=MODEL_HELP)
     extend.set_defaults(run=_extend)
 
@@ -174,7 +176,7 @@ def _extend(args: argparse.Namespace) -> int:
     outputs = _output_paths(args.output, args.variations)
     if any(path.resolve() == args.input.resolve() for path in outputs):
         return _fail(f"refusing to overwrite the input {args.input}: choose another output name")
-    melody = read_midi(args.input)
+    melody = read_midi(args.input, args.track)
     checkpoint = load_model(args.checkpoint)
     seed = random_seed() if args.seed is None else args.seed
     started = time.perf_counter()

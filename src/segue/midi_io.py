@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import first_line
 from .files import write_atomically
-from .notes import MIN_NOTE_SECONDS, Note, melody_end, melody_line
+from .notes import CHORD_WINDOW, MIN_NOTE_SECONDS, Note, melody_end, melody_line
 from .tempo import estimate_bpm
 
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from zero
@@ -20,6 +20,7 @@ WRITE_TICKS_PER_BEAT = 480
 DEFAULT_BPM = 120.0  # a file that states no tempo is read at 120 bpm (the MIDI standard's default)
 MIN_BPM, MAX_BPM = 20.0, 400.0
 PIANO_PROGRAM = 0
+BLOCK_CHORDS = 0.5  # a part with more of its onsets chords than this plays accompaniment, not a tune
 MAX_DELTA_TICKS = 0x0FFFFFFF  # the longest time between two events a MIDI file can state (4 bytes)
 
 
@@ -68,22 +69,38 @@ class Melody:
             raise ValueError(f"length {self.length!r} ends before the last note ({melody_end(self.notes)!r})")
 
 
-def read_midi(source: str | os.PathLike | bytes) -> Melody:
-    """Read a MIDI file (a path, or its bytes) and reduce it to one melodic line.
+def read_midi(source: str | os.PathLike | bytes, track: int | None = None) -> Melody:
+    """Read a MIDI file (a path, or its bytes) and reduce it to its melody, one line.
 
-    Handles format 0 and 1, tempo changes, SMPTE (frames per second) timing, running status and
-    note-on with velocity 0. The drum channel is ignored; notes never released end at the end of
-    the file. The melody's length is the later of the last note-off and the end of track.
+    The melody is the part `melody_part` picks, as `segue prepare` picks it (block chords only
+    where nothing else plays), or the part of track number `track` (counting from 1, as
+    sequencers do). Handles format 0 and 1, tempo changes, SMPTE (frames per second) timing,
+    running status and note-on with velocity 0. The drum channel is ignored; notes never released
+    end at the end of the file. The melody's length is the later of the last note-off and the end
+    of track.
     """
     midi = _open(source)
-    notes, tracker, length = _collect_notes(midi)
-    if not notes:
-        if tracker.drum_notes:
+    events, end = _timed_events(midi)
+    everything, trackers = NoteTracker(), {}
+    for now, index, message in events:
+        everything.feed(message, now)
+        if message.channel != DRUM_CHANNEL:
+            trackers.setdefault((index, message.channel), NoteTracker()).feed(message, now)
+    if not everything.close(end):
+        if everything.drum_notes:
             raise MidiError("the file has drum notes only, no melodic notes")
-        shorter = f" ({tracker.too_short} shorter than {MIN_NOTE_SECONDS * 1000:g} ms)" if tracker.too_short else ""
+        shorter = f" ({everything.too_short} shorter than {MIN_NOTE_SECONDS * 1000:g} ms)" if everything.too_short else ""
         raise MidiError(f"the file has no notes{shorter}")
-    line = melody_line(notes)
-    return Melody(line, max(length, melody_end(line)), *_stated_meter(midi))
+    parts = {part: notes for part, notes in ((p, t.close(end)) for p, t in trackers.items()) if notes}
+    if track is not None:
+        if isinstance(track, bool) or not isinstance(track, int) or not 1 <= track <= len(midi.tracks):
+            raise MidiError(f"track must be a track number from 1 to {len(midi.tracks)} (the file has "
+                            f"{len(midi.tracks)}), got {track!r}")
+        parts = {part: notes for part, notes in parts.items() if part[0] == track - 1}
+        if not parts:
+            raise MidiError(f"track {track} has no melodic notes: choose another track")
+    line = melody_part(parts, 1, block_chords=True)
+    return Melody(line, max(end, melody_end(line)), *_stated_meter(midi))
 
 
 def meter_of(melody: Melody) -> Meter:
@@ -174,15 +191,6 @@ class NoteTracker:
             self.too_short += 1
 
 
-def _collect_notes(midi: mido.MidiFile) -> tuple[list[Note], NoteTracker, float]:
-    """Notes in seconds; notes never released end at the end of the file."""
-    tracker = NoteTracker()
-    events, end = _timed_events(midi)
-    for now, _, message in events:
-        tracker.feed(message, now)
-    return tracker.close(end), tracker, end
-
-
 def _timed_events(midi: mido.MidiFile) -> tuple[list[tuple[float, int, mido.Message]], float]:
     """(seconds, track index, note message) in time order, and the file's end in seconds.
 
@@ -220,15 +228,33 @@ def read_midi_parts(source: str | os.PathLike | bytes) -> tuple[dict[tuple[int, 
     return {part: notes for part, notes in parts.items() if notes}, end
 
 
-def melody_part(parts: dict[tuple[int, int], list[Note]], min_notes: int) -> list[Note]:
+def chord_share(notes: list[Note]) -> float:
+    """The share of a part's onsets that start two or more notes at once (notes starting within
+    CHORD_WINDOW of each other start together): near 0 for a tune, near 1 for block chords."""
+    onsets = sorted(n.start for n in notes)
+    sizes: list[int] = []  # notes starting together, onset by onset
+    for i, onset in enumerate(onsets):
+        if i and onset - onsets[i - 1] < CHORD_WINDOW:
+            sizes[-1] += 1
+        else:
+            sizes.append(1)
+    return sum(size > 1 for size in sizes) / len(sizes) if sizes else 0.0
+
+
+def melody_part(parts: dict[tuple[int, int], list[Note]], min_notes: int, block_chords: bool = False) -> list[Note]:
     """The melody of a multi-part file, reduced to one line; empty if no part has `min_notes`.
 
-    The heuristic: of the parts whose highest line has at least `min_notes` notes and at least a
-    quarter as many as the busiest such part (leaving out sparse parts such as a few fills), the one
-    with the highest median pitch carries the tune. Accompaniment and bass sit lower; a single-part
-    file is its own melody."""
+    The heuristic: a part that mostly plays block chords (`chord_share` above BLOCK_CHORDS) is
+    accompaniment, not a tune (unless `block_chords` and no other part qualifies). Of the other
+    parts whose highest line has at least `min_notes` notes and at least a quarter as many as the
+    busiest such part (leaving out sparse parts such as a few fills), the one with the highest
+    median pitch carries the tune. Accompaniment and bass sit lower; a single-part file is its own
+    melody."""
     lines = {part: melody_line(notes) for part, notes in parts.items()}
     lines = {part: line for part, line in lines.items() if len(line) >= min_notes}
+    tunes = {part: line for part, line in lines.items() if chord_share(parts[part]) <= BLOCK_CHORDS}
+    if tunes or not block_chords:
+        lines = tunes
     if not lines:
         return []
     busiest = max(len(line) for line in lines.values())

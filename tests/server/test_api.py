@@ -145,6 +145,17 @@ def test_extend_mid_bad_query_and_missing_file(client):
     assert response.status_code == 422 and response.json()["detail"].startswith("file")
 
 
+def test_a_track_can_be_named_for_the_melody(client):
+    """midi_bytes writes one track: track 1 is the phrase; a second does not exist."""
+    melody = client.post("/api/read-midi", files=midi_upload(), params={"track": 1}).json()
+    assert [n["pitch"] for n in melody["notes"]] == [n.pitch for n in PHRASE]
+    for route in ("/api/read-midi", "/api/extend.mid"):
+        response = client.post(route, files=midi_upload(), params={"track": 2})
+        assert response.status_code == 400 and "track must be a track number from 1 to 1" in response.json()["detail"]
+        response = client.post(route, files=midi_upload(), params={"track": 0})
+        assert response.status_code == 422 and response.json()["detail"].startswith("track")
+
+
 def test_read_and_write_midi_round_trip(client):
     melody = client.post("/api/read-midi", files=midi_upload(length=6.0)).json()
     assert melody["input_seconds"] == pytest.approx(6.0)

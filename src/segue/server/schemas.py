@@ -61,8 +61,12 @@ class ExtendRequest(ExtendOptions):
                                         description="the recording's length (default: the last note's end)")
 
 
+TRACK_DESCRIPTION = "the track to read the melody from, counting from 1 (default: the file's melody part)"
+
+
 class MidiExtendOptions(ExtendOptions):
     include_input: bool = Field(False, description="answer the input followed by the continuation")
+    track: int | None = Field(None, ge=1, le=65535, description=TRACK_DESCRIPTION)
 
 
 class Extension(BaseModel):

@@ -22,6 +22,7 @@ from ...tempo import estimate_bpm
 from ...notes import Note
 from ..schemas import (
     ERROR_RESPONSES,
+    TRACK_DESCRIPTION,
     ExtendOptions,
     ExtendRequest,
     ExtendResponse,
@@ -90,7 +91,7 @@ async def extend_notes(body: ExtendRequest, batcher: BatcherDep, settings: Setti
 async def extend_midi_file(file: Annotated[UploadFile, File(description="a standard MIDI file")],
                            options: Annotated[MidiExtendOptions, Query()], batcher: BatcherDep,
                            settings: SettingsDep) -> Response:
-    melody = await run_in_threadpool(_read_melody, file, settings)
+    melody = await run_in_threadpool(_read_melody, file, settings, options.track)
     seed, [continuation], _ = await _continue(melody.notes, melody.length, options, 1, batcher, settings)
     if options.include_input:
         notes = melody.notes + [n.shifted(melody.length) for n in continuation]
@@ -103,8 +104,9 @@ async def extend_midi_file(file: Annotated[UploadFile, File(description="a stand
 
 
 @router.post("/read-midi", response_model=Melody, summary="A MIDI file's melody as JSON notes")
-def read_midi_file(file: Annotated[UploadFile, File(description="a standard MIDI file")], settings: SettingsDep) -> Melody:
-    melody = _read_melody(file, settings)
+def read_midi_file(file: Annotated[UploadFile, File(description="a standard MIDI file")], settings: SettingsDep,
+                   track: Annotated[int | None, Query(ge=1, le=65535, description=TRACK_DESCRIPTION)] = None) -> Melody:
+    melody = _read_melody(file, settings, track)
     return Melody(notes=[NoteModel.of(n) for n in melody.notes], input_seconds=melody.length, bpm=melody.bpm,
                   time_signature=melody.time_signature, estimated_bpm=estimate_bpm(melody.notes))
 
@@ -165,9 +167,9 @@ async def _continue(notes: list[Note], input_seconds: float | None, options: Ext
     return seed, continuations, (time.perf_counter() - started) * 1000
 
 
-def _read_melody(file: UploadFile, settings: Settings) -> midi_io.Melody:
-    """An upload's melody, within the size and note limits."""
-    melody = read_midi(_read_upload(file, settings))
+def _read_melody(file: UploadFile, settings: Settings, track: int | None = None) -> midi_io.Melody:
+    """An upload's melody (of `track`, if given), within the size and note limits."""
+    melody = read_midi(_read_upload(file, settings), track)
     if len(melody.notes) > settings.max_input_notes:
         raise HTTPException(422, f"file: at most {settings.max_input_notes} melody notes, got {len(melody.notes)}")
     return melody
