@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
+import random
 import re
 
+import mido
 import pytest
 
 from hostile import HOSTILE_FILES, line, smf
@@ -136,3 +139,77 @@ def test_train_and_evaluate_on_a_prepared_folder_of_midi_files(small_corpus, tin
     assert main(["evaluate", "--checkpoint", str(tuned), "--data", str(data), "--split", "valid", "--compare",
                  str(tuned), "--max-pairs", "4", "--max-training-songs", "5", "--out", str(tmp_path / "ev")]) == 0
     assert json.loads((tmp_path / "ev.json").read_text())["split"] == "valid"
+
+
+def _tunes(count: int) -> list[list[int]]:
+    """Distinct made-up tunes of 12 notes in C major."""
+    scale = [60, 62, 64, 65, 67, 69, 71, 72, 74, 76]
+    generator = random.Random(4)
+    return [[generator.choice(scale) for _ in range(12)] for _ in range(count)]
+
+
+def _timed(pitches: list[int], wobble: float = 0.0, channel: int = 0) -> list[mido.Message]:
+    """A tune in eighth notes (240 ticks at 480 per beat: 0.25 s), every third onset moved by
+    `wobble` seconds: a triplet rounded another way in another copy."""
+    notes = [Note(p, 0.25 * i + (wobble if i % 3 == 1 else 0.0), 0.25 * i + 0.2) for i, p in enumerate(pitches)]
+    return [m.copy(channel=channel) if m.type.startswith("note") else m
+            for m in mido.MidiFile(file=io.BytesIO(midi_bytes(notes, 3.5))).tracks[0]]
+
+
+def _chords(pitches: list[int]) -> list[mido.Message]:
+    """Block chords under the tune, one under each note (an eighth apart), the first at its start."""
+    messages = []
+    for beat, root in enumerate(pitches):
+        chord = [root - 12, root - 8, root - 5]
+        messages += [mido.Message("note_on", note=n, velocity=70, channel=1, time=40 if beat and i == 0 else 0)
+                     for i, n in enumerate(chord)]
+        messages += [mido.Message("note_off", note=n, velocity=0, channel=1, time=200 if i == 0 else 0)
+                     for i, n in enumerate(chord)]
+    return messages
+
+
+@pytest.fixture(scope="module")
+def lead_sheets(tmp_path_factory):
+    """A collection as the issue found it: two-track files (tune and chords), and `melody/` and
+    `chords/` folders holding the same tunes' single tracks, the melodies timed ~21 ms apart."""
+    root = tmp_path_factory.mktemp("lead-sheets")
+    for folder in ("MIDI", "MIDI/both", "MIDI/melody", "MIDI/chords"):
+        (root / folder).mkdir()
+    for index, pitches in enumerate(_tunes(40)):
+        (root / "MIDI" / "both" / f"tune{index:02d}.mid").write_bytes(smf([_timed(pitches), _chords(pitches)]))
+        (root / "MIDI" / "melody" / f"tune{index:02d}.mid").write_bytes(smf([_timed(pitches, wobble=0.021)]))
+        (root / "MIDI" / "chords" / f"tune{index:02d}.mid").write_bytes(smf([_chords(pitches)]))
+    return root / "MIDI"
+
+
+def test_chord_files_are_left_out_and_copies_of_a_tune_are_one_tune_in_one_split(lead_sheets, tmp_path):
+    manifest = prepare_from([lead_sheets], tmp_path / "p", workers=2, progress=False)
+    assert manifest["skipped_by_reason"] == {"only block chords, no melody line": 40}
+    assert manifest["files_read"] == 80 and manifest["duplicate_songs"] == 40
+    assert sum(manifest["songs"].values()) == 40 and manifest["songs"]["train"] < 40
+    # Read in the other order (the melody copies first, not the two-track files), each tune lands
+    # in the same split.
+    copies_first = prepare_from([lead_sheets / "melody", lead_sheets], tmp_path / "q", workers=1, progress=False)
+    assert copies_first["songs"] == manifest["songs"]
+    split_of_tune = {}
+    for out in ("p", "q"):
+        corpus = load_corpus(tmp_path / out)
+        for split in ("train", "valid", "test"):
+            for song in corpus.songs(split):
+                assert split_of_tune.setdefault(song.song_id.rsplit("/", 1)[-1], split) == split
+
+
+def test_a_file_of_many_tunes_is_split_tune_by_tune_and_tiny_splits_are_warned(tmp_path, capsys):
+    (tmp_path / "book").mkdir()
+    names = "CDEFGAB"
+    tunes = "".join(f"X:{i + 1}\nT:Tune {i + 1}\nM:4/4\nL:1/8\nK:C\n"
+                    + "".join(names[n % 7] for n in random.Random(i).choices(range(7), k=16)) + "|]\n\n"
+                    for i in range(60))
+    (tmp_path / "book" / "tunes.abc").write_text(tunes)
+    assert main(["prepare", "--from", str(tmp_path / "book"), "--out", str(tmp_path / "p"), "--workers", "1"]) == 0
+    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    songs = manifest["songs"]
+    assert songs["train"] < sum(songs.values()) and sum(songs.values()) > 50  # not one file, one split
+    assert len(manifest["warnings"]) == 2  # 5 % of 60 tunes is too few to measure on
+    out = capsys.readouterr().out
+    assert out.count("warning: the ") == 2 and "evaluate with --split valid" in out

@@ -222,6 +222,8 @@ def _prepare(args: argparse.Namespace) -> int:
     songs = manifest["songs"]
     print(f"wrote {out}: {sum(songs.values())} songs ({songs['train']} train, {songs['valid']} validation, "
           f"{songs['test']} test) in {len(manifest['shards'])} shards")
+    for warning in manifest["warnings"]:
+        print(f"warning: {warning}")
     return 0
 
 

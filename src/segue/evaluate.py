@@ -234,7 +234,9 @@ def evaluate(
     tokenizer = checkpoint.tokenizer
     pairs = make_pairs(corpus, split, EVALUATION_PAIRS, EVALUATION_SEED)[:max_pairs]
     if not pairs:
-        raise ValueError(f"the {split} split has no songs long enough to evaluate")
+        other = "valid" if split == "test" else "test"
+        raise ValueError(f"the {split} split has no songs long enough to evaluate: try --split {other}, or prepare "
+                         "more music (a split gets about a tenth of the tunes)")
     long_pairs = [p for p in make_pairs(corpus, split, LONG_PAIRS, EVALUATION_SEED)
                   if p.extension[-1].start >= robustness.LONG_SECONDS - robustness.WINDOW]
     keys = [detect_key(p.input) for p in tqdm(pairs, desc="finding keys", disable=not progress)]

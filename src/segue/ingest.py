@@ -3,8 +3,11 @@
 Files are read in parallel across cores. A file that cannot be read, or holds no melody of
 MIN_SONG_NOTES notes, is skipped and counted by reason, never fatal. A file whose bytes were seen
 already is a duplicate; so is a tune whose intervals and rhythm were seen already (the same tune
-in another key or file). Each file's songs go to train, validation or test by the hash of the
-file's content: stable across runs, and all tunes of one file in one split.
+in another key or file, or with its rhythm rounded a little differently: every onset spacing
+within RHYTHM_TOLERANCE of the tune's median spacing). Each tune goes to train, validation or test
+by the hash of its intervals: stable across runs and file order, and every copy or variant of a
+tune in the same split, whichever file it came from (a file of many tunes is split tune by tune).
+A part that mostly plays block chords is not read as a melody (`midi_io.melody_part`).
 
 From MIDI the melody is picked by `midi_io.melody_part` (the highest part among the busy ones)
 and reduced to its highest line; MIDI timing is kept in seconds (as beats of one second), so the
@@ -15,6 +18,7 @@ bundled corpus does.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -24,12 +28,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .data import MIN_SONG_NOTES, DataError, ShardWriter, Song, parse_score_file, song_key, split_of
+from .data import MANIFEST, MIN_SONG_NOTES, SPLIT_PERCENT, SPLITS, DataError, ShardWriter, Song, parse_score_file, split_of
 from .errors import first_line
 from .files import write_atomically
 from .midi_io import MidiError, melody_part, read_midi_parts
 
 MIDI_SUFFIXES = (".mid", ".midi")
+RHYTHM_TOLERANCE = 0.25  # of the median onset spacing: copies of a tune that differ by rounding are one tune
+TINY_SPLIT = 10  # songs: a validation or test split smaller than this measures little
 SCORE_SUFFIXES = (".xml", ".musicxml", ".mxl", ".abc", ".krn")
 
 
@@ -66,6 +72,9 @@ def read_file(job: tuple[Path, str]) -> FileResult:
             parts, _ = read_midi_parts(data)
             line = melody_part(parts, MIN_SONG_NOTES)
             result.songs = [_song(f"{name}#0", line)] if line else []
+            if not line and melody_part(parts, MIN_SONG_NOTES, block_chords=True):
+                result.problem = "only block chords, no melody line"
+                return result
         else:
             result.songs = parse_score_file(path, name)
     except MidiError as error:
@@ -97,7 +106,7 @@ def prepare_from(folders: list[Path], out: Path, workers: int | None = None, pro
         raise DataError(f"no MIDI, MusicXML, ABC or kern files under {', '.join(map(str, folders))}")
     writer = ShardWriter(out, **({"shard_songs": shard_songs} if shard_songs else {}))
     seen_files: set[str] = set()
-    seen_songs: set[str] = set()
+    seen_tunes: dict[str, list[np.ndarray]] = {}  # tune_key -> the rhythms seen with those intervals
     skipped: Counter[str] = Counter()
     skipped_lines = []
     counts = Counter()
@@ -113,16 +122,43 @@ def prepare_from(folders: list[Path], out: Path, workers: int | None = None, pro
                 continue
             seen_files.add(result.digest)
             counts["files_read"] += 1
-            split = split_of(result.digest)
             for song in result.songs:
-                key = song_key(song)
-                if key in seen_songs:
+                key, rhythm = tune_key(song), relative_rhythm(song)
+                if any(same_rhythm(rhythm, other) for other in seen_tunes.get(key, ())):
                     counts["duplicate_songs"] += 1
                     continue
-                seen_songs.add(key)
-                writer.add(song, split)
+                seen_tunes.setdefault(key, []).append(rhythm)
+                writer.add(song, split_of(key))
     write_atomically(Path(out) / "skipped.tsv", "".join(line + "\n" for line in skipped_lines))
     report = {"sources": [str(f) for f in folders], "files_found": len(jobs), "files_read": counts["files_read"],
               "duplicate_files": counts["duplicate_files"], "duplicate_songs": counts["duplicate_songs"],
               "files_skipped": sum(skipped.values()), "skipped_by_reason": dict(skipped.most_common())}
-    return writer.close(report)
+    manifest = writer.close(report)
+    manifest["warnings"] = split_warnings(manifest["songs"])
+    write_atomically(Path(out) / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def tune_key(song: Song) -> str:
+    """A tune's melodic intervals, hashed: the same in any key, any tempo and any rhythm."""
+    return hashlib.sha1(np.diff(song.pitch.astype(np.int16)).tobytes()).hexdigest()
+
+
+def relative_rhythm(song: Song) -> np.ndarray:
+    """The onset spacings in units of their median: the same at any tempo."""
+    spacing = np.diff(song.onset.astype(np.float64))
+    median = float(np.median(spacing)) if len(spacing) else 0.0
+    return spacing / median if median > 0 else spacing
+
+
+def same_rhythm(a: np.ndarray, b: np.ndarray) -> bool:
+    return len(a) == len(b) and bool(np.all(np.abs(a - b) <= RHYTHM_TOLERANCE))
+
+
+def split_warnings(songs: dict[str, int]) -> list[str]:
+    """What to tell the user about splits too small to validate or test on."""
+    return [f"the {split} split has {f'only {songs[split]}' if songs[split] else 'no'} songs: "
+            f"{'evaluate with --split valid' if split == 'test' else 'validation will measure little'}, or add more "
+            f"music (each tune lands in a split by its hash: {SPLIT_PERCENT['train']} % train, "
+            f"{SPLIT_PERCENT['valid']} % validation, {SPLIT_PERCENT['test']} % test)"
+            for split in SPLITS if split != "train" and songs[split] < TINY_SPLIT]
