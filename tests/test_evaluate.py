@@ -11,7 +11,7 @@ import pytest
 
 from segue.batching import pair_tokens
 from segue.cli import main
-from segue.data import make_pairs
+from segue.data import ShardWriter, make_pairs
 from segue.evaluate import EVALUATION_PAIRS, evaluate, neural_candidate, neural_scores
 from segue.mixing import mixed_pitch, network_pitch
 from segue.report import write_report
@@ -126,3 +126,16 @@ def test_a_mixed_model_is_scored_on_its_mixture_and_the_network_alone_on_its_own
     assert mixed.top1 == (probabilities.argmax(axis=1) == truth).sum()
     assert mixed.pitch != pytest.approx(alone.pitch)
     assert (mixed.gap, mixed.duration) == pytest.approx((alone.gap, alone.duration))
+
+
+def test_an_empty_test_split_is_one_line_that_names_the_other_split(tiny_checkpoint, small_corpus, tmp_path, capsys):
+    writer = ShardWriter(tmp_path / "no-test")
+    for song in small_corpus.songs("train"):
+        writer.add(song, "train")
+    for song in small_corpus.songs("valid"):
+        writer.add(song, "valid")
+    writer.close({})
+    code = main(["evaluate", "--checkpoint", tiny_checkpoint.train_config["out"], "--data", str(tmp_path / "no-test"),
+                 "--out", str(tmp_path / "ev")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "the test split has no songs" in err and "--split valid" in err

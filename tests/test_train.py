@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+import segue.train
 from segue.checkpoint import load_checkpoint
 from segue.cli import main
+from segue.config import FINE_TUNING
 from segue.data import DataError
 from segue.model import ModelConfig
 from segue.batching import collate, pair_tokens
@@ -87,7 +89,13 @@ def test_an_interrupted_run_resumes_from_its_saved_step_to_the_same_weights(smal
     saved = torch.load(state_path(config.out), weights_only=True)
     assert saved["position"]["step"] == 6  # the six finished steps; the seventh never happened
 
+    clock = iter(range(1000, 10**6))  # a fake clock: one second per reading
+    monkeypatch.setattr(segue.train.time, "perf_counter", lambda: float(next(clock)))
     resumed = train(model_config, config, corpus=small_corpus, progress=False, resume=True)
+    # "trained in" is this run's time; the total adds what the interrupted run had spent.
+    assert resumed.metrics["total_train_seconds"] - resumed.metrics["train_seconds"] == saved["position"]["seconds"]
+    assert resumed.metrics["initial_valid_bits_per_note"] == pytest.approx(
+        whole.metrics["initial_valid_bits_per_note"])  # kept from the run that began it
     for name, tensor in whole.model.state_dict().items():
         assert torch.allclose(tensor, resumed.model.state_dict()[name], atol=1e-6), name
     assert [r["valid_loss"] for r in resumed.metrics["history"]] == pytest.approx(
@@ -124,13 +132,31 @@ def test_fine_tuning_starts_from_the_given_model(small_corpus, tiny_checkpoint, 
     assert tuned.metrics["best_valid_loss"] < tiny_checkpoint.metrics["history"][0]["valid_loss"]
 
 
+def test_segue_train_fine_tunes_on_its_own_schedule_under_its_own_name(small_corpus_path, tiny_checkpoint_path,
+                                                                      tmp_path, capsys):
+    tuned = tmp_path / "tuned.pt"
+    assert main(["train", "--preset", "tiny", "--data", str(small_corpus_path), "--init", str(tiny_checkpoint_path),
+                 "--epochs", "1", "--out", str(tuned), "--no-mixture", "--threads", "1"]) == 0
+    checkpoint = load_checkpoint(tuned)
+    assert (checkpoint.train_config["learning_rate"], checkpoint.train_config["warmup_steps"]) == (
+        FINE_TUNING["learning_rate"], FINE_TUNING["warmup_steps"])
+    assert checkpoint.name == "tuned" and checkpoint.data["init"]["name"] == load_checkpoint(tiny_checkpoint_path).name
+    out = capsys.readouterr().out
+    assert f"{checkpoint.metrics['initial_valid_bits_per_note']:.3f} before training" in out
+    assert main(["train", "--preset", "tiny", "--data", str(small_corpus_path), "--init", str(tiny_checkpoint_path),
+                 "--epochs", "1", "--out", str(tuned), "--no-mixture", "--learning-rate", "0.005"]) == 0
+    assert load_checkpoint(tuned).train_config["learning_rate"] == 0.005  # named on the command line: kept
+
+
 def test_segue_train_refuses_bad_options_in_one_line(tmp_path, capsys):
     code = main(["train", "--preset", "tiny", "--data", str(Path(__file__).parent / "missing"), "--out",
                  str(tmp_path / "x.pt")])
     assert code == 2 and "no prepared data" in capsys.readouterr().err
     assert main(["train", "--preset", "tiny", "--device", "cuda:7"]) == 2
     assert main(["train", "--preset", "tiny", "--epochs", "0"]) == 2
-    assert capsys.readouterr().err.count("\n") == 2
+    assert main(["train", "--preset", "tiny", "--threads", "0"]) == 2
+    assert main(["train", "--preset", "tiny", "--learning-rate", "-1"]) == 2
+    assert capsys.readouterr().err.count("\n") == 4
 
 
 def test_two_processes_under_torchrun_train_one_model(small_corpus_path, tiny_checkpoint, tmp_path):

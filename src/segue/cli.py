@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .audio import AudioError
+from .config import FINE_TUNING, PRESETS
 from .modelfile import DEFAULT_MODEL, CheckpointError
 from .data import DEFAULT_DATA, DEFAULT_SHARDS, DataError
 from .generate import ExtendError
@@ -19,6 +20,7 @@ from .keyboard import KeyboardError
 from .files import write_atomically
 from .midi_io import MidiError
 from .options import DEFAULTS
+from .threads import GENERATION_THREADS, use_threads
 
 EXIT_USAGE = 2
 TRAINING_MODULES = ("torch", "music21", "matplotlib")  # segue[train]: data preparation, training, evaluation
@@ -29,6 +31,12 @@ USER_ERRORS = (MidiError, ExtendError, CheckpointError, DataError, KeyboardError
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own two-line usage error, made one line
         raise SystemExit(_fail(f"{self.prog}: {message}"))
+
+
+def _threads_option(parser: argparse.ArgumentParser, default: int | None) -> None:
+    parser.add_argument("--threads", type=int, default=default,
+                        help=f"CPU threads for the arithmetic (default {default})" if default else
+                        "CPU threads for the arithmetic (default: half the cores, at least 1)")
 
 
 def _fail(message: str) -> int:
@@ -57,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     extend.add_argument("--track", type=int, help="read the melody from this track, counting from 1 (default: the "
                                                   "file's melody part, as `segue prepare` picks it)")
     extend.add_argument("--checkpoint", type=Path, default=DEFAULT_MODEL, help=MODEL_HELP)
+    _threads_option(extend, GENERATION_THREADS)
     extend.set_defaults(run=_extend)
 
     prepare = commands.add_parser("prepare", help="build training data: the music21 corpus, or your own files (--from)")
@@ -69,17 +78,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model on prepared data")
     train.add_argument("--preset", choices=("default", "lstm", "transformer", "tiny"), default="default", help="model and training config")
-    train.add_argument("--data", type=Path, help="prepared data (default data/corpus.npz)")
-    train.add_argument("--out", type=Path, help="where to save the best checkpoint")
-    train.add_argument("--epochs", type=int, help="override the preset's number of epochs")
-    train.add_argument("--max-songs", type=int, help="use only this many songs per split")
-    train.add_argument("--seed", type=int, help="override the preset's seed")
+    train.add_argument("--data", type=Path, help=f"prepared data (default {PRESETS['default'][1].data})")
+    train.add_argument("--out", type=Path, help=f"where to save the best checkpoint (default: the preset's, "
+                       f"{PRESETS['default'][1].out} for default; with --init, INIT-tuned.pt beside it)")
+    train.add_argument("--epochs", type=int, help=f"passes over the training songs (default: the preset's, "
+                       f"{PRESETS['default'][1].epochs} for default)")
+    train.add_argument("--max-songs", type=int, help="use only this many songs per split (default: all)")
+    train.add_argument("--seed", type=int, help=f"the run's seed (default: the preset's, {PRESETS['default'][1].seed})")
     train.add_argument("--init", type=Path, help="start from this trained model (fine-tuning); its configs are kept")
     train.add_argument("--resume", action="store_true", help="continue the interrupted run that writes --out")
     train.add_argument("--device", help="auto (default: a CUDA GPU if there is one), cpu, cuda or cuda:N")
-    train.add_argument("--batch-size", type=int, help="pairs per step over all processes (default: the preset's)")
-    train.add_argument("--save-every", type=int, help="steps between resumable saves (default 500)")
+    train.add_argument("--batch-size", type=int, help=f"pairs per step over all processes (default: the preset's, "
+                       f"{PRESETS['default'][1].batch_size} for default)")
+    train.add_argument("--save-every", type=int, help=f"steps between resumable saves (default "
+                       f"{PRESETS['default'][1].save_every})")
     train.add_argument("--no-mixture", action="store_true", help="skip fitting the pitch mixture after training")
+    train.add_argument("--learning-rate", type=float, help=f"peak learning rate (default: the preset's, "
+                       f"{PRESETS['default'][1].learning_rate:g} for default; with --init {FINE_TUNING['learning_rate']:g})")
+    train.add_argument("--warmup-steps", type=int, help=f"steps of linear warm-up (default: the preset's, "
+                       f"{PRESETS['default'][1].warmup_steps} for default; with --init {FINE_TUNING['warmup_steps']})")
+    _threads_option(train, None)
     train.set_defaults(run=_train)
     mixture = commands.add_parser("fit-mixture", help="fit a trained model's pitch mixture (n-gram chains over "
                                   "intervals) on prepared data and save it in the checkpoint")
@@ -106,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="another checkpoint to compare (repeatable; default: the others beside --checkpoint)")
     evaluate.add_argument("--max-pairs", type=int, help="evaluate only this many pairs (quick runs)")
     evaluate.add_argument("--max-training-songs", type=int, help="fit the n-gram on only this many training songs")
+    _threads_option(evaluate, None)
     evaluate.add_argument("--sweep-pairs", type=int, default=300,
                           help="inputs per robustness sweep (tempo, length, temperature, chained; default 300)")
     evaluate.set_defaults(run=_evaluate)
@@ -116,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--checkpoint", type=Path, help=MODEL_HELP)
     serve.add_argument("--workers", type=int, help="server processes, each with its own model (default 1; one per "
                                                    "core serves the most requests per second)")
+    _threads_option(serve, GENERATION_THREADS)
     serve.set_defaults(run=_serve)
 
     bench = commands.add_parser("bench", help="measure model and server speed; write docs/benchmarks.md and .json")
@@ -160,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--seed", type=int, help="same seed and take give the same continuation")
     play.add_argument("--key", help='keep every note in a key: "D major", or "auto"')
     play.add_argument("--checkpoint", type=Path, default=DEFAULT_MODEL, help=MODEL_HELP)
+    _threads_option(play, GENERATION_THREADS)
     play.set_defaults(run=_play)
     return parser
 
@@ -229,18 +250,23 @@ def _prepare(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
-    from .train import PRESETS, pick_device, train
+    from .train import pick_device, train
 
     model_config, config = PRESETS[args.preset]
-    for name in ("epochs", "batch_size", "save_every", "max_songs"):
+    if args.learning_rate is not None and not args.learning_rate > 0:
+        return _fail(f"--learning-rate must be above 0, got {args.learning_rate}")
+    for name in ("epochs", "batch_size", "save_every", "max_songs", "warmup_steps"):
         value = getattr(args, name)
         if value is not None and value < 1:
             return _fail(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     out = args.out
     if out is None and args.init is not None:  # fine-tuning never overwrites the model it starts from
         out = args.init.with_name(f"{args.init.stem}-tuned.pt")
+    if args.init is not None:  # fine-tuning has its own schedule (config.FINE_TUNING)
+        config = replace(config, **FINE_TUNING)
     overrides = {"data": args.data, "out": out, "epochs": args.epochs, "max_songs": args.max_songs, "seed": args.seed,
                  "device": args.device, "batch_size": args.batch_size, "save_every": args.save_every,
+                 "learning_rate": args.learning_rate, "warmup_steps": args.warmup_steps, "threads": args.threads,
                  "pitch_mixture": False if args.no_mixture else None}
     config = replace(config, **{k: (str(v) if isinstance(v, Path) else v) for k, v in overrides.items() if v is not None})
     try:
@@ -252,8 +278,11 @@ def _train(args: argparse.Namespace) -> int:
     checkpoint = train(model_config, config, init=init, resume=args.resume, progress=first_process)
     metrics = checkpoint.metrics
     if first_process:
+        total = metrics["total_train_seconds"]
+        before_resume = f" ({total:.0f} s with the run before the resume)" if total - metrics["train_seconds"] > 1 else ""
         print(f"saved {config.out}: best validation {metrics['best_valid_bits_per_note']:.3f} bits per note "
-              f"(epoch {metrics['best_epoch']}), trained in {metrics['train_seconds']:.0f} s on "
+              f"(epoch {metrics['best_epoch']}; {metrics['initial_valid_bits_per_note']:.3f} before training), "
+              f"trained in {metrics['train_seconds']:.0f} s{before_resume} on "
               f"{metrics['world_size']} process(es), {metrics['device']}")
         if "pitch_mixture" in metrics:
             print(_mixture_line(metrics["pitch_mixture"]))
@@ -302,7 +331,9 @@ def _export(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
     from .report import write_report
+    from .threads import training_threads
 
+    use_threads(args.threads or training_threads())  # PyTorch is loaded now: it is limited too
     if args.sweep_pairs < 1:
         return _fail(f"--sweep-pairs must be at least 1, got {args.sweep_pairs}")
     compare = args.compare
@@ -455,7 +486,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     args.command_line = " ".join(["segue", *argv])  # recorded in reports so they say how to rerun them
+    if getattr(args, "threads", None) is not None and args.threads < 1:
+        return _fail(f"--threads must be at least 1, got {args.threads}")
     try:
+        if args.command in ("extend", "serve", "play"):
+            use_threads(args.threads)
         return args.run(args)
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)

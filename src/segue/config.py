@@ -1,5 +1,6 @@
-"""The network's shape, saved in every checkpoint and model file and rebuilt from it. Kept apart
-from `model.py` so that generation (numpy) reads it without importing PyTorch."""
+"""Configs: the network's shape (saved in every checkpoint and model file and rebuilt from it) and
+training's settings with their named presets. Kept apart from `model.py` and `train.py` so that
+generation (numpy) and the command line's help read them without importing PyTorch."""
 
 from __future__ import annotations
 
@@ -32,3 +33,41 @@ class ModelConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.cell == "transformer" and self.hidden_size % self.heads:
             raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of heads ({self.heads})")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = "data/corpus.npz"  # prepared by `segue prepare` (a file) or `segue prepare --from` (a folder)
+    out: str = "models/segue-gru.pt"  # the best checkpoint (lowest validation loss) goes here
+    epochs: int = 6  # passes over the training songs, each with freshly cut and augmented pairs (20 min on 2 cores)
+    batch_size: int = 64  # pairs per optimizer step, over all processes together
+    learning_rate: float = 2e-3  # peak, after a linear warm-up, then cosine decay to 5 % of it
+    warmup_steps: int = 200
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0  # GRUs can spike; clip the gradient norm
+    seed: int = 1234  # the whole run is reproducible from this
+    max_songs: int | None = None  # use only this many songs of each split (quick runs and tests)
+    threads: int = 0  # PyTorch's threads; 0: half the cores, at least 1 (all of them ran 10x slower on a busy machine)
+    device: str = "auto"  # "auto": a CUDA GPU when there is one, else the CPU; or "cpu", "cuda", "cuda:1"
+    save_every: int = 500  # optimizer steps between training-state saves (and at every epoch's end)
+    pitch_mixture: bool = True  # then fit the pitch mixture (markov.py) on the training and validation songs
+
+
+# Named configurations: the shipped model is trained with "default"; "tiny" makes training testable in seconds.
+PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
+    "default": (ModelConfig(), TrainConfig()),
+    # The architecture comparison: an LSTM with as many parameters as the default GRU, trained alike.
+    "lstm": (ModelConfig(cell="lstm", hidden_size=192), TrainConfig(out="models/segue-lstm.pt")),
+    # Attention only, about as many parameters; Transformers want a gentler peak learning rate.
+    "transformer": (ModelConfig(cell="transformer", hidden_size=128, num_layers=3, heads=4),
+                    TrainConfig(out="models/segue-transformer.pt", learning_rate=1e-3)),
+    "tiny": (
+        ModelConfig(embed_dim=8, hidden_size=24, num_layers=1, dropout=0.0),
+        TrainConfig(epochs=3, batch_size=8, max_songs=24, warmup_steps=2, learning_rate=1e-2),
+    ),
+}
+
+# Fine-tuning (`segue train --init`) starts from trained weights: a from-scratch peak learning rate
+# and warm-up undid what the model knew (validation got worse mid-run); these settings replace the
+# preset's unless the command line names them.
+FINE_TUNING = {"learning_rate": 3e-4, "warmup_steps": 20}

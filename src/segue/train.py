@@ -34,44 +34,13 @@ from .data import SPLITS, Corpus, DataError, Pair, PairConfig, ShardedCorpus, so
 from .errors import first_line
 from .files import replaced_atomically
 from .mixing import fit_mixture
+from .config import PRESETS, TrainConfig
+from .threads import training_threads, use_threads
 from .model import IGNORE, ModelConfig, NoteModel, build_model
 from .tokenizer import Tokenizer, TokenizerConfig
 
 VALID_SEED = 20_000  # validation pairs are cut once, the same in every run
 STATE_FORMAT = "segue-train-state/1"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    data: str = "data/corpus.npz"  # prepared by `segue prepare` (a file) or `segue prepare --from` (a folder)
-    out: str = "models/segue-gru.pt"  # the best checkpoint (lowest validation loss) goes here
-    epochs: int = 6  # passes over the training songs, each with freshly cut and augmented pairs (20 min on 2 cores)
-    batch_size: int = 64  # pairs per optimizer step, over all processes together
-    learning_rate: float = 2e-3  # peak, after a linear warm-up, then cosine decay to 5 % of it
-    warmup_steps: int = 200
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0  # GRUs can spike; clip the gradient norm
-    seed: int = 1234  # the whole run is reproducible from this
-    max_songs: int | None = None  # use only this many songs of each split (quick runs and tests)
-    threads: int = 0  # torch intra-op threads; 0 leaves torch's default (all cores)
-    device: str = "auto"  # "auto": a CUDA GPU when there is one, else the CPU; or "cpu", "cuda", "cuda:1"
-    save_every: int = 500  # optimizer steps between training-state saves (and at every epoch's end)
-    pitch_mixture: bool = True  # then fit the pitch mixture (markov.py) on the training and validation songs
-
-
-# Named configurations: the shipped model is trained with "default"; "tiny" makes training testable in seconds.
-PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
-    "default": (ModelConfig(), TrainConfig()),
-    # The architecture comparison: an LSTM with as many parameters as the default GRU, trained alike.
-    "lstm": (ModelConfig(cell="lstm", hidden_size=192), TrainConfig(out="models/segue-lstm.pt")),
-    # Attention only, about as many parameters; Transformers want a gentler peak learning rate.
-    "transformer": (ModelConfig(cell="transformer", hidden_size=128, num_layers=3, heads=4),
-                    TrainConfig(out="models/segue-transformer.pt", learning_rate=1e-3)),
-    "tiny": (
-        ModelConfig(embed_dim=8, hidden_size=24, num_layers=1, dropout=0.0),
-        TrainConfig(epochs=3, batch_size=8, max_songs=24, warmup_steps=2, learning_rate=1e-2),
-    ),
-}
 
 
 @torch.no_grad()
@@ -193,8 +162,7 @@ def train(
     `init` starts from a trained checkpoint's weights and configs (fine-tuning) instead of random
     ones; `resume` continues the run whose state is at `state_path(config.out)`, which is removed
     when the run finishes."""
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    use_threads(config.threads or training_threads())
     run = start_run(config.device)
     corpus = corpus or load_corpus(Path(config.data))
     if init is not None:
@@ -231,15 +199,21 @@ def train(
         "valid_pairs": len(valid),
         "pair_config": asdict(pair_config),
     }
-    name = f"segue-{model_config.cell}"
-    checkpoint = Checkpoint(model, tokenizer, name, data_info, train_config=asdict(config))
+    # Named after its file, so that a fine-tuned model is told apart from the one it started from.
+    checkpoint = Checkpoint(model, tokenizer, Path(config.out).stem, data_info, train_config=asdict(config))
     if init is not None:
         checkpoint.data["init"] = {"name": init.name, "weights": weights_digest(init.model)[:12]}
     position = {"epoch": 1, "batch": 0, "step": 0, "best": math.inf, "history": [], "seconds": 0.0, "metrics": {}}
     if resume:
         position = _load_state(state_path(config.out), model, optimizer, scheduler, config, corpus.fingerprint)
         checkpoint.metrics = position["metrics"]
-    started = time.perf_counter() - position["seconds"]
+    elif run.main:  # where training starts from: the gain of fine-tuning shows against it
+        position["initial_valid_loss"] = evaluate_loss(model, valid, device=run.device)
+        if progress:
+            tqdm.write(f"before training: valid {position['initial_valid_loss']:.4f} nats/note "
+                       f"({position['initial_valid_loss'] / math.log(2):.3f} bits)")
+    this_run = time.perf_counter()  # "trained in" counts this run; the total also what came before a resume
+    started = this_run - position["seconds"]
 
     def save_state(epoch: int, batch: int) -> None:
         if run.main:
@@ -307,8 +281,10 @@ def train(
         raise RuntimeError(f"the {run.world} processes ended with different weights: {digests}")
     if run.main:
         best = load_checkpoint(config.out)  # the full history goes with the best weights
-        best.metrics = {**checkpoint.metrics, "history": position["history"],
-                        "train_seconds": time.perf_counter() - started, "world_size": run.world,
+        finished = time.perf_counter()
+        best.metrics = {**checkpoint.metrics, "history": position["history"], "train_seconds": finished - this_run,
+                        "total_train_seconds": finished - started, "world_size": run.world,
+                        "initial_valid_bits_per_note": position.get("initial_valid_loss", math.nan) / math.log(2),
                         "weights_by_rank": digests, "device": run.device.type}
         if config.pitch_mixture:
             best.mixture, best.metrics["pitch_mixture"] = fit_mixture(best, corpus, config.max_songs, progress)
