@@ -96,7 +96,7 @@ def test_missing_input_gives_one_line_and_exit_2(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args",
     [["--seconds", "-1"], ["--seconds", "abc"], ["--temperature", "-2"], ["--variations", "0"], ["--top-p", "2"], ["--bogus"],
-     ["--variations", "1000000000"], ["--seed", "-5"], ["--track", "2"], ["--track", "0"], ["--track", "x"]],
+     ["--variations", "1000000000"], ["--seed", "-5"], ["--track", "2"], ["--track", "0"], ["--track", "x"], ["--threads", "0"]],
 )
 def test_bad_options_give_one_line_and_exit_2(args, tmp_path, capsys, shipped_checkpoint):
     write_midi(MELODIES["hymn"], tmp_path / "in.mid", 6.0)
