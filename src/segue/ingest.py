@@ -4,7 +4,7 @@ Files are read in parallel across cores. A file that cannot be read, or holds no
 MIN_SONG_NOTES notes, is skipped and counted by reason, never fatal. A file whose bytes were seen
 already is a duplicate; so is a tune whose intervals and rhythm were seen already (the same tune
 in another key or file, or with its rhythm rounded a little differently: every onset spacing
-within RHYTHM_TOLERANCE of the tune's median spacing). Each tune goes to train, validation or test
+within RHYTHM_TOLERANCE of the tune's mean spacing). Each tune goes to train, validation or test
 by the hash of its intervals: stable across runs and file order, and every copy or variant of a
 tune in the same split, whichever file it came from (a file of many tunes is split tune by tune).
 A part that mostly plays block chords is not read as a melody (`midi_io.melody_part`).
@@ -34,7 +34,7 @@ from .files import write_atomically
 from .midi_io import MidiError, melody_part, read_midi_parts
 
 MIDI_SUFFIXES = (".mid", ".midi")
-RHYTHM_TOLERANCE = 0.25  # of the median onset spacing: copies of a tune that differ by rounding are one tune
+RHYTHM_TOLERANCE = 0.25  # of the mean onset spacing: copies of a tune that differ by rounding are one tune
 TINY_SPLIT = 10  # songs: a validation or test split smaller than this measures little
 SCORE_SUFFIXES = (".xml", ".musicxml", ".mxl", ".abc", ".krn")
 
@@ -145,10 +145,11 @@ def tune_key(song: Song) -> str:
 
 
 def relative_rhythm(song: Song) -> np.ndarray:
-    """The onset spacings in units of their median: the same at any tempo."""
+    """The onset spacings in units of their mean: the same at any tempo. (Not the median: where half
+    the spacings are eighths and half quarters, a rounding tips it from one to the other.)"""
     spacing = np.diff(song.onset.astype(np.float64))
-    median = float(np.median(spacing)) if len(spacing) else 0.0
-    return spacing / median if median > 0 else spacing
+    mean = float(spacing.mean()) if len(spacing) else 0.0
+    return spacing / mean if mean > 0 else spacing
 
 
 def same_rhythm(a: np.ndarray, b: np.ndarray) -> bool:

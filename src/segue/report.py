@@ -51,6 +51,8 @@ def _fmt(value, digits: int = 3) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
+    if isinstance(value, list):
+        return ", ".join(_fmt(item, digits) for item in value)
     return str(value)
 
 

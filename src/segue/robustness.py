@@ -167,10 +167,10 @@ def check_sweep_targets(sweeps: dict, truth: dict) -> dict:
                                       "target": "0.9 .. 1.1 at every stretch",
                                       "met": None not in ratios and 0.9 <= min(ratios) and max(ratios) <= 1.1},
         "tempo_within_share": {"value": within, "target": ">= 0.9", "met": within is not None and within >= 0.9},
-        "long_rushed_share_max": {"value": worst_long, "target": f"<= {glitch_cap:.4f} (2 x true)",
+        "long_rushed_share_max": {"value": worst_long, "target": f"<= {glitch_cap:.3%} (2 x true)",
                                   "met": worst_long <= glitch_cap},
         "long_density_drift_max": {"value": drift, "target": "<= 0.25", "met": drift <= 0.25},
-        "low_temperature_rushed_share_max": {"value": worst_low, "target": f"<= {glitch_cap:.4f} (2 x true)",
+        "low_temperature_rushed_share_max": {"value": worst_low, "target": f"<= {glitch_cap:.3%} (2 x true)",
                                              "met": worst_low <= glitch_cap},
         "low_temperature_density_over_input": {"value": densest, "target": "<= 1.5", "met": densest <= 1.5},
     }
