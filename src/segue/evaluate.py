@@ -236,7 +236,7 @@ def evaluate(
     if not pairs:
         other = "valid" if split == "test" else "test"
         raise ValueError(f"the {split} split has no songs long enough to evaluate: try --split {other}, or prepare "
-                         "more music (a split gets about a tenth of the tunes)")
+                         "more music (validation and test each get about 5 % of the tunes)")
     long_pairs = [p for p in make_pairs(corpus, split, LONG_PAIRS, EVALUATION_SEED)
                   if p.extension[-1].start >= robustness.LONG_SECONDS - robustness.WINDOW]
     keys = [detect_key(p.input) for p in tqdm(pairs, desc="finding keys", disable=not progress)]
@@ -251,7 +251,8 @@ def evaluate(
     candidates += [ngram_candidate(tokenizer, training_pairs), *baseline_candidates()]
 
     truth = [p.extension for p in pairs]
-    results = {"split": split, "n_songs": len({p.song_id for p in pairs}), "n_pairs": len(pairs),
+    results = {"split": split, "n_songs": len({p.song_id for p in pairs}), "split_songs": corpus.count(split),
+               "n_pairs": len(pairs),
                "seconds": SECONDS, "data_fingerprint": corpus.fingerprint, "models": {},
                "robustness": {"tempo_pairs": len(sweep_inputs.tempo_pairs), "long_pairs": len(long_pairs),
                               "truth": robustness.truth_windows(sweep_inputs) if long_pairs else None}}
