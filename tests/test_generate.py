@@ -7,7 +7,7 @@ import pytest
 from conftest import played
 import segue
 from segue import ExtendError, extend
-from segue.generate import continuation_notes, extend_batch, prepare
+from segue.generate import continuation_notes, extend_batch, no_faster_than_the_input, prepare
 from segue.keys import parse_key
 from segue.metrics import GLITCH_SECONDS, time_stretched
 from segue.midi_io import read_midi
@@ -158,6 +158,28 @@ def longest_glitch_run(notes: list[Note]) -> int:
         run = run + 1 if b.start - a.start < GLITCH_SECONDS else 0
         longest = max(longest, run)
     return longest
+
+
+def test_no_gap_faster_than_60_ms_unless_the_input_plays_that_fast():
+    tokenizer = Tokenizer()
+    steady = [Note(60 + i, 0.4 * i, 0.4 * i + 0.3) for i in range(6)]
+    scale = tokenizer.tempo_scale(steady)
+    played = tokenizer.time_values / scale
+    allowed = no_faster_than_the_input(tokenizer, steady, scale)
+    assert played[allowed].min() >= GLITCH_SECONDS and not allowed[played < GLITCH_SECONDS].any()
+    assert allowed[-1] and allowed[played >= GLITCH_SECONDS].all()
+    grace = steady[:3] + [Note(70, 1.2, 1.24), Note(72, 1.24, 1.6)]  # a 40 ms grace note
+    allowed = no_faster_than_the_input(tokenizer, grace, tokenizer.tempo_scale(grace))
+    played = tokenizer.time_values / tokenizer.tempo_scale(grace)
+    assert played[allowed].min() == pytest.approx(0.04, rel=0.12) and not allowed[played < 0.039].any()
+
+
+@pytest.mark.parametrize("temperature", [1.0, 1.6])
+def test_sampled_continuations_hold_no_glitches(shipped_checkpoint, temperature):
+    """At any temperature: no two onsets under 60 ms apart, over 20 s and 8 variations."""
+    phrase = read_midi(EXAMPLES / "ode-to-joy.mid").notes
+    for notes in extend(phrase, seconds=20.0, temperature=temperature, variations=8, seed=3, checkpoint=shipped_checkpoint):
+        assert longest_glitch_run(notes) == 0
 
 
 @pytest.mark.parametrize("factor", [0.5, 1.0, 2.5, 4.0])

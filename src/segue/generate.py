@@ -13,6 +13,7 @@ import numpy as np
 from .inference import InferenceModel
 from .keys import Key, resolve_key
 from .markov import PitchMixture, ShortTermRows
+from .metrics import GLITCH_SECONDS
 from .modelfile import DEFAULT_MODEL, Model, load_model
 from .notes import MIN_NOTE_SECONDS, Note, melody_end, melody_line
 from .options import DEFAULTS, MAX_SECONDS, MAX_SEED, MAX_TEMPERATURE, MAX_VARIATIONS, random_seed
@@ -47,6 +48,7 @@ class Job:
     variations: int
     seed: int
     pitch_allowed: np.ndarray | None  # the key's scale, or None for every pitch
+    gap_allowed: np.ndarray  # the onset gaps a new note may take (`no_faster_than_the_input`)
 
 
 def prepare(
@@ -76,6 +78,7 @@ def prepare(
         line, source, tempo, time_to_input_end(line, input_end(notes, input_length), tokenizer, tempo),
         seconds, temperature, top_p, variations, random_seed() if seed is None else seed,
         None if musical_scale is None else np.array([musical_scale.allows(p) for p in range(N_PITCHES)]),
+        no_faster_than_the_input(tokenizer, line, tempo),
     )
 
 
@@ -140,6 +143,18 @@ def first_gap_allowed(tokenizer: Tokenizer, boundary: float) -> np.ndarray:
     return allowed
 
 
+def no_faster_than_the_input(tokenizer: Tokenizer, line: list[Note], scale: float) -> np.ndarray:
+    """Which gap bins a new note may take: none that starts it under GLITCH_SECONDS (60 ms) after
+    the note before, unless the input itself plays that fast (then none faster than its quickest
+    onset spacing). Onsets that close are heard as glitches: about 1 in 17,500 true continuations'
+    onsets, but sampled ones fed back into machine-gun runs. The longest gap is always allowed."""
+    spacings = [b.start - a.start for a, b in zip(line, line[1:]) if b.start > a.start]
+    floor = min([GLITCH_SECONDS, *spacings])
+    allowed = tokenizer.time_values / scale >= floor
+    allowed[-1] = True
+    return allowed
+
+
 def continuation_notes(tokens: np.ndarray, tokenizer: Tokenizer, job: Job) -> list[Note]:
     """Sampled tokens -> notes in played seconds from the input's end, at the input's median velocity.
 
@@ -181,7 +196,8 @@ def _sample_tokens(network: InferenceModel, tokenizer: Tokenizer, jobs: list[Job
     shared_or_by_row = lambda values: values[0] if len(set(values)) == 1 else by_row(values)[:, None]  # noqa: E731
     temperature = shared_or_by_row([job.temperature for job in jobs])
     top_p = shared_or_by_row([job.top_p for job in jobs])
-    first_allowed = by_row([first_gap_allowed(tokenizer, job.boundary) for job in jobs])
+    gap_allowed = by_row([job.gap_allowed for job in jobs])
+    first_allowed = by_row([first_gap_allowed(tokenizer, job.boundary) & job.gap_allowed for job in jobs])
     pitch_allowed = None
     if any(job.pitch_allowed is not None for job in jobs):
         every_pitch = np.ones(N_PITCHES, bool)
@@ -208,7 +224,7 @@ def _sample_tokens(network: InferenceModel, tokenizer: Tokenizer, jobs: list[Job
         heads, state = network.decode(step, state, memory)
         step = rows[index]
         step[:, GAP] = choose(network.gap_logits(heads), temperature, top_p, uniforms(),
-                              first_allowed if index == 0 else None)
+                              first_allowed if index == 0 else gap_allowed)
         pitch = network.pitch_probabilities(heads, step[:, GAP])
         if chains is not None:
             pitch = chains.mix(pitch)
