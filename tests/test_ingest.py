@@ -16,7 +16,7 @@ from segue.cli import main
 from segue.data import ShardedCorpus, load_corpus
 from segue.midi_io import midi_bytes
 from segue.notes import Note
-from segue.ingest import find_files, prepare_from
+from segue.ingest import abc_tune, book_jobs, find_files, prepare_from
 
 TUNE_ABC = """X:1
 T:Test Reel
@@ -211,5 +211,11 @@ def test_a_file_of_many_tunes_is_split_tune_by_tune_and_tiny_splits_are_warned(t
     songs = manifest["songs"]
     assert songs["train"] < sum(songs.values()) and sum(songs.values()) > 50  # not one file, one split
     assert len(manifest["warnings"]) == 2  # 5 % of 60 tunes is too few to measure on
+    assert manifest["files_found"] == manifest["files_read"] == 1
+    # Read tune by tune (the cores share the book, the progress bar counts tunes), each with the
+    # book's header and its own lines only.
+    jobs = book_jobs(find_files([tmp_path / "book"]))
+    assert [tune for _, _, tune in jobs] == list(range(60))
+    assert abc_tune(tunes, 7).startswith("X:8\nT:Tune 8\n") and "X:9" not in abc_tune(tunes, 7)
     out = capsys.readouterr().out
     assert out.count("warning: the ") == 2 and "evaluate with --split valid" in out

@@ -82,12 +82,10 @@ def parse_corpus_file(path: Path) -> list[Song]:
 
 def parse_score_file(path: Path, name: str) -> list[Song]:
     """Every melody in a MusicXML, ABC or kern file, with music21; its errors pass through."""
-    from music21 import converter, stream
+    from music21 import converter
 
-    parsed = converter.parse(str(path))
-    scores = parsed.scores if isinstance(parsed, stream.Opus) else [parsed]
     songs = []
-    for index, score in enumerate(scores):
+    for index, score in enumerate(_scores(converter.parse(str(path)))):
         try:
             song = _song_from_score(score, f"{name}#{index}")
         except Exception:  # noqa: BLE001 - one odd tune must not cost the other thousands
@@ -95,6 +93,21 @@ def parse_score_file(path: Path, name: str) -> list[Song]:
         if song is not None:
             songs.append(song)
     return songs
+
+
+def parse_abc_text(text: str, song_id: str) -> list[Song]:
+    """The melody of one ABC tune given as text (a tune cut from a book), with music21."""
+    from music21 import converter
+
+    song = next((_song_from_score(score, song_id) for score in _scores(converter.parse(text, format="abc"))), None)
+    return [song] if song is not None else []
+
+
+def _scores(parsed) -> list:
+    """The scores of what music21 parsed: an opus holds several (an ABC book), a score is one."""
+    from music21 import stream
+
+    return list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
 
 
 def _song_from_score(score, song_id: str) -> Song | None:

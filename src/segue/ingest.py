@@ -1,6 +1,7 @@
 """`segue prepare --from DIR`: a user's own music (MIDI, MusicXML, ABC, kern) as a sharded dataset.
 
-Files are read in parallel across cores. A file that cannot be read, or holds no melody of
+Files are read in parallel across cores; an ABC file of several tunes is read tune by tune, so
+that a tune book shares the cores too and the progress bar counts its tunes. A file that cannot be read, or holds no melody of
 MIN_SONG_NOTES notes, is skipped and counted by reason, never fatal. A file whose bytes were seen
 already is a duplicate; so is a tune whose intervals and rhythm were seen already (the same tune
 in another key or file, or with its rhythm rounded a little differently: every onset spacing
@@ -20,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -28,13 +30,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .data import MANIFEST, MIN_SONG_NOTES, SPLIT_PERCENT, SPLITS, DataError, ShardWriter, Song, parse_score_file, split_of
+from .data import (MANIFEST, MIN_SONG_NOTES, SPLIT_PERCENT, SPLITS, DataError, ShardWriter, Song, parse_abc_text,
+                   parse_score_file, split_of)
 from .errors import first_line
 from .files import write_atomically
 from .midi_io import MidiError, melody_part, read_midi_parts
 
 MIDI_SUFFIXES = (".mid", ".midi")
 RHYTHM_TOLERANCE = 0.25  # of the mean onset spacing: copies of a tune that differ by rounding are one tune
+ABC_TUNE = re.compile(r"^X:", re.MULTILINE)  # each tune of an ABC file begins with its reference number
 TINY_SPLIT = 10  # songs: a validation or test split smaller than this measures little
 SCORE_SUFFIXES = (".xml", ".musicxml", ".mxl", ".abc", ".krn")
 
@@ -42,8 +46,9 @@ SCORE_SUFFIXES = (".xml", ".musicxml", ".mxl", ".abc", ".krn")
 @dataclass
 class FileResult:
     name: str  # relative to the folder it was found in
-    digest: str = ""  # SHA-256 of the bytes
+    digest: str = ""  # SHA-256 of the file's bytes
     songs: list[Song] = field(default_factory=list)
+    tune: int | None = None  # which tune of an ABC book this is; None for a whole file
     problem: str = ""  # why it was skipped; empty if it was read
 
 
@@ -59,16 +64,45 @@ def find_files(folders: list[Path]) -> list[tuple[Path, str]]:
     return found
 
 
-def read_file(job: tuple[Path, str]) -> FileResult:
-    """One file's melodies, or the reason it has none (runs in a worker process)."""
-    path, name = job
+def book_jobs(files: list[tuple[Path, str]]) -> list[tuple[Path, str, int | None]]:
+    """The files as jobs for the workers: an ABC file of several tunes (a tune book) as one job per
+    tune, so that the cores share its tunes and the progress bar counts them; any other file whole
+    (tune None)."""
+    jobs: list[tuple[Path, str, int | None]] = []
+    for path, name in files:
+        tunes = len(ABC_TUNE.findall(_text(path))) if path.suffix.lower() == ".abc" else 0
+        jobs += [(path, name, tune) for tune in range(tunes)] if tunes > 1 else [(path, name, None)]
+    return jobs
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return ""  # read_file says why
+
+
+def abc_tune(text: str, tune: int) -> str:
+    """Tune number `tune` (counting from 0) of an ABC book, after the book's own header lines."""
+    starts = [match.start() for match in ABC_TUNE.finditer(text)]
+    ends = starts[1:] + [len(text)]
+    return text[: starts[0]] + text[starts[tune] : ends[tune]]
+
+
+def read_file(job: tuple[Path, str, int | None]) -> FileResult:
+    """One file's (or one tune of an ABC book's) melodies, or the reason it has none (runs in a
+    worker process)."""
+    path, name, tune = job
+    label = name if tune is None else f"{name}#{tune}"
     try:
         data = path.read_bytes()
     except OSError as error:
-        return FileResult(name, problem=f"unreadable: {error.strerror or error}")
-    result = FileResult(name, hashlib.sha256(data).hexdigest())
+        return FileResult(label, problem=f"unreadable: {error.strerror or error}")
+    result = FileResult(label, hashlib.sha256(data).hexdigest(), tune=tune)
     try:
-        if path.suffix.lower() in MIDI_SUFFIXES:
+        if tune is not None:
+            result.songs = parse_abc_text(abc_tune(data.decode("utf-8", errors="replace"), tune), f"{name}#{tune}")
+        elif path.suffix.lower() in MIDI_SUFFIXES:
             parts, _ = read_midi_parts(data)
             line = melody_part(parts, MIN_SONG_NOTES)
             result.songs = [_song(f"{name}#0", line)] if line else []
@@ -101,27 +135,29 @@ def prepare_from(folders: list[Path], out: Path, workers: int | None = None, pro
                  shard_songs: int | None = None) -> dict:
     """Read every music file under `folders` into a sharded dataset at `out` -> its manifest.
     Skipped files are listed with their reasons in `out/skipped.tsv`."""
-    jobs = find_files(folders)
-    if not jobs:
+    files = find_files(folders)
+    if not files:
         raise DataError(f"no MIDI, MusicXML, ABC or kern files under {', '.join(map(str, folders))}")
+    jobs = book_jobs(files)
     writer = ShardWriter(out, **({"shard_songs": shard_songs} if shard_songs else {}))
-    seen_files: set[str] = set()
+    file_of_digest: dict[str, str] = {}  # the first file seen with these bytes
+    files_read: set[str] = set()
     seen_tunes: dict[str, list[np.ndarray]] = {}  # tune_key -> the rhythms seen with those intervals
     skipped: Counter[str] = Counter()
     skipped_lines = []
     counts = Counter()
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         results = pool.map(read_file, jobs, chunksize=8)
-        for result in tqdm(results, total=len(jobs), desc="reading files", unit="file", disable=not progress):
+        for (_, name, _), result in tqdm(zip(jobs, results), total=len(jobs), desc="reading files and tunes",
+                                         unit="tune", disable=not progress):
             if result.problem:
                 skipped[result.problem.split(":")[0]] += 1
                 skipped_lines.append(f"{result.name}\t{result.problem}")
                 continue
-            if result.digest in seen_files:
-                counts["duplicate_files"] += 1
+            if file_of_digest.setdefault(result.digest, name) != name:  # a byte copy of a file read before
+                counts["duplicate_files"] += result.tune in (None, 0)
                 continue
-            seen_files.add(result.digest)
-            counts["files_read"] += 1
+            files_read.add(name)
             for song in result.songs:
                 key, rhythm = tune_key(song), relative_rhythm(song)
                 if any(same_rhythm(rhythm, other) for other in seen_tunes.get(key, ())):
@@ -130,7 +166,7 @@ def prepare_from(folders: list[Path], out: Path, workers: int | None = None, pro
                 seen_tunes.setdefault(key, []).append(rhythm)
                 writer.add(song, split_of(key))
     write_atomically(Path(out) / "skipped.tsv", "".join(line + "\n" for line in skipped_lines))
-    report = {"sources": [str(f) for f in folders], "files_found": len(jobs), "files_read": counts["files_read"],
+    report = {"sources": [str(f) for f in folders], "files_found": len(files), "files_read": len(files_read),
               "duplicate_files": counts["duplicate_files"], "duplicate_songs": counts["duplicate_songs"],
               "files_skipped": sum(skipped.values()), "skipped_by_reason": dict(skipped.most_common())}
     manifest = writer.close(report)
