@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .paths import DATA_DIR, MODELS_DIR
 from .tokenizer import N_PITCHES
 
 CELLS = ("gru", "lstm", "transformer")
@@ -37,8 +38,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    data: str = "data/corpus.npz"  # prepared by `segue prepare` (a file) or `segue prepare --from` (a folder)
-    out: str = "models/segue-gru.pt"  # the best checkpoint (lowest validation loss) goes here
+    data: str = str(DATA_DIR / "corpus.npz")  # prepared by `segue prepare` (a file) or `segue prepare --from` (a folder)
+    out: str = str(MODELS_DIR / "segue-gru.pt")  # the best checkpoint (lowest validation loss) goes here
     epochs: int = 6  # passes over the training songs, each with freshly cut and augmented pairs (20 min on 2 cores)
     batch_size: int = 64  # pairs per optimizer step, over all processes together
     learning_rate: float = 2e-3  # peak, after a linear warm-up, then cosine decay to 5 % of it
@@ -57,10 +58,10 @@ class TrainConfig:
 PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
     "default": (ModelConfig(), TrainConfig()),
     # The architecture comparison: an LSTM with as many parameters as the default GRU, trained alike.
-    "lstm": (ModelConfig(cell="lstm", hidden_size=192), TrainConfig(out="models/segue-lstm.pt")),
+    "lstm": (ModelConfig(cell="lstm", hidden_size=192), TrainConfig(out=str(MODELS_DIR / "segue-lstm.pt"))),
     # Attention only, about as many parameters; Transformers want a gentler peak learning rate.
     "transformer": (ModelConfig(cell="transformer", hidden_size=128, num_layers=3, heads=4),
-                    TrainConfig(out="models/segue-transformer.pt", learning_rate=1e-3)),
+                    TrainConfig(out=str(MODELS_DIR / "segue-transformer.pt"), learning_rate=1e-3)),
     "tiny": (
         ModelConfig(embed_dim=8, hidden_size=24, num_layers=1, dropout=0.0),
         TrainConfig(epochs=3, batch_size=8, max_songs=24, warmup_steps=2, learning_rate=1e-2),

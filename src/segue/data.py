@@ -24,14 +24,15 @@ from tqdm import tqdm
 
 from .files import write_atomically
 from .notes import Note, melody_line
+from .paths import DATA_DIR
 
 # music21 corpus folders used by default, and how a melody is taken from each.
 CORPUS_SOURCES = ("essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs", "miscFolk", "bach")
 SPLITS = ("train", "valid", "test")
 SPLIT_PERCENT = {"train": 90, "valid": 5, "test": 5}
 MIN_SONG_NOTES = 8
-DEFAULT_DATA = Path("data/corpus.npz")
-DEFAULT_SHARDS = Path("data/prepared")  # `segue prepare --from`: a folder of shards
+DEFAULT_DATA = DATA_DIR / "corpus.npz"
+DEFAULT_SHARDS = DATA_DIR / "prepared"  # `segue prepare --from`: a folder of shards
 
 
 class DataError(ValueError):
