@@ -204,7 +204,9 @@ def test_extend_reads_the_melody_part_as_prepare_does_and_track_picks_another():
     data = smf([tune, chords])
     melody = read_midi(data)
     assert [n.pitch for n in melody.notes] == [72, 74, 76, 77, 79, 77, 76, 74] and melody.notes[0].start == 0.5
-    assert [n.pitch for n in read_midi(data, track=2).notes] == [67, 72, 74, 67]
+    assert (melody.track, melody.tracks) == (1, (1, 2))
+    chords = read_midi(data, track=2)
+    assert [n.pitch for n in chords.notes] == [67, 72, 74, 67] and (chords.track, chords.tracks) == (2, (1, 2))
     for bad in (0, 3, True):
         with pytest.raises(MidiError, match="track must be a track number from 1 to 2"):
             read_midi(data, track=bad)

@@ -63,6 +63,8 @@ class Melody:
     length: float
     bpm: float | None = None
     time_signature: tuple[int, int] | None = None
+    track: int | None = None  # the track the melody was read from, counting from 1
+    tracks: tuple[int, ...] = ()  # every track with melodic notes, counting from 1
 
     def __post_init__(self) -> None:
         if self.length < melody_end(self.notes):
@@ -92,6 +94,7 @@ def read_midi(source: str | os.PathLike | bytes, track: int | None = None) -> Me
         shorter = f" ({everything.too_short} shorter than {MIN_NOTE_SECONDS * 1000:g} ms)" if everything.too_short else ""
         raise MidiError(f"the file has no notes{shorter}")
     parts = {part: notes for part, notes in ((p, t.close(end)) for p, t in trackers.items()) if notes}
+    melodic = {index for index, _ in parts}
     if track is not None:
         if isinstance(track, bool) or not isinstance(track, int) or not 1 <= track <= len(midi.tracks):
             raise MidiError(f"track must be a track number from 1 to {len(midi.tracks)} (the file has "
@@ -99,8 +102,10 @@ def read_midi(source: str | os.PathLike | bytes, track: int | None = None) -> Me
         parts = {part: notes for part, notes in parts.items() if part[0] == track - 1}
         if not parts:
             raise MidiError(f"track {track} has no melodic notes: choose another track")
-    line = melody_part(parts, 1, block_chords=True)
-    return Melody(line, max(end, melody_end(line)), *_stated_meter(midi))
+    part = melody_choice(parts, 1, block_chords=True)
+    line = melody_line(parts[part])
+    return Melody(line, max(end, melody_end(line)), *_stated_meter(midi), track=part[0] + 1,
+                  tracks=tuple(sorted(index + 1 for index in melodic)))
 
 
 def meter_of(melody: Melody) -> Meter:
@@ -242,7 +247,15 @@ def chord_share(notes: list[Note]) -> float:
 
 
 def melody_part(parts: dict[tuple[int, int], list[Note]], min_notes: int, block_chords: bool = False) -> list[Note]:
-    """The melody of a multi-part file, reduced to one line; empty if no part has `min_notes`.
+    """The melody of a multi-part file (`melody_choice`), reduced to one line; empty if no part has
+    `min_notes`."""
+    part = melody_choice(parts, min_notes, block_chords)
+    return [] if part is None else melody_line(parts[part])
+
+
+def melody_choice(parts: dict[tuple[int, int], list[Note]], min_notes: int,
+                  block_chords: bool = False) -> tuple[int, int] | None:
+    """Which part of a multi-part file carries the melody; None if no part has `min_notes`.
 
     The heuristic: a part that mostly plays block chords (`chord_share` above BLOCK_CHORDS) is
     accompaniment, not a tune (unless `block_chords` and no other part qualifies). Of the other
@@ -256,13 +269,12 @@ def melody_part(parts: dict[tuple[int, int], list[Note]], min_notes: int, block_
     if tunes or not block_chords:
         lines = tunes
     if not lines:
-        return []
+        return None
     busiest = max(len(line) for line in lines.values())
     candidates = [part for part, line in lines.items() if 4 * len(line) >= busiest]
     # Ties: the busier part, then the first track and channel.
-    chosen = max(candidates, key=lambda part: (float(np.median([n.pitch for n in lines[part]])), len(lines[part]),
-                                               -part[0], -part[1]))
-    return lines[chosen]
+    return max(candidates, key=lambda part: (float(np.median([n.pitch for n in lines[part]])), len(lines[part]),
+                                             -part[0], -part[1]))
 
 
 _TIMED_EVENTS = frozenset(("note_on", "note_off", "set_tempo"))

@@ -149,6 +149,7 @@ def test_a_track_can_be_named_for_the_melody(client):
     """midi_bytes writes one track: track 1 is the phrase; a second does not exist."""
     melody = client.post("/api/read-midi", files=midi_upload(), params={"track": 1}).json()
     assert [n["pitch"] for n in melody["notes"]] == [n.pitch for n in PHRASE]
+    assert melody["track"] == 1 and melody["tracks"] == [1]
     for route in ("/api/read-midi", "/api/extend.mid"):
         response = client.post(route, files=midi_upload(), params={"track": 2})
         assert response.status_code == 400 and "track must be a track number from 1 to 1" in response.json()["detail"]

@@ -6,8 +6,10 @@ fail instead: there they must run."""
 
 from __future__ import annotations
 
+import io
 import wave
 
+import mido
 import numpy as np
 
 from segue.midi_io import midi_bytes
@@ -121,6 +123,26 @@ def test_upload_a_midi_file(page, tmp_path):
     page.wait_for_function("() => document.body.dataset.state === 'playing'", timeout=15_000)
     assert roll(page, "input") == 8 and roll(page, "continuation") > 0
     page.click("#stop")
+
+
+def test_another_track_of_an_opened_file_can_be_the_melody(page, tmp_path):
+    """A two-track file: the melody part is read first, and the track menu reads the other."""
+    tune, bass = played([72, 74, 76, 77, 79, 77]), played([48, 43, 45, 41, 43])
+    first, second = (mido.MidiFile(file=io.BytesIO(midi_bytes(notes, 3.0))) for notes in (tune, bass))
+    midi = mido.MidiFile(type=1, ticks_per_beat=first.ticks_per_beat, tracks=[first.tracks[0], second.tracks[0]])
+    path = tmp_path / "two-tracks.mid"
+    midi.save(path)
+    assert page.locator("#track-choice").is_hidden()
+    page.set_input_files("#upload", str(path))
+    page.wait_for_function("() => document.body.dataset.state === 'playing'", timeout=15_000)
+    page.click("#stop")
+    assert page.locator("#track-choice").is_visible() and page.input_value("#track") == "1"
+    assert roll(page, "input") == 6
+    page.select_option("#track", "2")
+    page.wait_for_function("() => document.body.dataset.state === 'playing'", timeout=15_000)
+    page.click("#stop")
+    assert page.input_value("#track") == "2" and roll(page, "input") == 5  # the bass line now
+    assert "track 2" in page.inner_text("#history li:nth-child(1)")
 
 
 def test_errors_are_shown_in_plain_words(page, tmp_path):

@@ -94,6 +94,8 @@ class Melody(BaseModel):
     bpm: float | None = Field(None, description="the tempo the file states (null: none)")
     time_signature: tuple[int, int] | None = Field(None, description="the time signature the file states (null: none)")
     estimated_bpm: float | None = Field(None, description="the tempo heard in the melody's notes")
+    track: int = Field(description="the track the melody was read from, counting from 1")
+    tracks: list[int] = Field(description="every track with melodic notes: another can be asked for with track=")
 
 
 class WriteMidiRequest(BaseModel):

@@ -108,7 +108,8 @@ def read_midi_file(file: Annotated[UploadFile, File(description="a standard MIDI
                    track: Annotated[int | None, Query(ge=1, le=65535, description=TRACK_DESCRIPTION)] = None) -> Melody:
     melody = _read_melody(file, settings, track)
     return Melody(notes=[NoteModel.of(n) for n in melody.notes], input_seconds=melody.length, bpm=melody.bpm,
-                  time_signature=melody.time_signature, estimated_bpm=estimate_bpm(melody.notes))
+                  time_signature=melody.time_signature, estimated_bpm=estimate_bpm(melody.notes), track=melody.track,
+                  tracks=list(melody.tracks))
 
 
 @router.post("/write-midi", response_class=Response, summary="JSON notes as a MIDI file",

@@ -35,10 +35,12 @@ export async function extendNotes(request) {
   return (await call("/api/extend", json({ ...request, notes: plainNotes(request.notes) }))).json();
 }
 
-export async function readMidi(file) {
+// track: the file's track to read the melody from (counting from 1), or null for the one Segue picks
+export async function readMidi(file, track = null) {
   const form = new FormData();
   form.append("file", file);
-  return (await call("/api/read-midi", { method: "POST", body: form })).json();
+  const query = track === null ? "" : `?track=${track}`;
+  return (await call(`/api/read-midi${query}`, { method: "POST", body: form })).json();
 }
 
 // options: { bpm, time_signature: [n, d], quantize: beats or null }

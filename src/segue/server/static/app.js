@@ -319,7 +319,10 @@ async function extendAgain() {
   await extendTake(next, { fresh: false });
 }
 
-async function uploadFile(file) {
+// The last file opened, so that another of its tracks can be read as the melody.
+let openedFile = null;
+
+async function uploadFile(file, track = null) {
   if (!readSettings()) return;
   clearError();
   stop();
@@ -328,14 +331,23 @@ async function uploadFile(file) {
     return;
   }
   try {
-    const melody = await readMidi(file);
-    const take = newTake(melody.notes, melody.input_seconds, file.name);
+    const melody = await readMidi(file, track);
+    openedFile = file;
+    showTracks(melody.tracks, melody.track);
+    const take = newTake(melody.notes, melody.input_seconds, track === null ? file.name : `${file.name}, track ${track}`);
     take.bpm = melody.bpm ?? melody.estimated_bpm ?? null;
     take.timeSignature = melody.time_signature ?? null;
     await extendTake(take, { fresh: true });
   } catch (error) {
     showError(`Could not open ${file.name}: ${error.message}`);
   }
+}
+
+// A file of several tracks: which one the melody came from, and a choice of the others.
+function showTracks(tracks, chosen) {
+  const select = $("track");
+  select.replaceChildren(...tracks.map((number) => new Option(`track ${number}`, String(number), false, number === chosen)));
+  $("track-choice").hidden = tracks.length < 2;
 }
 
 function shift(note, seconds) {
@@ -719,6 +731,7 @@ function bind() {
     event.target.value = "";
     if (file) uploadFile(file);
   });
+  $("track").addEventListener("change", (event) => { if (openedFile) uploadFile(openedFile, Number(event.target.value)); });
   $("undo").addEventListener("click", undoDelete);
   $("octave-down").addEventListener("click", () => piano.shift(-1));
   $("octave-up").addEventListener("click", () => piano.shift(1));
