@@ -20,12 +20,14 @@ from .keyboard import KeyboardError
 from .files import write_atomically
 from .midi_io import MidiError
 from .options import DEFAULTS
+from .transcribe import TranscriptionError
 from .threads import GENERATION_THREADS, use_threads
 
 EXIT_USAGE = 2
 TRAINING_MODULES = ("torch", "music21", "matplotlib")  # segue[train]: data preparation, training, evaluation
 MODEL_HELP = "a model file (.npz; default: the shipped model), or a training checkpoint (.pt, needs PyTorch)"
-USER_ERRORS = (MidiError, ExtendError, CheckpointError, DataError, KeyboardError, AudioError, OSError)
+USER_ERRORS = (MidiError, ExtendError, CheckpointError, DataError, KeyboardError, AudioError, TranscriptionError,
+               OSError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    extend = commands.add_parser("extend", help="write a continuation of a MIDI file")
-    extend.add_argument("input", type=Path, help="the melody, a .mid file")
+    extend = commands.add_parser("extend", help="write a continuation of a MIDI file or a sung recording")
+    extend.add_argument("input", type=Path, help="the melody: a MIDI file, or a recording of one voice (WAV, FLAC, OGG "
+                                                 "or MP3: sung, hummed, whistled or played), told apart by content")
     extend.add_argument("-o", "--output", type=Path, required=True, help="where to write the continuation (.mid)")
     extend.add_argument("--seconds", type=float, default=DEFAULTS.seconds,
                         help=f"length of the continuation (default {DEFAULTS.seconds:g})")
@@ -189,7 +192,8 @@ def _extend(args: argparse.Namespace) -> int:
     from .generate import check_options, extend
     from .modelfile import load_model
     from .options import random_seed
-    from .midi_io import meter_of, read_midi, write_midi
+    from .midi_io import meter_of, write_midi
+    from .transcribe import read_melody
 
     if args.output.suffix.lower() not in (".mid", ".midi"):
         return _fail(f"output must be a .mid file, got {args.output}")
@@ -197,7 +201,7 @@ def _extend(args: argparse.Namespace) -> int:
     outputs = _output_paths(args.output, args.variations)
     if any(path.resolve() == args.input.resolve() for path in outputs):
         return _fail(f"refusing to overwrite the input {args.input}: choose another output name")
-    melody = read_midi(args.input, args.track)
+    melody = read_melody(args.input.read_bytes(), args.track)
     checkpoint = load_model(args.checkpoint)
     seed = random_seed() if args.seed is None else args.seed
     started = time.perf_counter()
