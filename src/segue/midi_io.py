@@ -82,18 +82,13 @@ def read_midi(source: str | os.PathLike | bytes, track: int | None = None) -> Me
     of track.
     """
     midi = _open(source)
-    events, end = _timed_events(midi)
-    everything, trackers = NoteTracker(), {}
-    for now, index, message in events:
-        everything.feed(message, now)
-        if message.channel != DRUM_CHANNEL:
-            trackers.setdefault((index, message.channel), NoteTracker()).feed(message, now)
-    if not everything.close(end):
-        if everything.drum_notes:
+    parts, end, trackers = _parts(midi)
+    if not parts:
+        if sum(tracker.drum_notes for tracker in trackers):
             raise MidiError("the file has drum notes only, no melodic notes")
-        shorter = f" ({everything.too_short} shorter than {MIN_NOTE_SECONDS * 1000:g} ms)" if everything.too_short else ""
+        too_short = sum(tracker.too_short for tracker in trackers)
+        shorter = f" ({too_short} shorter than {MIN_NOTE_SECONDS * 1000:g} ms)" if too_short else ""
         raise MidiError(f"the file has no notes{shorter}")
-    parts = {part: notes for part, notes in ((p, t.close(end)) for p, t in trackers.items()) if notes}
     melodic = {index for index, _ in parts}
     if track is not None:
         if isinstance(track, bool) or not isinstance(track, int) or not 1 <= track <= len(midi.tracks):
@@ -224,13 +219,19 @@ def _timed_events(midi: mido.MidiFile) -> tuple[list[tuple[float, int, mido.Mess
 def read_midi_parts(source: str | os.PathLike | bytes) -> tuple[dict[tuple[int, int], list[Note]], float]:
     """A MIDI file's notes by part -> ({(track, channel): notes}, the file's length in seconds).
     The drum channel is left out. Raises MidiError as `read_midi` does."""
-    events, end = _timed_events(_open(source))
+    parts, end, _ = _parts(_open(source))
+    return parts, end
+
+
+def _parts(midi: mido.MidiFile) -> tuple[dict[tuple[int, int], list[Note]], float, list[NoteTracker]]:
+    """The notes of each (track, channel) that has any (the drum channel's are counted by its
+    tracker, not kept), the file's length in seconds, and every part's tracker (for its counts)."""
+    events, end = _timed_events(midi)
     trackers: dict[tuple[int, int], NoteTracker] = {}
     for now, track, message in events:
-        if message.channel != DRUM_CHANNEL:
-            trackers.setdefault((track, message.channel), NoteTracker()).feed(message, now)
+        trackers.setdefault((track, message.channel), NoteTracker()).feed(message, now)
     parts = {part: tracker.close(end) for part, tracker in trackers.items()}
-    return {part: notes for part, notes in parts.items() if notes}, end
+    return {part: notes for part, notes in parts.items() if notes}, end, list(trackers.values())
 
 
 def chord_share(notes: list[Note]) -> float:
