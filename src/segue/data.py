@@ -317,13 +317,18 @@ class ShardWriter:
         if len(self.pending[split]) >= self.shard_songs:
             self._flush(split)
 
+    def songs(self) -> dict[str, int]:
+        """Songs per split, written or waiting to be."""
+        return {name: sum(shard["songs"] for shard in self.shards if shard["split"] == name) + len(self.pending[name])
+                for name in SPLITS}
+
     def close(self, report: dict) -> dict:
         """Write the last shards and the manifest -> the manifest."""
         for split in SPLITS:
             self._flush(split)
         if not self.shards:
             raise DataError("no melodies found in the given files")
-        songs = {name: sum(shard["songs"] for shard in self.shards if shard["split"] == name) for name in SPLITS}
+        songs = self.songs()
         fingerprint = hashlib.sha256("".join(shard["fingerprint"] for shard in self.shards).encode()).hexdigest()
         manifest = {"format": SHARDS_FORMAT, "fingerprint": fingerprint, "songs": songs,
                     "notes": sum(shard["notes"] for shard in self.shards), "shards": self.shards, **report}

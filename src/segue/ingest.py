@@ -19,7 +19,6 @@ bundled corpus does.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from collections import Counter
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .data import (MANIFEST, MIN_SONG_NOTES, SPLIT_PERCENT, SPLITS, DataError, ShardWriter, Song, parse_abc_text,
+from .data import (MIN_SONG_NOTES, SPLIT_PERCENT, SPLITS, DataError, ShardWriter, Song, parse_abc_text,
                    parse_score_file, split_of)
 from .errors import first_line
 from .files import write_atomically
@@ -169,10 +168,7 @@ def prepare_from(folders: list[Path], out: Path, workers: int | None = None, pro
     report = {"sources": [str(f) for f in folders], "files_found": len(files), "files_read": len(files_read),
               "duplicate_files": counts["duplicate_files"], "duplicate_songs": counts["duplicate_songs"],
               "files_skipped": sum(skipped.values()), "skipped_by_reason": dict(skipped.most_common())}
-    manifest = writer.close(report)
-    manifest["warnings"] = split_warnings(manifest["songs"])
-    write_atomically(Path(out) / MANIFEST, json.dumps(manifest, indent=1) + "\n")
-    return manifest
+    return writer.close({**report, "warnings": split_warnings(writer.songs())})
 
 
 def tune_key(song: Song) -> str:

@@ -76,8 +76,7 @@ def detect_key(notes: list[Note]) -> Key:
     for n in notes:
         weights[n.pitch % 12] += max(n.duration, 0.01)
     # Ties go as in music21: to the higher tonic pitch class, then to minor.
-    _, tonic, mode = max((_correlation(weights, [profile[(pc - tonic) % 12] for pc in range(12)]), tonic, mode)
-                         for mode, profile in AARDEN_ESSEN.items() for tonic in range(12))
+    _, tonic, mode = max((_correlation(weights, profile), key.tonic, key.mode) for key, profile in _AARDEN_ESSEN_KEYS)
     return Key(tonic, mode)
 
 
@@ -96,16 +95,23 @@ def _centered(values) -> list[float]:
     return [c / norm for c in centered]
 
 
-# Each key's profile, rotated to its tonic and centered: a pitch-class histogram's correlation with
-# it is the dot product divided by the histogram's own spread, the same for every key.
-_KEY_PROFILES = [(Key(tonic, mode), _centered([profile[(pc - tonic) % 12] for pc in range(12)]))
-                 for mode, profile in PROFILES.items() for tonic in range(12)]
+def _rotated(profiles: dict[str, tuple[float, ...]]) -> list[tuple[Key, list[float]]]:
+    """Every key with its mode's profile rotated to its tonic: the weight of each pitch class 0..11."""
+    return [(Key(tonic, mode), [profile[(pc - tonic) % 12] for pc in range(12)])
+            for mode, profile in profiles.items() for tonic in range(12)]
+
+
+# Centered, so that a pitch-class histogram's correlation with a key's profile is the dot product
+# divided by the histogram's own spread, the same for every key.
+_KEY_PROFILES = [(key, _centered(profile)) for key, profile in _rotated(PROFILES)]
+_AARDEN_ESSEN_KEYS = _rotated(AARDEN_ESSEN)
 
 
 def key_of_pitches(pitches) -> Key:
     """The key whose profile best matches the pitch classes' counts (Krumhansl-Schmuckler, each
     note counted once): a quick, dependency-free estimate for where only pitches are known, as in
-    the pitch mixture's long-term chain. `detect_key` (music21, by note length) is the one users see."""
+    the pitch mixture's long-term chain. `detect_key` (music21's analysis, by note length) is the one
+    users see."""
     counts = [0] * 12
     for pitch in pitches:
         counts[int(pitch) % 12] += 1
