@@ -11,36 +11,8 @@ import soundfile
 
 from segue.cli import main
 from segue.midi_io import read_midi
-from segue.transcribe import TranscriptionError, read_melody, transcribe
-
-MELODY = [60, 62, 64, 65, 67, 65, 64, 62, 60, 67, 72]
-SPACING = 0.4
-
-
-def sung(pitches=MELODY, rate=22050, cents=-40.0, vibrato_cents=50.0, glide=0.04, snr_db=None, rest=0.06,
-         audio_format="WAV", seed=0) -> bytes:
-    """A voice-like tone (three harmonics) singing `pitches` SPACING s apart from 0.1 s, with
-    vibrato at 5.5 Hz, a glide from each note into the next, a tuning offset, and noise at `snr_db`."""
-    n = int((len(pitches) * SPACING + 0.3) * rate)
-    t = np.arange(n) / rate
-    frequency, amplitude = np.zeros(n), np.zeros(n)
-    for i, pitch in enumerate(pitches):
-        a, b = int((0.1 + i * SPACING) * rate), int((0.1 + (i + 1) * SPACING - rest) * rate)
-        since = t[a:b] - t[a]
-        target = pitch + cents / 100 + vibrato_cents / 100 * np.sin(2 * np.pi * 5.5 * since)
-        if i and glide:
-            previous = pitches[i - 1] + cents / 100
-            target = previous + (target - previous) * np.clip(since / glide, 0, 1)
-        frequency[a:b] = 440 * 2 ** ((target - 69) / 12)
-        amplitude[a:b] = np.clip(np.minimum(since, (b - a) / rate - since) / 0.02, 0, 1)
-    phase = 2 * np.pi * np.cumsum(frequency) / rate
-    signal = 0.3 * amplitude * (np.sin(phase) + 0.5 * np.sin(2 * phase) + 0.25 * np.sin(3 * phase))
-    if snr_db is not None:
-        noise = np.random.default_rng(seed).normal(size=n)
-        signal = signal + noise * np.sqrt(np.mean(signal ** 2) / 10 ** (snr_db / 10))
-    buffer = io.BytesIO()
-    soundfile.write(buffer, signal, rate, format=audio_format)
-    return buffer.getvalue()
+from segue.transcribe import TranscriptionError, clipped_share, read_melody, transcribe
+from singing import MELODY, SPACING, sung
 
 
 @pytest.mark.parametrize(("cents", "snr_db", "audio_format"), [(-40, None, "WAV"), (35, 20, "FLAC"), (-40, 10, "OGG")])
@@ -64,10 +36,25 @@ def test_vibrato_and_glides_stay_one_note_and_a_repeated_note_is_two():
     (lambda: sung(MELODY * 7), "at most 30 s"),
     (lambda: sung(snr_db=None, cents=0)[:44] + bytes(200_000), "silent"),
     (lambda: _noise(), "no sung or played notes"),
+    (lambda: _clipped(), "clipped"),
 ])
 def test_bad_recordings_are_one_plain_sentence(audio, says):
     with pytest.raises(TranscriptionError, match=says):
         transcribe(audio())
+
+
+def _clipped() -> bytes:
+    """The phrase recorded with the input level 20 dB too high: flattened at full scale."""
+    samples, rate = soundfile.read(io.BytesIO(sung(cents=0)))
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.clip(samples * 10, -1, 1), rate, format="WAV")
+    return buffer.getvalue()
+
+
+def test_a_loud_peak_is_not_clipping_but_a_flattened_take_is():
+    samples, _ = soundfile.read(io.BytesIO(sung(cents=0)))
+    assert clipped_share(samples / np.max(np.abs(samples))) < 0.001  # at full scale, not flattened
+    assert clipped_share(np.clip(samples * 10, -1, 1)) > 0.1
 
 
 def _noise() -> bytes:

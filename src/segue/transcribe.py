@@ -3,7 +3,8 @@
 Method (all settings are `TranscriptionConfig` fields):
 
 1. **Reading**: any file libsndfile reads (WAV, FLAC, OGG, MP3), any sample rate, mixed down to
-   mono; 1 to 30 s. Silence (peak under -50 dBFS) is refused.
+   mono; 1 to 30 s. Silence (peak under -50 dBFS) is refused, and so is a recording more than 1 %
+   of which is clipped (flattened at full scale: the input level was too high).
 2. **Pitch**: Praat's autocorrelation pitch tracker (`praat-parselmouth`, Boersma 1993), every
    10 ms between 65 and 1,100 Hz: a well-kept C++ implementation that needs neither PyTorch nor a
    model download, and tracks 5 s of audio in about 80 ms on this project's 2-core machine.
@@ -44,14 +45,19 @@ class TranscriptionConfig:
     min_seconds: float = 1.0  # shorter recordings hold no phrase
     max_seconds: float = 30.0  # longer ones are refused: the model reads the last notes anyway
     silence_dbfs: float = -50.0  # a recording whose peak is below this is silence
+    max_clipped_share: float = 0.01  # more of the recording than this flattened at full scale is refused
     time_step: float = 0.01  # seconds between pitch frames
     pitch_floor: float = 65.0  # Hz: a low bass voice
-    pitch_ceiling: float = 1100.0  # Hz: a high whistle
-    vibrato_seconds: float = 0.18  # pitch is averaged over one vibrato cycle (5.5 Hz) before notes are split
-    split_semitones: float = 0.7  # a frame this far from its note's median may start a new note...
-    settle_frames: int = 4  # ...if this many frames in a row agree (40 ms)
-    dip_db: float = 8.0  # a loudness dip this deep within a run re-attacks the note
-    min_note_seconds: float = 0.08  # shorter notes are blips
+    pitch_ceiling: float = 2100.0  # Hz: a high whistle
+    octave_cost: float = 0.05  # Praat's preference for higher pitch candidates (against octave-low errors)
+    voicing_threshold: float = 0.45  # Praat's: lower keeps weaker (noisier) frames voiced
+    vibrato_seconds: float = 0.18  # one cycle of vibrato at 5.5 Hz: a note's pitch is averaged over it
+    glide_frames: int = 6  # a note's first frames (60 ms) may still be sliding into it
+    split_semitones: float = 0.8  # a frame this far from its note's pitch may start a new note...
+    settle_frames: int = 4  # ...if this many frames in a row are as far, on the same side (40 ms)
+    dip_db: float = 8.0  # loudness falling this far and rising as much again re-attacks the note...
+    rise_frames: int = 4  # ...the rise within this many frames (40 ms)
+    min_note_seconds: float = 0.05  # shorter notes are blips
     velocity: int = 80
 
 
@@ -88,6 +94,10 @@ def transcribe(data: bytes, config: TranscriptionConfig = TranscriptionConfig())
     peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
     if peak <= 0 or 20 * math.log10(peak) < config.silence_dbfs:
         raise TranscriptionError("the recording is silent: check the microphone and sing a little louder")
+    clipped = clipped_share(samples)
+    if clipped > config.max_clipped_share:
+        raise TranscriptionError(f"the recording is clipped ({100 * clipped:.1f} % of it at full scale, too loud "
+                                 "to hear the pitch): turn the microphone's level down or sing further from it")
     times, midi, loudness = _pitch_frames(samples, rate, config)
     voiced = ~np.isnan(midi)
     if voiced.sum() * config.time_step < config.min_note_seconds:
@@ -110,6 +120,19 @@ def transcribe(data: bytes, config: TranscriptionConfig = TranscriptionConfig())
     return Transcription(notes, seconds, round(100 * tuning, 1))
 
 
+def clipped_share(samples: np.ndarray) -> float:
+    """The share of samples in runs of three or more at the recording's own full-scale peak: a
+    signal too loud for the input flattens there (a lone peak sample is not clipping)."""
+    if not len(samples):
+        return 0.0
+    peak = np.max(np.abs(samples))
+    if peak < 0.5:  # far below full scale: nothing was clipped
+        return 0.0
+    at_rail = np.abs(samples) >= peak * 0.999
+    runs = at_rail[:-2] & at_rail[1:-1] & at_rail[2:]
+    return float(runs.sum()) / len(samples)
+
+
 def _read(data: bytes) -> tuple[np.ndarray, int]:
     import soundfile
 
@@ -126,7 +149,8 @@ def _pitch_frames(samples: np.ndarray, rate: int, config: TranscriptionConfig):
 
     sound = parselmouth.Sound(samples, sampling_frequency=rate)
     pitch = sound.to_pitch_ac(time_step=config.time_step, pitch_floor=config.pitch_floor,
-                              pitch_ceiling=config.pitch_ceiling)
+                              pitch_ceiling=config.pitch_ceiling, octave_cost=config.octave_cost,
+                              voicing_threshold=config.voicing_threshold)
     frequency = pitch.selected_array["frequency"]
     times = pitch.xs()
     with np.errstate(divide="ignore"):
@@ -147,54 +171,66 @@ def _tuning_offset(segments: list[tuple[float, float, float, bool]]) -> float:
     return float(np.angle(np.sum(lengths * np.exp(2j * np.pi * centres))) / (2 * np.pi))
 
 
-def _smoothed(midi: np.ndarray, width: int) -> np.ndarray:
-    """Each voiced frame's pitch averaged over the voiced frames within `width` of it (NaN stays NaN)."""
-    voiced = ~np.isnan(midi)
-    values = np.where(voiced, midi, 0.0)
-    kernel = np.ones(width)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.convolve(values, kernel, "same") / np.convolve(voiced.astype(float), kernel, "same")
-    return np.where(voiced, mean, np.nan)
+def _held_pitch(frames: np.ndarray, width: int) -> float:
+    """A note's pitch: the median of its frames averaged over one vibrato cycle (a plain median of
+    a part-cycle of vibrato leans to one side), or their mean when the note is shorter."""
+    if len(frames) <= width:
+        return float(np.mean(frames))
+    return float(np.median(np.convolve(frames, np.ones(width) / width, "valid")))
+
+
+def _attacks(loudness: np.ndarray, config: TranscriptionConfig) -> np.ndarray:
+    """Frames where a note is struck again: a loudness minimum followed within `rise_frames` by a
+    rise of `dip_db` (the dip's depth below the note is checked where the note is known)."""
+    n = len(loudness)
+    ahead = np.full(n, -np.inf)
+    for k in range(1, config.rise_frames + 1):
+        ahead[:-k] = np.maximum(ahead[:-k], loudness[k:])
+    padded = np.pad(loudness, 2, mode="edge")
+    minimum = np.all([loudness <= padded[2 + k: 2 + k + n] for k in (-2, -1, 1, 2)], axis=0)
+    return minimum & (ahead - loudness >= config.dip_db)
 
 
 def _segments(times: np.ndarray, midi: np.ndarray, loudness: np.ndarray,
               config: TranscriptionConfig) -> list[tuple[float, float, float, bool]]:
     """The notes as (start, end, median pitch as a fractional MIDI number, whether it was attacked:
-    after silence or a dip in loudness, not only a change of pitch), blips left out."""
+    after silence or a dip in loudness, not only a change of pitch), blips left out.
+
+    A note's pitch is the median of its frames after its first `glide_frames` (the slide into it);
+    until it has those, it is not split on pitch."""
     notes: list[tuple[float, float, float, bool]] = []
-    smooth = _smoothed(midi, max(1, round(config.vibrato_seconds / config.time_step)))
+    attacks = _attacks(loudness, config)
+    vibrato_frames = max(1, round(config.vibrato_seconds / config.time_step))
     start = None  # frame index where the current note began
     attacked = True
-    frames: list[float] = []
 
     def close(end_index: int) -> None:
-        if start is None or not frames:
+        if start is None:
             return
         begin, end = times[start] - config.time_step / 2, times[end_index - 1] + config.time_step / 2
         if end - begin >= config.min_note_seconds:
-            notes.append((round(max(begin, 0.0), 4), round(end, 4), float(np.median(frames)), attacked))
+            held = midi[min(start + config.glide_frames, end_index - 1): end_index]
+            notes.append((round(max(begin, 0.0), 4), round(end, 4), _held_pitch(held, vibrato_frames), attacked))
 
-    i = 0
-    while i < len(midi):
+    for i in range(len(midi)):
         if np.isnan(midi[i]):
             close(i)
-            start, frames = None, []
-            i += 1
+            start = None
             continue
         if start is None:
-            start, frames, attacked = i, [midi[i]], True
-            i += 1
+            start, attacked = i, True
             continue
-        centre = float(np.median(smooth[start:i]))
-        ahead = smooth[i : i + config.settle_frames]
-        moved = len(ahead) == config.settle_frames and np.all(np.abs(ahead - centre) > config.split_semitones)
-        dipped = loudness[i] < np.max(loudness[start:i]) - config.dip_db and i + 1 < len(midi) and \
-            loudness[i + 1] > loudness[i] + config.dip_db / 2
+        held = midi[start + config.glide_frames: i]
+        if len(held) >= config.settle_frames:
+            centre = float(np.median(held))
+            ahead = midi[i: i + config.settle_frames] - centre
+            moved = len(ahead) == config.settle_frames and (np.all(ahead > config.split_semitones)
+                                                            or np.all(ahead < -config.split_semitones))
+        else:
+            moved = False
+        dipped = attacks[i] and np.max(loudness[start:i]) - loudness[i] >= config.dip_db
         if moved or dipped:
             close(i)
-            start, frames, attacked = i, [midi[i]], bool(dipped)
-        else:
-            frames.append(midi[i])
-        i += 1
+            start, attacked = i, bool(dipped)
     close(len(midi))
     return notes

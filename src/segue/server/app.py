@@ -16,6 +16,7 @@ from .. import __version__
 from ..modelfile import Model, load_model
 from ..generate import WARM_UP_PHRASE, ExtendError, extend
 from ..midi_io import MidiError
+from ..transcribe import TranscriptionError
 from .batcher import Batcher
 from .guard import RequestGuard
 from .routers import api, page
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, checkpoint: Model | None = None
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(ExtendError, _unprocessable)
     app.add_exception_handler(MidiError, _unreadable_midi)
+    app.add_exception_handler(TranscriptionError, _unprocessable)
     if settings.cors_origins:  # closed unless asked: other sites' pages cannot read the answers
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type"])
@@ -82,7 +84,7 @@ async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
     return JSONResponse(status_code=error.status_code, content={"detail": detail}, headers=error.headers)
 
 
-async def _unprocessable(request: Request, error: ExtendError) -> JSONResponse:
+async def _unprocessable(request: Request, error: ExtendError | TranscriptionError) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": str(error)})
 
 

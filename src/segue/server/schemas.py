@@ -98,6 +98,14 @@ class Melody(BaseModel):
     tracks: list[int] = Field(description="every track with melodic notes: another can be asked for with track=")
 
 
+class TranscriptionResponse(BaseModel):
+    notes: list[NoteModel] = Field(description="the notes heard, one at a time")
+    input_seconds: float = Field(description="the recording's length")
+    tuning_cents: float = Field(description="how far from A440 the voice was, -50..50; the notes are rounded after "
+                                            "taking it off")
+    estimated_bpm: float | None = Field(None, description="the tempo heard in the notes (null: too few to tell)")
+
+
 class WriteMidiRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -176,6 +184,7 @@ class InvalidRequest(Problem):
 # The error answers every route may give, for the OpenAPI schema.
 ERROR_RESPONSES: dict[int | str, dict] = {
     400: {"model": Problem, "description": "an unreadable MIDI file or body"},
+    415: {"model": Problem, "description": "a file of the wrong kind (a MIDI file where a recording is wanted)"},
     408: {"model": Problem, "description": "the request body arrived too slowly"},
     413: {"model": Problem, "description": "the request body or file is over its size limit"},
     422: {"model": InvalidRequest, "description": "a value out of range, or a request that cannot be extended"},

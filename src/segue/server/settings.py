@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..modelfile import DEFAULT_MODEL
 from ..options import MAX_VARIATIONS
+from ..transcribe import TranscriptionConfig
 
 
 class Settings(BaseSettings):
@@ -19,6 +20,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)  # 0 picks a free port
     checkpoint: Path = DEFAULT_MODEL  # a model file (.npz); a checkpoint (.pt) needs PyTorch
     max_upload_bytes: int = Field(1024 * 1024, gt=0)  # a 5 s phrase is a few hundred bytes of MIDI
+    # 30 s of stereo 48 kHz float WAV is 11.5 MB; a recording is refused above either limit.
+    max_audio_bytes: int = Field(12 * 1024 * 1024, gt=0)
+    max_audio_seconds: float = Field(TranscriptionConfig.max_seconds, gt=0, le=600)
+    min_audio_seconds: float = Field(TranscriptionConfig.min_seconds, gt=0)
     max_input_notes: int = Field(2000, gt=0)  # far beyond any phrase; bounds the work per request
     body_seconds: float = Field(10.0, gt=0)  # a request body arriving slower than this is refused (408)
     request_seconds: float = Field(30.0, gt=0)  # longest wait for a continuation, queue included (then 503)
@@ -29,5 +34,9 @@ class Settings(BaseSettings):
 
     @property
     def max_body_bytes(self) -> int:
-        """Any request body: an upload at its limit plus room for the form's envelope."""
-        return self.max_upload_bytes + 16 * 1024
+        """Any request body: the larger upload (MIDI or audio) at its limit plus room for the form's envelope."""
+        return max(self.max_upload_bytes, self.max_audio_bytes) + 16 * 1024
+
+    @property
+    def transcription(self) -> TranscriptionConfig:
+        return TranscriptionConfig(min_seconds=self.min_audio_seconds, max_seconds=self.max_audio_seconds)

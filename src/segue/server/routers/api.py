@@ -19,10 +19,12 @@ from ...midi_io import Meter, meter_of, midi_bytes, read_midi
 from ...notes import quantized
 from ...options import random_seed
 from ...tempo import estimate_bpm
+from ...transcribe import is_audio, transcribe
 from ...notes import Note
 from ..schemas import (
     ERROR_RESPONSES,
     TRACK_DESCRIPTION,
+    TranscriptionResponse,
     ExtendOptions,
     ExtendRequest,
     ExtendResponse,
@@ -86,12 +88,13 @@ async def extend_notes(body: ExtendRequest, batcher: BatcherDep, settings: Setti
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
-@router.post("/extend.mid", response_class=Response, summary="Continue a melody given as a MIDI file",
+@router.post("/extend.mid", response_class=Response, summary="Continue a melody given as a MIDI file or a recording",
              responses={200: {"content": {MIDI_TYPE: {}}, "description": "the continuation as a MIDI file"}})
-async def extend_midi_file(file: Annotated[UploadFile, File(description="a standard MIDI file")],
+async def extend_midi_file(file: Annotated[UploadFile, File(description="a standard MIDI file or a recording "
+                                                                        "(WAV, FLAC, OGG or MP3) of one voice")],
                            options: Annotated[MidiExtendOptions, Query()], batcher: BatcherDep,
                            settings: SettingsDep) -> Response:
-    melody = await run_in_threadpool(_read_melody, file, settings, options.track)
+    melody = await run_in_threadpool(_read_melody, file, settings, options.track, True)
     seed, [continuation], _ = await _continue(melody.notes, melody.length, options, 1, batcher, settings)
     if options.include_input:
         notes = melody.notes + [n.shifted(melody.length) for n in continuation]
@@ -101,6 +104,18 @@ async def extend_midi_file(file: Annotated[UploadFile, File(description="a stand
     name = f"{_safe_stem(file.filename)}-extended.mid"
     return Response(midi_bytes(notes, length, meter_of(melody)), media_type=MIDI_TYPE,
                     headers={"Content-Disposition": f'attachment; filename="{name}"', "X-Segue-Seed": str(seed)})
+
+
+@router.post("/transcribe", response_model=TranscriptionResponse,
+             summary="A recording of one voice (sung, hummed, whistled or played) as JSON notes")
+def transcribe_file(file: Annotated[UploadFile, File(description="WAV, FLAC, OGG or MP3; mono or stereo; any rate")],
+                    settings: SettingsDep) -> TranscriptionResponse:
+    data = _read_upload(file, settings)
+    if not is_audio(data):
+        raise HTTPException(415, "file: not a recording (WAV, FLAC, OGG or MP3); a MIDI file goes to /api/read-midi")
+    result = transcribe(data, settings.transcription)
+    return TranscriptionResponse(notes=[NoteModel.of(n) for n in result.notes], input_seconds=result.seconds,
+                                 tuning_cents=result.tuning_cents, estimated_bpm=estimate_bpm(result.notes))
 
 
 @router.post("/read-midi", response_model=Melody, summary="A MIDI file's melody as JSON notes")
@@ -168,18 +183,29 @@ async def _continue(notes: list[Note], input_seconds: float | None, options: Ext
     return seed, continuations, (time.perf_counter() - started) * 1000
 
 
-def _read_melody(file: UploadFile, settings: Settings, track: int | None = None) -> midi_io.Melody:
-    """An upload's melody (of `track`, if given), within the size and note limits."""
-    melody = read_midi(_read_upload(file, settings), track)
+def _read_melody(file: UploadFile, settings: Settings, track: int | None = None,
+                 audio: bool = False) -> midi_io.Melody:
+    """An upload's melody (of `track`, if given), within the size and note limits; a recording is
+    transcribed when `audio` allows it."""
+    data = _read_upload(file, settings)
+    if audio and is_audio(data):
+        if track is not None:
+            raise HTTPException(422, "track: a recording has no tracks")
+        result = transcribe(data, settings.transcription)
+        return midi_io.Melody(result.notes, result.seconds)
+    melody = read_midi(data, track)
     if len(melody.notes) > settings.max_input_notes:
         raise HTTPException(422, f"file: at most {settings.max_input_notes} melody notes, got {len(melody.notes)}")
     return melody
 
 
 def _read_upload(file: UploadFile, settings: Settings) -> bytes:
-    data = file.file.read(settings.max_upload_bytes + 1)
-    if len(data) > settings.max_upload_bytes:
-        raise HTTPException(413, f"file: larger than the {settings.max_upload_bytes:,} byte limit")
+    """The upload's bytes, within the limit of its kind: recordings may be larger than MIDI files."""
+    data = file.file.read(max(settings.max_upload_bytes, settings.max_audio_bytes) + 1)
+    limit = settings.max_audio_bytes if is_audio(data) else settings.max_upload_bytes
+    if len(data) > limit:
+        kind = "recording" if is_audio(data) else "MIDI file"
+        raise HTTPException(413, f"file: a {kind} larger than the {limit:,} byte limit")
     return data
 
 

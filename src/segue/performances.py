@@ -1,0 +1,129 @@
+"""A melody performed the way a person sings, hums or plays it alone: a General MIDI voice through
+FluidSynth, with vibrato, a glide from each note into the next, the whole phrase off A440 by a
+tuning offset, and background noise at a given signal-to-noise ratio. The transcription
+evaluation renders its test set with this, so the set is made in code and never stored.
+
+Expression is done with pitch bend on a ±12 semitone range, set every `BEND_STEP` seconds."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, replace
+from functools import cache
+
+import numpy as np
+
+from .audio import SAMPLE_RATE, _synth
+from .midi_io import note_events
+from .notes import Note
+
+BEND_RANGE = 12  # semitones either way: room for a glide across an octave
+BEND_STEP = 0.005  # seconds between pitch-bend updates (200 Hz: smooth for 6 Hz vibrato)
+# General MIDI programs (counting from 0) of voices and instruments people carry a tune with.
+TIMBRES = {
+    "choir-aahs": 52,
+    "voice-oohs": 53,
+    "synth-voice": 54,
+    "whistle": 78,
+    "recorder": 74,
+    "flute": 73,
+    "violin": 40,
+}
+
+
+@dataclass(frozen=True)
+class Expression:
+    vibrato_cents: float = 0.0  # depth, either way
+    vibrato_hz: float = 5.5
+    vibrato_delay: float = 0.12  # seconds into a note before vibrato starts; it then grows over as long again
+    glide_seconds: float = 0.0  # each note starts at the previous note's pitch and slides to its own
+    tuning_cents: float = 0.0  # the whole phrase this far from A440
+    snr_db: float | None = None  # white noise this far below the signal's power; None: none
+
+
+def perform(notes: list[Note], seconds: float, program: int, expression: Expression = Expression(),
+            seed: int = 0, soundfont=None) -> np.ndarray:
+    """The notes (one line: no two sounding at once) played by General MIDI `program`: mono float
+    samples at `SAMPLE_RATE`, `seconds` long plus half a second of ring-out, peak at -6 dBFS."""
+    # Some SoundFont samples sound off their note (TimGM6mb's whistle is 9 semitones low): played
+    # that much higher, the sound is the note the reference says.
+    correction = sounding_offset(program, soundfont)
+    played = [Note(n.pitch - round(correction), n.start, n.end, n.velocity) for n in notes]
+    total = round((seconds + 0.5) * SAMPLE_RATE)
+    tuning = expression.tuning_cents - 100 * (correction - round(correction))
+    mono = _render(played, total, program, _bend_curve(played, total, replace(expression, tuning_cents=tuning)),
+                   soundfont)
+    if expression.snr_db is not None:
+        power = np.mean(mono[np.abs(mono) > 1e-4] ** 2) if np.any(np.abs(mono) > 1e-4) else 0.0
+        noise = np.random.default_rng(seed).normal(size=len(mono))
+        mono = mono + noise * np.sqrt(power / 10 ** (expression.snr_db / 10))
+    peak = np.max(np.abs(mono)) if len(mono) else 0.0
+    return mono * (0.5 / peak) if peak > 0 else mono  # as a recorder would set its level
+
+
+def _render(notes: list[Note], total: int, program: int, bends: np.ndarray, soundfont) -> np.ndarray:
+    """`total` mono samples of FluidSynth playing the notes with `bends` (semitones per sample)."""
+    _, synth = _synth(soundfont)
+    try:
+        synth.program_change(0, program)
+        for control, value in ((101, 0), (100, 0), (6, BEND_RANGE), (38, 0)):  # RPN 0: bend range
+            synth.cc(0, control, value)
+        events = [(round(moment * SAMPLE_RATE), message) for moment, message in note_events(notes)]
+        step = max(1, round(BEND_STEP * SAMPLE_RATE))
+        chunks, frame, next_event = [], 0, 0
+        while frame < total:
+            while next_event < len(events) and events[next_event][0] <= frame:
+                message = events[next_event][1]
+                if message.type == "note_on" and message.velocity > 0:
+                    synth.noteon(0, message.note, message.velocity)
+                else:
+                    synth.noteoff(0, message.note)
+                next_event += 1
+            synth.pitch_bend(0, int(np.clip(round(bends[frame] / BEND_RANGE * 8192), -8192, 8191)))
+            upto = min(total, frame + step)
+            if next_event < len(events):
+                upto = min(upto, max(frame + 1, events[next_event][0]))
+            chunks.append(synth.get_samples(upto - frame))
+            frame = upto
+    finally:
+        synth.delete()
+    return np.concatenate(chunks).astype(np.float64).reshape(-1, 2).mean(axis=1) / 32768.0
+
+
+@cache
+def sounding_offset(program: int, soundfont=None) -> float:
+    """Semitones by which `program` sounds off the note it is given (D4, measured by Praat)."""
+    import parselmouth
+
+    samples = _render([Note(62, 0.0, 1.0, 90)], SAMPLE_RATE, program, np.zeros(SAMPLE_RATE), soundfont)
+    pitch = parselmouth.Sound(samples, sampling_frequency=SAMPLE_RATE).to_pitch_ac(pitch_floor=40, pitch_ceiling=4000)
+    frequency = pitch.selected_array["frequency"]
+    heard = 69 + 12 * np.log2(np.median(frequency[frequency > 0]) / 440)
+    return float(heard - 62)
+
+
+def _bend_curve(notes: list[Note], total: int, expression: Expression) -> np.ndarray:
+    """Semitones of bend at every sample: tuning everywhere, vibrato and the glide within notes."""
+    bend = np.full(total, expression.tuning_cents / 100)
+    for index, note in enumerate(notes):
+        a, b = round(note.start * SAMPLE_RATE), min(total, round(note.end * SAMPLE_RATE))
+        if b <= a:
+            continue
+        since = np.arange(b - a) / SAMPLE_RATE
+        # Singers and string players start a note straight and let vibrato grow on a held note.
+        depth = expression.vibrato_cents / 100 * np.clip(since / expression.vibrato_delay - 1, 0, 1) \
+            if expression.vibrato_delay > 0 else expression.vibrato_cents / 100
+        bend[a:b] += depth * np.sin(2 * np.pi * expression.vibrato_hz * since)
+        if index and expression.glide_seconds > 0:
+            offset = notes[index - 1].pitch - note.pitch
+            bend[a:b] += offset * np.clip(1 - since / expression.glide_seconds, 0, 1)
+    return bend
+
+
+def wav_bytes(samples: np.ndarray, rate: int = SAMPLE_RATE) -> bytes:
+    """Mono float samples as a 16-bit WAV file's bytes."""
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.clip(samples, -1, 1), rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
