@@ -19,16 +19,19 @@ from .notes import Note
 
 BEND_RANGE = 12  # semitones either way: room for a glide across an octave
 BEND_STEP = 0.005  # seconds between pitch-bend updates (200 Hz: smooth for 6 Hz vibrato)
-# General MIDI programs (counting from 0) of voices and instruments people carry a tune with.
-TIMBRES = {
+# Voices and instruments people carry a tune with: General MIDI programs (counting from 0), or
+# None for a whistle made here (a sine with breath noise): TimGM6mb's whistle sample sounds 9
+# semitones below its note and is silent above about F5, where people whistle.
+TIMBRES: dict[str, int | None] = {
     "choir-aahs": 52,
     "voice-oohs": 53,
     "synth-voice": 54,
-    "whistle": 78,
+    "whistle": None,
     "recorder": 74,
     "flute": 73,
     "violin": 40,
 }
+WHISTLE_BREATH = 0.03  # breath noise beside the whistled tone, as a share of its amplitude
 
 
 @dataclass(frozen=True)
@@ -41,18 +44,22 @@ class Expression:
     snr_db: float | None = None  # white noise this far below the signal's power; None: none
 
 
-def perform(notes: list[Note], seconds: float, program: int, expression: Expression = Expression(),
+def perform(notes: list[Note], seconds: float, timbre: str, expression: Expression = Expression(),
             seed: int = 0, soundfont=None) -> np.ndarray:
-    """The notes (one line: no two sounding at once) played by General MIDI `program`: mono float
-    samples at `SAMPLE_RATE`, `seconds` long plus half a second of ring-out, peak at -6 dBFS."""
-    # Some SoundFont samples sound off their note (TimGM6mb's whistle is 9 semitones low): played
-    # that much higher, the sound is the note the reference says.
-    correction = sounding_offset(program, soundfont)
-    played = [Note(n.pitch - round(correction), n.start, n.end, n.velocity) for n in notes]
+    """The notes (one line: no two sounding at once) in one of `TIMBRES`: mono float samples at
+    `SAMPLE_RATE`, `seconds` long plus half a second of ring-out, peak at -6 dBFS."""
+    program = TIMBRES[timbre]
     total = round((seconds + 0.5) * SAMPLE_RATE)
-    tuning = expression.tuning_cents - 100 * (correction - round(correction))
-    mono = _render(played, total, program, _bend_curve(played, total, replace(expression, tuning_cents=tuning)),
-                   soundfont)
+    if program is None:
+        mono = _whistle(notes, total, _bend_curve(notes, total, expression), np.random.default_rng(seed + 1))
+    else:
+        # A SoundFont sample may sound off its note: played that much higher or lower, the sound is
+        # the note the reference says.
+        correction = sounding_offset(program, soundfont)
+        played = [Note(n.pitch - round(correction), n.start, n.end, n.velocity) for n in notes]
+        tuning = expression.tuning_cents - 100 * (correction - round(correction))
+        mono = _render(played, total, program, _bend_curve(played, total, replace(expression, tuning_cents=tuning)),
+                       soundfont)
     if expression.snr_db is not None:
         power = np.mean(mono[np.abs(mono) > 1e-4] ** 2) if np.any(np.abs(mono) > 1e-4) else 0.0
         noise = np.random.default_rng(seed).normal(size=len(mono))
@@ -88,6 +95,24 @@ def _render(notes: list[Note], total: int, program: int, bends: np.ndarray, soun
     finally:
         synth.delete()
     return np.concatenate(chunks).astype(np.float64).reshape(-1, 2).mean(axis=1) / 32768.0
+
+
+def _whistle(notes: list[Note], total: int, bends: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A whistle: a sine following each note's pitch (with `bends`), 20 ms onsets and releases,
+    and a little breath noise while it sounds."""
+    pitch = np.zeros(total)
+    envelope = np.zeros(total)
+    for note in notes:
+        a, b = round(note.start * SAMPLE_RATE), min(total, round(note.end * SAMPLE_RATE))
+        if b <= a:
+            continue
+        since = np.arange(b - a) / SAMPLE_RATE
+        pitch[a:b] = note.pitch
+        ramp = np.minimum(since, since[-1] - since) / 0.02
+        envelope[a:b] = np.maximum(envelope[a:b], np.clip(ramp, 0, 1) * note.velocity / 127)
+    frequency = np.where(envelope > 0, 440 * 2 ** ((pitch + bends - 69) / 12), 0.0)
+    phase = 2 * np.pi * np.cumsum(frequency) / SAMPLE_RATE
+    return envelope * (np.sin(phase) + WHISTLE_BREATH * rng.normal(size=total))
 
 
 @cache

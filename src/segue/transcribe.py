@@ -54,10 +54,15 @@ class TranscriptionConfig:
     vibrato_seconds: float = 0.18  # one cycle of vibrato at 5.5 Hz: a note's pitch is averaged over it
     glide_frames: int = 6  # a note's first frames (60 ms) may still be sliding into it
     split_semitones: float = 0.8  # a frame this far from its note's pitch may start a new note...
+    glide_step: float = 0.1  # semitones a frame: the pitch moving at least this fast is gliding to a new note
     settle_frames: int = 4  # ...if this many frames in a row are as far, on the same side (40 ms)
-    dip_db: float = 8.0  # loudness falling this far and rising as much again re-attacks the note...
+    loudness_seconds: float = 0.01  # loudness is measured over this long around each frame: short, so a
+    # breath between two notes shows as a deep dip
+    dip_db: float = 10.0  # loudness falling this far and rising as much again re-attacks the note...
     rise_frames: int = 4  # ...the rise within this many frames (40 ms)
     min_note_seconds: float = 0.05  # shorter notes are blips
+    flux_threshold: float = 0.3  # a spectral-flux peak this far above its running median is an onset...
+    onset_lead: float = 0.08  # ...and moves a note's start back to it from at most this far after
     velocity: int = 80
 
 
@@ -102,7 +107,7 @@ def transcribe(data: bytes, config: TranscriptionConfig = TranscriptionConfig())
     voiced = ~np.isnan(midi)
     if voiced.sum() * config.time_step < config.min_note_seconds:
         raise TranscriptionError("no sung or played notes found in the recording (only noise or breath?)")
-    segments = _segments(times, midi, loudness, config)
+    segments = _onsets_moved(_segments(times, midi, loudness, config), _flux_onsets(samples, rate, config), config)
     tuning = _tuning_offset(segments)
     notes: list[Note] = []
     for begin, end, centre, attacked in segments:
@@ -155,10 +160,50 @@ def _pitch_frames(samples: np.ndarray, rate: int, config: TranscriptionConfig):
     times = pitch.xs()
     with np.errstate(divide="ignore"):
         midi = np.where(frequency > 0, 69 + 12 * np.log2(np.maximum(frequency, 1e-9) / 440.0), np.nan)
-    window = max(1, int(round(config.time_step * rate)))
+    window = max(1, int(round(config.loudness_seconds / 2 * rate)))
     loudness = np.array([10 * np.log10(np.mean(samples[max(0, int(t * rate) - window): int(t * rate) + window] ** 2)
                                        + 1e-12) for t in times])
     return times, midi, loudness
+
+
+def _flux_onsets(samples: np.ndarray, rate: int, config: TranscriptionConfig) -> np.ndarray:
+    """Times where new sound starts: peaks of the spectral flux (the summed rise of log magnitude
+    across 50 Hz-5 kHz, frame to frame) above its running median by `flux_threshold`."""
+    size = 1 << int(np.ceil(np.log2(0.046 * rate)))  # ~46 ms: one period of a low voice several times over
+    hop = max(1, round(config.time_step * rate))
+    if len(samples) < size + hop:
+        return np.zeros(0)
+    frames = np.lib.stride_tricks.sliding_window_view(samples, size)[::hop] * np.hanning(size)
+    frequencies = np.fft.rfftfreq(size, 1 / rate)
+    band = (frequencies >= 50) & (frequencies <= 5000)
+    magnitude = np.log1p(1000 * np.abs(np.fft.rfft(frames, axis=1))[:, band])
+    flux = np.concatenate([[0.0], np.maximum(np.diff(magnitude, axis=0), 0).sum(axis=1)])
+    flux /= max(np.percentile(flux, 95), 1e-9)
+    width = max(1, round(0.5 / config.time_step))
+    padded = np.pad(flux, width // 2, mode="edge")
+    baseline = np.median(np.lib.stride_tricks.sliding_window_view(padded, width)[: len(flux)], axis=1)
+    around = np.pad(flux, 3, mode="constant")
+    peak = np.all([flux >= around[3 + k: 3 + k + len(flux)] for k in (-3, -2, -1, 1, 2, 3)], axis=0)
+    chosen = peak & (flux - baseline > config.flux_threshold)
+    return (np.nonzero(chosen)[0] * hop + size / 2) / rate
+
+
+def _onsets_moved(segments: list[tuple[float, float, float, bool]], onsets: np.ndarray,
+                  config: TranscriptionConfig) -> list[tuple[float, float, float, bool]]:
+    """Each note's start moved back to where its sound began, when an onset in the spectral flux
+    comes at most `onset_lead` seconds before it: pitch trackers hear a new note only once it
+    outweighs the last one's ring, tens of milliseconds late."""
+    moved: list[tuple[float, float, float, bool]] = []
+    for begin, end, centre, attacked in segments:
+        # Not into the last note's first moments, nor, after a silence, back into the last note.
+        earliest = 0.0 if not moved else moved[-1][1] if begin > moved[-1][1] else moved[-1][0] + config.min_note_seconds
+        near = onsets[(onsets >= max(begin - config.onset_lead, earliest)) & (onsets <= begin + config.time_step)]
+        if len(near):
+            begin = round(float(near[0]), 4)
+            if moved and moved[-1][1] > begin:
+                moved[-1] = (moved[-1][0], begin, *moved[-1][2:])
+        moved.append((begin, end, centre, attacked))
+    return moved
 
 
 def _tuning_offset(segments: list[tuple[float, float, float, bool]]) -> float:
@@ -209,7 +254,7 @@ def _segments(times: np.ndarray, midi: np.ndarray, loudness: np.ndarray,
             return
         begin, end = times[start] - config.time_step / 2, times[end_index - 1] + config.time_step / 2
         if end - begin >= config.min_note_seconds:
-            held = midi[min(start + config.glide_frames, end_index - 1): end_index]
+            held = midi[start + min(config.glide_frames, (end_index - start) // 2): end_index]
             notes.append((round(max(begin, 0.0), 4), round(end, 4), _held_pitch(held, vibrato_frames), attacked))
 
     for i in range(len(midi)):
@@ -229,8 +274,18 @@ def _segments(times: np.ndarray, midi: np.ndarray, loudness: np.ndarray,
         else:
             moved = False
         dipped = attacks[i] and np.max(loudness[start:i]) - loudness[i] >= config.dip_db
-        if moved or dipped:
+        if moved:
+            # The new note began where the pitch set off towards it, a glide's length back at most.
+            direction = np.sign(midi[i] - centre)
+            split = i
+            while (split - 1 > start + config.glide_frames and i - (split - 1) <= config.glide_frames
+                   and direction * (midi[split - 1] - midi[split - 2]) > config.glide_step
+                   and direction * (midi[split - 1] - centre) > 0):
+                split -= 1
+            close(split)
+            start, attacked = split, False
+        elif dipped:
             close(i)
-            start, attacked = i, bool(dipped)
+            start, attacked = i, True
     close(len(midi))
     return notes
