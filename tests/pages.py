@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,9 +54,10 @@ def server_url():
 
 
 # Per module: Playwright's sync API keeps an event loop running while it is open, and later
-# tests that start their own (asyncio.run) must not meet it.
+# tests that start their own (asyncio.run) must not meet it. One per module also means that a module
+# launching a second browser (other flags) does so through this one.
 @pytest.fixture(scope="module")
-def browser():
+def playwright_driver():
     if not CHROMIUM.exists():
         message = f"Chromium not found at {CHROMIUM} (`scripts/install-system-packages browser` installs it)"
         if in_ci():
@@ -64,9 +66,19 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
-        yield browser
-        browser.close()
+        yield playwright
+
+
+def launch(playwright, *extra_args):
+    """Debian's Chromium, headless, with the page tests' FLAGS and `extra_args`."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[*FLAGS, *extra_args])
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_driver):
+    browser = launch(playwright_driver)
+    yield browser
+    browser.close()
 
 
 # Web MIDI without devices: an in-memory MIDIAccess whose ports the test plugs in and plays, and
@@ -100,21 +112,39 @@ FAKE_WEB_MIDI = """
 """
 
 
-@pytest.fixture
-def page(browser, server_url):
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1100, "height": 1000})
+@contextmanager
+def open_page(browser, server_url, every_console_error=False, **context_options):
+    """The page in a new browser context, ready (the model answered); on leaving, no JavaScript
+    errors may have happened: none thrown, none from the Content-Security-Policy (which would block
+    inline code or other origins: none may be needed) and, with `every_console_error`, no console
+    error at all but for the failed requests a test provoked."""
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1100, "height": 1000}, **context_options)
     context.add_init_script(FAKE_WEB_MIDI)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    # The server's Content-Security-Policy would block inline code or other origins: none may be needed.
-    page.on("console", lambda message: message.type == "error" and "Content Security Policy" in message.text
-            and errors.append(message.text))
-    page.goto(server_url)
-    page.wait_for_function("() => document.getElementById('model-status').textContent.includes('ready')")
-    yield page
-    context.close()
+
+    def console(message):
+        if message.type != "error":
+            return
+        if "Content Security Policy" in message.text or (
+                every_console_error and not message.text.startswith("Failed to load resource")):
+            errors.append(message.text)
+
+    page.on("console", console)
+    try:
+        page.goto(server_url)
+        page.wait_for_function("() => document.getElementById('model-status').textContent.includes('ready')")
+        yield page
+    finally:
+        context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(browser, server_url):
+    with open_page(browser, server_url) as page:
+        yield page
 
 
 def screenshot(page, name):

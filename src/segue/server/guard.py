@@ -24,7 +24,7 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
-    (b"permissions-policy", b"midi=(self), camera=(), microphone=(), geolocation=()"),
+    (b"permissions-policy", b"midi=(self), camera=(), microphone=(self), geolocation=()"),
 ]
 # Encoded once: they go on every answer.
 PAGE_HEADERS = SECURITY_HEADERS + [(b"content-security-policy", PAGE_POLICY.encode())]

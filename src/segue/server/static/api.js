@@ -43,6 +43,13 @@ export async function readMidi(file, track = null) {
   return (await call(`/api/read-midi${query}`, { method: "POST", body: form })).json();
 }
 
+// A recording (a WAV Blob) as notes: { notes, input_seconds, tuning_cents, estimated_bpm }.
+export async function transcribeRecording(wav) {
+  const form = new FormData();
+  form.append("file", wav, "voice.wav");
+  return (await call("/api/transcribe", { method: "POST", body: form })).json();
+}
+
 // options: { bpm, time_signature: [n, d], quantize: beats or null }
 export async function writeMidi(notes, seconds, options = {}) {
   return (await call("/api/write-midi", json({ notes: plainNotes(notes), seconds, ...options }))).blob();

@@ -1,12 +1,15 @@
-// The page's flow: play or record a phrase, ask the server to continue it, show and play the answer
-// in time, and keep every take in the browser.
+// The page's flow: play, record or sing a phrase, ask the server to continue it, show and play the
+// answer in time, and keep every take (and every sung recording) in the browser.
 
-import { extendNotes, modelInfo, readMidi, sentence, writeMidi } from "./api.js";
+import { extendNotes, modelInfo, readMidi, sentence, transcribeRecording, writeMidi } from "./api.js";
 import { loadTakes, saveTakes } from "./history.js";
 import { MidiPorts } from "./midi.js";
 import { Piano, writesText } from "./piano.js";
-import { noteName, PianoRoll } from "./roll.js";
+import { keepRecordings, loadRecording, saveRecording } from "./recordings.js";
+import { bySegue, noteName, PianoRoll } from "./roll.js";
 import { Synth } from "./synth.js";
+import { Microphone, microphoneProblem, pitchOf } from "./voice.js";
+import { encodeWav, halve } from "./wav.js";
 
 const COUNTDOWN_SECONDS = 3;
 const METRONOME_COUNT_IN = 4;  // beats of count-in when the metronome is on
@@ -68,11 +71,12 @@ const state = {
   timed: new Recorder(), // the recording window
   lastRelease: 0,        // when the last key was let go (performance seconds)
   playback: null,        // { frame, at, offset, end, notes, lit, loop }
-  session: null,         // the count-in or recording in progress: { cancelled, early, wake }
+  session: null,         // the count-in or recording in progress: { cancelled, early, wake, length, voice }
   clocks: new Map(),     // take id -> performance time of the take's 0 s, for takes played live this visit
   duetTimer: 0,
   liveFrame: 0,
   deleted: null,         // { take, index, timer }: the last deleted take, until undone or forgotten
+  voices: new Map(),     // recording id -> promise of its decoded AudioBuffer (null: not in this browser)
 };
 
 const now = () => performance.now() / 1000;
@@ -84,11 +88,18 @@ function setMode(mode) {
   const busy = capturing || mode === "extending";
   const take = state.current;
   const extended = Boolean(take && take.extensions.length);
+  const voice = capturing && Boolean(state.session?.voice);  // singing, not playing keys
+  document.body.dataset.capture = capturing ? (voice ? "voice" : "keys") : "";
   const record = $("record");
-  record.textContent = mode === "countdown" ? "✕ Cancel" : mode === "recording" ? "■ Stop recording" : "● Record";
-  record.setAttribute("aria-label", mode === "countdown" ? "Cancel the count-in" : mode === "recording"
-    ? "Stop recording and continue what was played" : "Record");
-  record.disabled = mode === "extending";
+  record.textContent = capturing && !voice ? (mode === "countdown" ? "✕ Cancel" : "■ Stop recording") : "● Record";
+  record.setAttribute("aria-label", capturing && !voice ? (mode === "countdown" ? "Cancel the count-in"
+    : "Stop recording and continue what was played") : "Record");
+  record.disabled = mode === "extending" || voice;
+  const sing = $("sing");
+  sing.textContent = voice ? (mode === "countdown" ? "✕ Cancel" : "■ Stop singing") : "🎤 Sing";
+  sing.setAttribute("aria-label", voice ? (mode === "countdown" ? "Cancel the count-in"
+    : "Stop singing and continue what was sung") : "Sing a phrase into the microphone");
+  sing.disabled = mode === "extending" || (capturing && !voice);
   $("extend").disabled = busy;
   $("extend-again").disabled = busy || !extended;
   $("play").disabled = busy || !take;
@@ -214,11 +225,50 @@ function endSession(how) {
   session.wake?.();
 }
 
-async function record() {
-  if (state.mode === "countdown" || state.mode === "recording") {  // the same button cancels or stops
-    endSession(state.mode === "countdown" ? "cancelled" : "early");
-    return;
+// The count-in: 3 s, or 4 beats when the metronome is on. False when it was cancelled.
+async function countIn(session, metronome) {
+  const beat = metronome ? 60 / metronome : 1;
+  const counts = metronome ? METRONOME_COUNT_IN : COUNTDOWN_SECONDS;
+  for (let count = counts; count > 0 && !session.cancelled; count--) {
+    $("countdown").textContent = String(count);
+    tick(count === counts ? 84 : 79);
+    await pause(session, beat);
   }
+  if (session.cancelled) return false;
+  $("countdown").textContent = "";
+  return true;
+}
+
+// The recording window from `origin` (performance seconds): the metronome's ticks through it, the
+// progress bar filling, and `draw()` every frame. Resolves when it ends, is stopped or cancelled.
+async function recordingWindow(session, origin, metronome, draw) {
+  const seconds = session.length;
+  if (metronome) {
+    const beat = 60 / metronome;
+    for (let t = 0; t < seconds - 1e-6; t += beat) tick(t % (beat * 4) < 1e-6 ? 84 : 79, t);
+  }
+  const bar = $("progress-bar");
+  let frame = 0;
+  const progress = () => {
+    const done = Math.min((now() - origin) / seconds, 1);
+    bar.style.width = `${done * 100}%`;
+    bar.setAttribute("aria-valuenow", String(Math.round(done * 100)));
+    draw?.();
+    if (done < 1 && state.session === session) frame = requestAnimationFrame(progress);
+  };
+  progress();
+  await pause(session, seconds);
+  cancelAnimationFrame(frame);
+  bar.style.width = "0%";
+  bar.setAttribute("aria-valuenow", "0");
+}
+
+function endOrStop() {  // Record and Sing, pressed again, cancel a count-in or stop a recording early
+  endSession(state.mode === "countdown" ? "cancelled" : "early");
+}
+
+async function record() {
+  if (state.mode === "countdown" || state.mode === "recording") return endOrStop();
   const settings = readSettings();
   if (!settings) return;
   clearError();
@@ -226,36 +276,15 @@ async function record() {
   synth.start();
   clearTimeout(state.duetTimer);
   const metronome = $("metronome").checked ? settings.bpm : null;
-  const beat = metronome ? 60 / metronome : 1;
   const session = state.session = { cancelled: false, early: false, length: settings.recordSeconds };
   setMode("countdown");
-  const counts = metronome ? METRONOME_COUNT_IN : COUNTDOWN_SECONDS;
-  for (let count = counts; count > 0 && !session.cancelled; count--) {
-    $("countdown").textContent = String(count);
-    tick(count === counts ? 84 : 79);
-    await pause(session, beat);
-  }
-  if (session.cancelled) return cancelled("The count-in was cancelled.");
-  $("countdown").textContent = "";
+  if (!(await countIn(session, metronome))) return cancelled("The count-in was cancelled.");
   const origin = now();
   state.timed.start(origin);
   state.free.reset();  // what was played before the recording is not part of it, nor of the next free phrase
   setMode("recording");
-  if (metronome) for (let t = 0; t < settings.recordSeconds - 1e-6; t += beat) tick(t % (beat * 4) < 1e-6 ? 84 : 79, t);
   drawLive();
-  const bar = $("progress-bar");
-  let frame = 0;
-  const progress = () => {
-    const done = Math.min((now() - origin) / settings.recordSeconds, 1);
-    bar.style.width = `${done * 100}%`;
-    bar.setAttribute("aria-valuenow", String(Math.round(done * 100)));
-    if (done < 1 && state.session === session) frame = requestAnimationFrame(progress);
-  };
-  progress();
-  await pause(session, settings.recordSeconds);
-  cancelAnimationFrame(frame);
-  bar.style.width = "0%";
-  bar.setAttribute("aria-valuenow", "0");
+  await recordingWindow(session, origin, metronome);
   if (session.cancelled) return cancelled("The recording was cancelled; nothing was kept.");
   const length = session.early ? Math.max(now() - origin, 0.1) : settings.recordSeconds;
   state.session = null;
@@ -273,12 +302,161 @@ async function record() {
 }
 
 function cancelled(message) {
+  state.session?.microphone?.close();
   state.session = null;
   state.timed.reset();
   synth.stopAll();
+  showLevel(null);
   setMode("idle");
   showTake(state.current);
   phraseStatus(message);
+}
+
+// ---- singing ----------------------------------------------------------------------------------
+
+const PITCH_FLOOR = 36, PITCH_CEILING = 96;  // what the live trace shows: C2 to C7
+
+// The microphone's level on the meter (null: the microphone is closed, the meter hidden).
+function showLevel(value) {
+  const meter = $("level");
+  meter.value = value ?? 0;
+  $("level-box").hidden = value === null;
+}
+
+// Sing a phrase: the microphone, a count-in (the meter already shows the level, so the singer can
+// check it), the recording window with the pitch heard drawn in the roll; then the recording is
+// kept (before anything is asked of the server), heard as notes and continued like played ones.
+async function sing() {
+  if (state.mode === "countdown" || state.mode === "recording") return endOrStop();
+  const settings = readSettings();
+  if (!settings) return;
+  clearError();
+  stop();
+  clearTimeout(state.duetTimer);
+  const context = synth.start();
+  const metronome = $("metronome").checked ? settings.bpm : null;
+  const session = state.session = { cancelled: false, early: false, length: settings.recordSeconds, voice: true, trace: [], start: null };
+  setMode("countdown");
+  $("countdown").textContent = "🎤";
+  phraseStatus("Waiting for the microphone…");
+  const heard = ({ time, samples, rate, level }) => {
+    if (state.session !== session) return;
+    showLevel(level);
+    if (session.start === null || time < session.start) return;
+    const pitch = pitchOf(samples, rate);
+    const usable = pitch !== null && pitch >= PITCH_FLOOR && pitch <= PITCH_CEILING;
+    session.trace.push({ time: time - session.start + samples.length / rate / 2, pitch: usable ? pitch : null });
+  };
+  const opening = Microphone.open(context, heard);
+  const answer = await Promise.race([opening, new Promise((resolve) => { session.wake = () => resolve(null); })]).catch((error) => error);
+  if (session.cancelled || answer === null) {
+    opening.then((microphone) => microphone.close(), () => {});
+    return cancelled("Singing was cancelled.");
+  }
+  if (!(answer instanceof Microphone)) {
+    state.session = null;
+    showLevel(null);
+    setMode("idle");
+    showTake(state.current);
+    phraseStatus("");
+    showError(microphoneProblem(answer));
+    return;
+  }
+  const microphone = session.microphone = answer;
+  showLevel(0);
+  phraseStatus("Sing, hum or whistle after the count-in.");
+  if (!(await countIn(session, metronome))) return cancelled("The count-in was cancelled.");
+  const origin = now();
+  session.start = context.currentTime;
+  microphone.keep(session.start);
+  state.free.reset();
+  setMode("recording");
+  phraseStatus("");
+  await recordingWindow(session, origin, metronome, () => {
+    roll.showLive([], session.length, now() - origin, session.trace);
+  });
+  if (session.cancelled) return cancelled("The recording was cancelled; nothing was kept.");
+  const length = session.early ? Math.max(now() - origin, 0.1) : session.length;
+  setMode("extending");  // nothing to press while the recording is gathered
+  let samples = await microphone.finish(session.start, session.start + length);
+  state.session = null;
+  showLevel(null);
+  let rate = context.sampleRate;
+  while (rate > 32000 && rate % 2 === 0) { samples = halve(samples); rate /= 2; }
+  const take = newTake([], length, "voice");
+  take.audio = take.id;
+  take.bpm = metronome;
+  state.clocks.set(take.id, origin);
+  await hearTake(take, encodeWav(samples, rate));
+}
+
+// Keep a sung take and its recording, then have the server hear it as notes and continue them.
+// `wav` is the recording when it was just made; without it, it is read back from the browser.
+async function hearTake(take, wav = null) {
+  setMode("extending");
+  if (wav) {
+    state.voices.set(take.audio, decodeVoice(wav));
+    try {
+      await saveRecording(take.audio, wav);
+    } catch {
+      showError("This browser refused to keep the recording (storage full or private mode): a reload will lose it.");
+    }
+    remember(take);
+    showTake(take);
+  } else {
+    wav = await loadRecording(take.audio).catch(() => null);
+    if (!wav) {
+      setMode("idle");
+      showError("This take's recording is not kept in this browser any more, so it cannot be heard again. Sing it again.");
+      return;
+    }
+  }
+  $("model-status").textContent = "Listening to your recording…";
+  phraseStatus("");
+  let heard;
+  try {
+    heard = await transcribeRecording(wav);
+  } catch (error) {
+    setMode("idle");
+    $("model-status").textContent = "";
+    showTake(take);
+    showError(`${error.message} Your recording is kept in Takes: press Extend to try it again.`);
+    return;
+  }
+  if (!heard.notes.length) {
+    setMode("idle");
+    $("model-status").textContent = "";
+    showError("No notes were heard in the recording. Sing a little louder or closer to the microphone, and try again.");
+    return;
+  }
+  Object.assign(take, {
+    input: heard.notes,
+    inputSeconds: heard.input_seconds,
+    tuningCents: heard.tuning_cents,
+    bpm: take.bpm ?? heard.estimated_bpm ?? null,
+  });
+  await extendTake(take, { fresh: true });
+}
+
+// A recording's sound for playback: decoded once, then kept for this visit.
+function decodeVoice(wav) {
+  return wav.arrayBuffer().then((bytes) => synth.start().decodeAudioData(bytes)).catch(() => null);
+}
+
+function voiceOf(take) {
+  if (!state.voices.has(take.audio)) {
+    const loading = loadRecording(take.audio).catch(() => null).then((wav) => (wav ? decodeVoice(wav) : null));
+    state.voices.set(take.audio, loading);
+    loading.then((buffer) => { if (!buffer) state.voices.delete(take.audio); });  // try the store again next time
+  }
+  return state.voices.get(take.audio);
+}
+
+// Recordings no take uses any more (deleted, or past the history's limit) are dropped.
+function forgetUnusedRecordings() {
+  // The stored takes too: another tab of the page may have kept a recording since this one loaded.
+  const used = new Set([...state.takes, ...loadTakes(), state.deleted?.take].filter((t) => t?.audio).map((t) => t.audio));
+  keepRecordings(used).catch(() => {});
 }
 
 // A click of the count-in (or the metronome), `delay` seconds from now.
@@ -302,8 +480,12 @@ async function extendFreePlay() {
     const take = newTake(notes, end, $("duet").checked ? "duet" : "free play");
     state.clocks.set(take.id, origin);
     await extendTake(take, { fresh: true });
+  } else if (state.current && !state.current.input.length) {
+    const take = state.current;
+    if (take.audio && !take.edited) await hearTake(take);  // a recording the server did not hear: try again
+    else showError("This take has no notes left: sing or play a phrase, or choose another take.");
   } else if (state.current) {
-    const take = state.current;  // nothing new played: more ideas for the phrase on screen
+    const take = state.current;  // nothing new played: more ideas for the phrase on screen (edited or not)
     if (!take.extensions.length) await extendTake(take, { fresh: false });  // a take that failed before: try it again
     else await extendTake(newTake(take.input, take.inputSeconds, take.source, take), { fresh: false });
   } else {
@@ -425,6 +607,7 @@ function newTake(notes, inputSeconds, source, from = null) {
     seconds: 0,
     bpm: from?.bpm ?? null,
     timeSignature: from?.timeSignature ?? null,
+    audio: from?.audio ?? null,  // the id of the sung recording the phrase starts with, if any
   };
 }
 
@@ -483,6 +666,8 @@ function remember(take) {
 }
 
 function showTake(take) {
+  if (take?.id !== state.current?.id) $("play-voice").checked = true;  // a sung take plays its voice first
+  $("play-voice-toggle").hidden = !take?.audio;
   state.current = take;
   cancelAnimationFrame(state.liveFrame);
   if (!take) {
@@ -518,7 +703,8 @@ function describeTake(take, number) {
   const continuation = take.extensions.length ? `${take.extensions[take.chosen].length} notes` : "not continued";
   const settings = take.extensions.length
     ? ` · T ${Number(take.temperature ?? 1).toFixed(1)} · seed ${take.seed} · key ${take.key ?? "off"}` : "";
-  return `#${number} ${time} · ${take.source} · ${take.input.length} → ${continuation}${settings}`;
+  const input = take.input.length || !take.audio ? String(take.input.length) : `${take.inputSeconds.toFixed(1)} s recording`;
+  return `#${number} ${time} · ${take.source}${take.edited ? " (edited)" : ""} · ${input} → ${continuation}${settings}`;
 }
 
 function renderHistory() {
@@ -558,6 +744,7 @@ function openTake(take) {
     $("variations").value = String(take.extensions.length);
     readSettings();
   }
+  if (take.audio && !take.input.length && !take.edited) phraseStatus("This recording was not heard as notes yet: press Extend to try again.");
   $("roll").scrollIntoView({ block: "nearest", behavior: "smooth" });
 }
 
@@ -587,8 +774,10 @@ function undoDelete() {
 
 function forgetDeleted() {
   clearTimeout(state.deleted?.timer);
+  const recorded = state.deleted?.take.audio;
   state.deleted = null;
   $("undo-bar").hidden = true;
+  if (recorded) forgetUnusedRecordings();
 }
 
 // ---- playback ---------------------------------------------------------------------------------
@@ -613,13 +802,21 @@ function inTime(take) {
 }
 
 // Play the take shown: only its continuation (right after extending: in time with the phrase where
-// it was played live), or the phrase and then it.
-function play(continuationOnly = false) {
+// it was played live), or the phrase and then it. A sung phrase is heard as it was sung (unless
+// "Play my voice" is off), with Segue's notes on the synth from where the recording ends.
+async function play(continuationOnly = false) {
   const take = state.current;
   if (!take) return;
   stop();
+  let voice = null;
+  if (!continuationOnly && take.audio && $("play-voice").checked) {
+    voice = await voiceOf(take);
+    if (state.current !== take || state.playback || !(state.mode === "idle" || state.mode === "playing")) return;
+    if (!voice) phraseStatus("This take's recording is not kept in this browser any more: playing its notes instead.");
+  }
   const continuation = (take.extensions[take.chosen] || []).map((n) => shift(n, take.inputSeconds));
-  const notes = continuationOnly ? continuation : [...take.input, ...continuation];
+  const shown = continuationOnly ? continuation : [...take.input, ...continuation];
+  const notes = voice ? [...take.input.filter(bySegue), ...continuation] : shown;  // the voice sings the player's part
   const offset = continuationOnly ? take.inputSeconds : 0;
   const end = take.inputSeconds + take.seconds;
   const startAt = continuationOnly ? inTime(take) : null;
@@ -629,7 +826,15 @@ function play(continuationOnly = false) {
   const relative = notes.map((n) => shift(n, -offset));
   document.body.dataset.scheduled = String(synth.schedule(relative, at));
   midi.play(relative, delay);
-  state.playback = { at, offset, end, notes, lit: new Set(), frame: 0 };
+  let source = null;
+  if (voice) {
+    source = synth.context.createBufferSource();
+    source.buffer = voice;
+    source.connect(synth.context.destination);
+    source.start(at);
+  }
+  document.body.dataset.voice = source ? "playing" : "";
+  state.playback = { at, offset, end, notes: shown, lit: new Set(), frame: 0, voice: source };
   setMode("playing");
   const frame = () => {
     const playback = state.playback;
@@ -653,6 +858,8 @@ function stop() {
   cancelAnimationFrame(playback.frame);
   for (const pitch of playback.lit) piano.light(pitch, "echo", false);
   state.playback = null;
+  try { playback.voice?.stop(); } catch { /* not started */ }
+  delete document.body.dataset.voice;
   synth.stopAll();
   midi.allNotesOff();
   roll.setPlayhead(null);
@@ -662,6 +869,33 @@ function stop() {
 function togglePlay() {
   if (state.mode === "playing") stop(); else play(false);
 }
+
+// ---- editing the phrase -----------------------------------------------------------------------
+
+// The player's notes of the take shown can be edited in the roll (a transcription is rarely
+// perfect): the take is changed and saved, and Extend continues the edited phrase.
+function editNote({ kind, index, pitch }) {
+  const take = state.current;
+  if (!take || !take.input[index] || bySegue(take.input[index])) return;
+  stop();
+  const input = [...take.input];
+  const name = noteName(input[index].pitch);
+  if (kind === "delete") input.splice(index, 1);
+  else input[index] = { ...input[index], pitch };
+  Object.assign(take, { input, edited: true });
+  remember(take);
+  showTake(take);
+  if (kind === "pitch") roll.select(index);
+  phraseStatus(`${kind === "delete" ? `${name} removed` : `${name} is now ${noteName(pitch)}`}. Press Extend to continue the edited phrase.`);
+}
+
+roll.enableEditing({
+  allowed: () => Boolean(state.current) && (state.mode === "idle" || state.mode === "playing"),
+  onSelect: (note) => {
+    if (note) phraseStatus(`${noteName(note.pitch)} at ${note.start.toFixed(2)} s selected: Delete removes it; drag it up or down, or press ↑ ↓, to change its pitch.`);
+  },
+  onEdit: editNote,
+});
 
 // ---- files ------------------------------------------------------------------------------------
 
@@ -718,6 +952,8 @@ function clearAll() {
 
 function bind() {
   $("record").addEventListener("click", record);
+  $("sing").addEventListener("click", sing);
+  $("play-voice").addEventListener("change", () => { if (state.mode === "playing") play(false); });
   $("extend").addEventListener("click", extendFreePlay);
   $("extend-again").addEventListener("click", extendAgain);
   $("play").addEventListener("click", togglePlay);
@@ -783,6 +1019,7 @@ async function main() {
   showTake(state.takes[0] ?? null);
   setMode("idle");
   midi.open();
+  forgetUnusedRecordings();
   try {
     const model = await modelInfo();
     applyLimits(model.limits);
@@ -794,3 +1031,5 @@ async function main() {
 }
 
 main();
+
+export { roll };  // for the page's tests: where a note is drawn
