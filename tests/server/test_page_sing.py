@@ -163,15 +163,26 @@ def test_a_sung_phrase_is_heard_continued_edited_and_played_with_the_voice(singe
 
 def test_a_recording_the_server_refuses_is_kept_and_can_be_heard_again(singer):
     page = singer
+    page.click("#sing")  # Escape cancels the count-in, and the microphone is let go
+    page.wait_for_function("() => document.body.dataset.state === 'countdown'")
+    page.wait_for_function("() => !document.getElementById('level-box').hidden")
+    page.keyboard.press("Escape")
+    wait_idle(page, timeout=2000)
+    assert "cancelled" in page.inner_text("#phrase-status") and page.is_hidden("#level")
+    assert page.locator("#history li").count() == 0
+
     page.route("**/api/transcribe", lambda route: route.fulfill(
         status=422, content_type="application/json", body='{"detail": "the recording is too quiet"}'))
-    sing(page)
+    sing(page, seconds=20)
+    page.wait_for_timeout(5000)
+    page.click("#sing")  # "Stop singing": keep what was sung, and go on with it now
     page.wait_for_selector("#error:not([hidden])", timeout=20_000)
     assert page.inner_text("#error-text").startswith("The recording is too quiet.")
     assert "kept in Takes" in page.inner_text("#error-text")
     wait_idle(page)
     [take] = takes(page)
     assert take["source"] == "voice" and take["input"] == [] and not take["extensions"]
+    assert 4.5 < take["inputSeconds"] < 6.5
     assert stored_recording(page, take["audio"]) is not None
     assert page.inner_text("#sing") == "🎤 Sing" and page.is_enabled("#sing")
 
