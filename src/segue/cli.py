@@ -132,6 +132,24 @@ def build_parser() -> argparse.ArgumentParser:
                           help="inputs per robustness sweep (tempo, length, temperature, chained; default 300)")
     evaluate.set_defaults(run=_evaluate)
 
+    heard = commands.add_parser("evaluate-transcription",
+                                help="measure how recordings of voices and instruments become notes, and what that "
+                                     "changes in the continuations; writes docs/transcription.md and .json")
+    heard.add_argument("--data", type=Path, default=DEFAULT_DATA, help="prepared data (melodies from its held-out songs)")
+    heard.add_argument("--split", choices=("test", "valid"), default="test", help="held-out songs to use")
+    heard.add_argument("--melodies", type=int, default=40, help="melodies per voice and noise level (default 40)")
+    heard.add_argument("--timbre", action="append", help="a voice to use (repeatable; default: all of "
+                                                           "choir-aahs, voice-oohs, synth-voice, whistle, recorder, "
+                                                           "flute, violin)")
+    heard.add_argument("--checkpoint", type=Path, default=DEFAULT_MODEL,
+                       help="the model whose continuations are compared (default: the shipped one)")
+    heard.add_argument("--no-continuations", action="store_true", help="transcription scores only")
+    heard.add_argument("--out", type=Path, default=Path("out/transcription"),
+                       help="writes OUT.md and OUT.json (default out/transcription; the committed report is "
+                            "docs/transcription)")
+    _threads_option(heard, None)
+    heard.set_defaults(run=_evaluate_transcription)
+
     serve = commands.add_parser("serve", help="run the web app and JSON API")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
@@ -353,6 +371,31 @@ def _evaluate(args: argparse.Namespace) -> int:
         value = target["value"]
         shown = ", ".join(f"{v:.3f}" for v in value) if isinstance(value, list) else "—" if value is None else f"{value:.3f}"
         print(f"{name}: {shown} (target {target['target']}) {'met' if target['met'] else 'NOT met'}")
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _evaluate_transcription(args: argparse.Namespace) -> int:
+    from .audio import find_soundfont
+    from .performances import TIMBRES
+    from .threads import training_threads
+    from .transcription_eval import evaluate_transcription, write_report
+
+    use_threads(args.threads or training_threads())
+    unknown = [t for t in args.timbre or () if t not in TIMBRES]
+    if unknown:
+        return _fail(f"unknown voice {unknown[0]!r}: choose from {', '.join(TIMBRES)}")
+    if args.melodies < 1:
+        return _fail(f"--melodies must be at least 1, got {args.melodies}")
+    find_soundfont()  # a missing SoundFont is one line now, not after the data is read
+    try:
+        results = evaluate_transcription(args.data, args.split, args.melodies, tuple(args.timbre or TIMBRES),
+                                         None if args.no_continuations else args.checkpoint)
+    except ValueError as error:  # no data, an empty split
+        return _fail(str(error))
+    written = write_report(results, args.out, args.command_line)
+    for name, target in results["targets"].items():
+        print(f"{name}: {target['value']} (target {target['target']}) {'met' if target['met'] else 'NOT met'}")
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 

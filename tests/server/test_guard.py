@@ -17,7 +17,7 @@ NOTES = [{"pitch": n.pitch, "start": n.start, "end": n.end} for n in played([60,
 
 @pytest.fixture(scope="module")
 def client(tiny_model):
-    with TestClient(create_app(Settings(max_upload_bytes=4096), tiny_model)) as client:
+    with TestClient(create_app(Settings(max_upload_bytes=4096, max_audio_bytes=4096), tiny_model)) as client:
         yield client
 
 
