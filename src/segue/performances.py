@@ -8,7 +8,7 @@ Expression is done with pitch bend on a ±12 semitone range, set every `BEND_STE
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -53,13 +53,16 @@ def perform(notes: list[Note], seconds: float, timbre: str, expression: Expressi
     if program is None:
         mono = _whistle(notes, total, _bend_curve(notes, total, expression), np.random.default_rng(seed + 1))
     else:
-        # A SoundFont sample may sound off its note: played that much higher or lower, the sound is
-        # the note the reference says.
-        correction = sounding_offset(program, soundfont)
-        played = [Note(n.pitch - round(correction), n.start, n.end, n.velocity) for n in notes]
-        tuning = expression.tuning_cents - 100 * (correction - round(correction))
-        mono = _render(played, total, program, _bend_curve(played, total, replace(expression, tuning_cents=tuning)),
-                       soundfont)
+        # A SoundFont's samples may sound off their notes (by a few cents, or 9 semitones for
+        # TimGM6mb's whistle): each note is played that much higher or lower, so that what sounds
+        # is the note the reference says.
+        offsets = {pitch: sounding_offset(program, pitch, soundfont) for pitch in {n.pitch for n in notes}}
+        played = [Note(n.pitch - round(offsets[n.pitch]), n.start, n.end, n.velocity) for n in notes]
+        bends = _bend_curve(played, total, expression)
+        for note in notes:
+            a, b = round(note.start * SAMPLE_RATE), min(total, round(note.end * SAMPLE_RATE))
+            bends[a:b] -= offsets[note.pitch] - round(offsets[note.pitch])
+        mono = _render(played, total, program, bends, soundfont)
     if expression.snr_db is not None:
         power = np.mean(mono[np.abs(mono) > 1e-4] ** 2) if np.any(np.abs(mono) > 1e-4) else 0.0
         noise = np.random.default_rng(seed).normal(size=len(mono))
@@ -116,15 +119,16 @@ def _whistle(notes: list[Note], total: int, bends: np.ndarray, rng: np.random.Ge
 
 
 @cache
-def sounding_offset(program: int, soundfont=None) -> float:
-    """Semitones by which `program` sounds off the note it is given (D4, measured by Praat)."""
+def sounding_offset(program: int, pitch: int, soundfont=None) -> float:
+    """Semitones by which `program` sounds off `pitch` when given it (measured by Praat)."""
     import parselmouth
 
-    samples = _render([Note(62, 0.0, 1.0, 90)], SAMPLE_RATE, program, np.zeros(SAMPLE_RATE), soundfont)
-    pitch = parselmouth.Sound(samples, sampling_frequency=SAMPLE_RATE).to_pitch_ac(pitch_floor=40, pitch_ceiling=4000)
-    frequency = pitch.selected_array["frequency"]
-    heard = 69 + 12 * np.log2(np.median(frequency[frequency > 0]) / 440)
-    return float(heard - 62)
+    samples = _render([Note(pitch, 0.0, 0.5, 90)], SAMPLE_RATE // 2, program, np.zeros(SAMPLE_RATE // 2), soundfont)
+    track = parselmouth.Sound(samples, sampling_frequency=SAMPLE_RATE).to_pitch_ac(pitch_floor=40, pitch_ceiling=4000)
+    frequency = track.selected_array["frequency"]
+    if not np.any(frequency > 0):
+        return 0.0  # silent there (outside the sample's keys): nothing to correct
+    return float(69 + 12 * np.log2(np.median(frequency[frequency > 0]) / 440) - pitch)
 
 
 def _bend_curve(notes: list[Note], total: int, expression: Expression) -> np.ndarray:

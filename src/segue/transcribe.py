@@ -248,13 +248,22 @@ def _segments(times: np.ndarray, midi: np.ndarray, loudness: np.ndarray,
     vibrato_frames = max(1, round(config.vibrato_seconds / config.time_step))
     start = None  # frame index where the current note began
     attacked = True
+    glide = 0.0  # the direction the pitch moved to reach the current note (0: it was attacked)
+
+    def settled(until: int) -> int:
+        """The current note's first frame past its glide: `glide_frames` in, later while the
+        pitch still moves on towards it."""
+        frame = start + config.glide_frames
+        while frame < until and glide * (midi[frame] - midi[frame - 1]) > config.glide_step:
+            frame += 1
+        return frame
 
     def close(end_index: int) -> None:
         if start is None:
             return
         begin, end = times[start] - config.time_step / 2, times[end_index - 1] + config.time_step / 2
         if end - begin >= config.min_note_seconds:
-            held = midi[start + min(config.glide_frames, (end_index - start) // 2): end_index]
+            held = midi[min(settled(end_index), start + (end_index - start) // 2): end_index]
             notes.append((round(max(begin, 0.0), 4), round(end, 4), _held_pitch(held, vibrato_frames), attacked))
 
     for i in range(len(midi)):
@@ -263,9 +272,9 @@ def _segments(times: np.ndarray, midi: np.ndarray, loudness: np.ndarray,
             start = None
             continue
         if start is None:
-            start, attacked = i, True
+            start, attacked, glide = i, True, 0.0
             continue
-        held = midi[start + config.glide_frames: i]
+        held = midi[settled(i): i]
         if len(held) >= config.settle_frames:
             centre = float(np.median(held))
             ahead = midi[i: i + config.settle_frames] - centre
@@ -283,9 +292,9 @@ def _segments(times: np.ndarray, midi: np.ndarray, loudness: np.ndarray,
                    and direction * (midi[split - 1] - centre) > 0):
                 split -= 1
             close(split)
-            start, attacked = split, False
+            start, attacked, glide = split, False, direction
         elif dipped:
             close(i)
-            start, attacked = i, True
+            start, attacked, glide = i, True, 0.0
     close(len(midi))
     return notes
