@@ -28,8 +28,12 @@ def test_bench_times_the_model_and_a_real_server_and_writes_its_report(tiny_chec
     assert result["baseline"]["server"]["start_to_first_answer_s"] > 0
     assert result["baseline"]["server"]["peak_rss_mb_at_first_answer"] > 0
     assert "The same server started with the baseline, `tiny.pt`" in report
+    heard = result["transcription"]
+    assert heard["runs"] == 1 and heard["p50_ms"] > 0 and heard["notes_right"] == heard["notes"] == 15
+    assert "## Transcription" in report and "whistled" in report
     out = capsys.readouterr().out
     assert "HTTP,  3 clients" in out and "baseline server start-up" in out and f"wrote {markdown}" in out
+    assert "transcription, 5 s of audio: p50" in out
 
 
 def test_bench_refuses_bad_options_and_a_bad_checkpoint_in_one_line(tmp_path, capsys):

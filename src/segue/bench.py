@@ -1,11 +1,13 @@
 """`segue bench`: how fast a continuation is, alone and under load, measured the same way on any machine.
 
-Three parts, each compared with the original system's 0.39 s per continuation:
+Four parts, the first three compared with the original system's 0.39 s per continuation:
 - the model: `extend` on a 5 s phrase in this process, one continuation and eight variations;
 - the server: a real `segue serve` started as a subprocess, timed from launch to its first
   answer, then loaded with 1, 4, 16 and 32 concurrent clients, each sending its next request as
   soon as the last one is answered (closed loop), for a bounded count and time per level;
-- the server's peak memory (VmHWM of each of its processes).
+- the server's peak memory (VmHWM of each of its processes);
+- transcription: the same phrase whistled (made in code, with vibrato and glides) and turned back
+  into notes, 5 s of audio per run.
 
 The load generator is a small asyncio HTTP/1.1 client with one keep-alive connection per client:
 on a 2-core machine it shares the cores with the server, so it has to cost as little as possible.
@@ -52,6 +54,7 @@ class BenchConfig:
     min_requests: int = 300  # ...and at least this many
     seconds_per_level: float = 30.0  # ...stopping early when a level takes this long
     start_timeout: float = 60.0
+    transcription_runs: int = 100  # timed transcriptions of the 5 s recording, after warm_up_runs // 4
 
 
 @dataclass
@@ -74,6 +77,7 @@ class BenchResult:
     server: dict = field(default_factory=dict)
     command_line: str = "segue bench"
     baseline: dict = field(default_factory=dict)  # the baseline model's figures, like `model`
+    transcription: dict = field(default_factory=dict)
 
 
 def percentiles(seconds: list[float]) -> dict:
@@ -106,6 +110,26 @@ def time_model(config: BenchConfig) -> tuple[dict, dict]:
             figures[label][name] = {"runs": config.model_runs, "variations": variations, **percentiles(values)}
     baseline = {"checkpoint": str(config.baseline), **figures["baseline"]} if config.baseline is not None else {}
     return figures["model"], baseline
+
+
+def time_transcription(config: BenchConfig) -> dict:
+    """Latency of `transcribe` on 5 s of the bench phrase, whistled with vibrato and glides."""
+    from .performances import Expression, perform, wav_bytes
+    from .transcribe import transcribe
+
+    recording = wav_bytes(perform(BENCH_PHRASE, BENCH_INPUT_SECONDS - 0.5, "whistle",
+                                  Expression(vibrato_cents=40, glide_seconds=0.04, tuning_cents=-20)))
+    heard = transcribe(recording).notes
+    for _ in range(max(1, config.warm_up_runs // 4)):
+        transcribe(recording)
+    timings = []
+    for _ in range(config.transcription_runs):
+        started = time.perf_counter()
+        transcribe(recording)
+        timings.append(time.perf_counter() - started)
+    return {"runs": config.transcription_runs, "audio_seconds": BENCH_INPUT_SECONDS,
+            "notes_right": sum(a.pitch == b.pitch for a, b in zip(heard, BENCH_PHRASE)),
+            "notes": len(BENCH_PHRASE), "notes_heard": len(heard), **percentiles(timings)}
 
 
 def request_body(seed: int) -> bytes:
@@ -250,10 +274,11 @@ def config_record(config) -> dict:
 
 def run(config: BenchConfig, command_line: str = "segue bench") -> BenchResult:
     model, baseline = time_model(config)
+    transcription = time_transcription(config)
     server = time_server(config)
     if config.baseline is not None:
         baseline["server"] = time_start(config.baseline, config)
-    return BenchResult(machine(), config_record(config), model, server, command_line, baseline)
+    return BenchResult(machine(), config_record(config), model, server, command_line, baseline, transcription)
 
 
 def speedup(milliseconds: float) -> str:
@@ -319,6 +344,13 @@ def markdown(result: BenchResult) -> str:
                   f"{server['peak_rss_mb_at_first_answer']:.0f} MiB |",
                   f"| `{name}` | {other['start_to_first_answer_s']:.2f} s | {other['peak_rss_mb_at_first_answer']:.0f} MiB |",
                   "", "A PyTorch checkpoint (`.pt`) loads PyTorch into the server; a model file (`.npz`) does not."]
+    if result.transcription:
+        heard = result.transcription
+        lines += ["", "## Transcription", "",
+                  f"`transcribe` on {heard['audio_seconds']:g} s of the same phrase whistled (made in code, with "
+                  f"vibrato and glides), {heard['runs']} runs: p50 **{heard['p50_ms']:.0f} ms**, p95 "
+                  f"{heard['p95_ms']:.0f} ms, mean {heard['mean_ms']:.0f} ms (target: p50 at most 300 ms). It heard "
+                  f"{heard['notes_heard']} notes, {heard['notes_right']} of the {heard['notes']} at the right pitch."]
     return "\n".join(lines) + "\n"
 
 
@@ -335,6 +367,10 @@ def summary(result: BenchResult) -> str:
              f"({speedup(f['p50_ms'])} than 0.39 s)" for f in result.model.values()]
     lines += [f"baseline, {f['variations']} continuation(s): p50 {f['p50_ms']:.2f} ms, p95 {f['p95_ms']:.2f} ms"
               for key, f in result.baseline.items() if key not in ("checkpoint", "server")]
+    if result.transcription:
+        heard = result.transcription
+        lines.append(f"transcription, {heard['audio_seconds']:g} s of audio: p50 {heard['p50_ms']:.0f} ms, "
+                     f"p95 {heard['p95_ms']:.0f} ms")
     server = result.server
     lines.append(f"server start-up to first answer: {server['start_to_first_answer_s']:.2f} s; "
                  f"peak memory {server['peak_rss_mb']['total']:.0f} MiB")

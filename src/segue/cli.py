@@ -164,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--workers", type=int, default=1, help="server processes (default 1, as `segue serve`)")
     bench.add_argument("--baseline", type=Path, help="an earlier model to time alongside, run for run (e.g. "
                        "models/segue-gru-v1.pt)")
-    bench.add_argument("--runs", type=int, default=300, help="timed model runs per figure (default 300)")
+    bench.add_argument("--runs", type=int, default=300,
+                       help="timed model runs per figure, and a third as many transcriptions (default 300)")
     bench.add_argument("--clients", default="1,4,16,32", help="concurrent clients per load level (default 1,4,16,32)")
     bench.add_argument("--requests", type=int, default=300, help="requests per load level, at least (default 300)")
     bench.add_argument("--markdown", type=Path, default=Path("docs/benchmarks.md"), help="report to write")
@@ -453,7 +454,8 @@ def _bench(args: argparse.Namespace) -> int:
     if args.runs < 1 or args.requests < 1 or args.workers < 1 or min(clients) < 1:
         return _fail("--runs, --requests, --workers and each of --clients must be at least 1")
     config = bench.BenchConfig(checkpoint=args.checkpoint, baseline=args.baseline, model_runs=args.runs,
-                               workers=args.workers, concurrency=clients, min_requests=args.requests)
+                               transcription_runs=max(1, args.runs // 3), workers=args.workers, concurrency=clients,
+                               min_requests=args.requests)
     result = bench.run(config, args.command_line)
     bench.write(result, args.markdown, args.json)
     print(bench.summary(result))
