@@ -17,6 +17,7 @@ from .modelfile import DEFAULT_MODEL, CheckpointError
 from .data import DEFAULT_DATA, DEFAULT_SHARDS, DataError
 from .generate import ExtendError
 from .keyboard import KeyboardError
+from .microphone import MicrophoneError
 from .files import write_atomically
 from .midi_io import MidiError
 from .options import DEFAULTS
@@ -27,7 +28,7 @@ EXIT_USAGE = 2
 TRAINING_MODULES = ("torch", "music21", "matplotlib")  # segue[train]: data preparation, training, evaluation
 MODEL_HELP = "a model file (.npz; default: the shipped model), or a training checkpoint (.pt, needs PyTorch)"
 USER_ERRORS = (MidiError, ExtendError, CheckpointError, DataError, KeyboardError, AudioError, TranscriptionError,
-               OSError)
+               MicrophoneError, OSError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -185,13 +186,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     play = commands.add_parser("play", help="keyboard mode: record a phrase, hear its continuation")
     play.add_argument("--port", help="MIDI input to record from (default: the first keyboard)")
+    play.add_argument("--mic", nargs="?", const="", metavar="DEVICE",
+                      help="sing, hum or whistle into a microphone instead (default: the system's; or a PortAudio "
+                           "device name or number); each take is kept as a WAV file and transcribed")
     play.add_argument("--out-port", help="MIDI output to play the continuation on (a synth, or the keyboard)")
     play.add_argument("--audio", action="store_true", help="play through FluidSynth on the sound card")
     play.add_argument("--soundfont", type=Path, help="General MIDI SoundFont for --audio")
     play.add_argument("--seconds", type=float, default=DEFAULTS.seconds, help="length of the recording and of the continuation")
     play.add_argument("--countdown", type=int, default=3, help="seconds of count-in (default 3)")
     play.add_argument("--takes-dir", type=Path, default=Path("~/.segue/takes"), help="where takes are saved")
-    play.add_argument("--replay", type=Path, help="play this MIDI file into the recorder, as if from a keyboard")
+    play.add_argument("--replay", type=Path, help="play this MIDI file into the recorder, as if from a keyboard, "
+                                                  "or this recording (WAV, FLAC, OGG, MP3), as if into a microphone")
     play.add_argument("--server", help="use a running `segue serve` at this URL instead of loading the model")
     play.add_argument("--loop", action="store_true", help="call and response: the next take starts after playback")
     play.add_argument("--takes", type=int, help="stop after this many takes")
@@ -496,6 +501,7 @@ def _play(args: argparse.Namespace) -> int:
     from .keyboard import (Clock, Display, ReplayInput, Session, SessionOptions, continue_in_process,
                            continue_with_server, flushed, open_input, open_output)
     from .keys import parse_key
+    from .microphone import Microphone, ReplayMicrophone
     from .modelfile import load_model
 
     check_options(args.seconds, args.temperature, args.top_p, 1)
@@ -508,10 +514,18 @@ def _play(args: argparse.Namespace) -> int:
             parse_key(args.key)  # a bad key name fails now, not after a take
         except ValueError as error:
             return _fail(str(error))
+    if args.mic is not None and (args.port or args.replay):
+        return _fail("choose one of --mic, --port and --replay")
     clock = Clock()
-    if args.replay:
+    if args.replay and _is_recording(args.replay):
+        recording = ReplayMicrophone(args.replay)  # one recording, heard take after take
+        source = lambda: recording  # noqa: E731
+    elif args.replay:
         ReplayInput(args.replay, clock)  # a bad file fails now, before the count-in
         source = lambda: ReplayInput(args.replay, clock)  # noqa: E731 - a fresh replay for each take
+    elif args.mic is not None:
+        microphone = Microphone(int(args.mic) if args.mic.isdigit() else args.mic or None)
+        source = lambda: microphone  # noqa: E731
     else:
         keyboard = open_input(args.port)
         source = lambda: flushed(keyboard)  # noqa: E731
@@ -529,6 +543,16 @@ def _play(args: argparse.Namespace) -> int:
         if output is not None:
             output.close()
     return 0
+
+
+def _is_recording(path: Path) -> bool:
+    from .transcribe import is_audio
+
+    try:
+        with open(path, "rb") as file:
+            return is_audio(file.read(16))
+    except OSError:
+        return False  # the MIDI reader says what is wrong with the path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,10 @@
-"""Keyboard mode (`segue play`): count in, record a phrase from a MIDI input, extend it, play the
-continuation back, and keep every take on disk.
+"""Keyboard mode (`segue play`): count in, record a phrase from a MIDI input or a microphone
+(`--mic`: sung, hummed or whistled, then transcribed), extend it, play the continuation back, and
+keep every take on disk (a sung take as its recording, kept before it is transcribed).
 
-Hardware stays at the edges: recording and playback take mido ports and a clock, so `--replay`
-and the tests run the whole flow without a keyboard or a sound card."""
+Hardware stays at the edges: recording and playback take mido ports, recorders
+(`segue.microphone`) and a clock, so `--replay` and the tests run the whole flow without a
+keyboard, a microphone or a sound card."""
 
 from __future__ import annotations
 
@@ -23,9 +25,12 @@ from rich.progress import BarColumn, Progress, TextColumn
 from .audio import hushed_stderr
 from .errors import first_line
 from .keys import pitch_name
+from .files import replaced_atomically
+from .microphone import Recorder, wav_file_bytes
 from .midi_io import DRUM_CHANNEL, NoteTracker, note_events, read_midi, write_midi
 from .notes import Note
 from .options import DEFAULTS
+from .transcribe import TranscriptionError, transcribe
 
 POLL_SECONDS = 0.001  # how often the recorder looks for new messages: its timing resolution
 SPIN_SECONDS = 0.002  # the last stretch of a wait is spun, not slept: sleep can overshoot by a millisecond
@@ -281,44 +286,87 @@ class Session:
         for count in range(options.countdown, 0, -1):
             self.display.countdown(count)
             clock.sleep_until(clock.now() + 1)
-        port = self.source()
+        source = self.source()
         self.display.recording(options.seconds, clock)
-        tracker = NoteTracker()
         started = clock.now()
-        try:
-            notes = record(port, options.seconds, clock, self.display.message, tracker)
-        except KeyboardInterrupt:  # stopped mid-take: keep what was played so far
-            elapsed = min(max(clock.now() - started, 0.0), options.seconds)
-            partial = tracker.close(elapsed)
-            if partial:
-                self._save_take(Take(partial), elapsed, "take-interrupted")
-            raise
-        finally:
-            self.display.recorded()
-        take_end = started + options.seconds
-        take = Take(notes)
-        base = self._save_take(take, options.seconds, "take")  # before the model runs: the take is kept
-        if not notes:
-            self.display.nothing_played()
+        if isinstance(source, BaseInput):
+            take, base = self._played(source, started)
+        else:
+            take, base = self._sung(source, started)
+        if not take.notes:
             return take
-        take.continuation, take.model_ms = self.generate(notes, options.seconds, options.seconds)
+        take_end = started + options.seconds
+        take.continuation, take.model_ms = self.generate(take.notes, options.seconds, options.seconds)
         take.ready_ms = (clock.now() - take_end) * 1000
         take.files["continuation"] = base.with_name(base.name + "-continuation.mid")
         take.files["joined"] = base.with_name(base.name + "-joined.mid")
         write_midi(take.continuation, take.files["continuation"], options.seconds)
-        write_midi(notes + [n.shifted(options.seconds) for n in take.continuation], take.files["joined"],
+        write_midi(take.notes + [n.shifted(options.seconds) for n in take.continuation], take.files["joined"],
                    2 * options.seconds)
         self.display.continuation(take)
         self.playback(take, origin=take_end)
         return take
 
-    def _save_take(self, take: Take, length: float, kind: str) -> Path:
-        self.takes.append(take)
+    def _played(self, port: BaseInput, started: float) -> tuple[Take, Path]:
+        """A take from a MIDI input, saved before the model runs."""
+        seconds = self.options.seconds
+        tracker = NoteTracker()
+        try:
+            notes = record(port, seconds, self.clock, self.display.message, tracker)
+        except KeyboardInterrupt:  # stopped mid-take: keep what was played so far
+            elapsed = min(max(self.clock.now() - started, 0.0), seconds)
+            partial = tracker.close(elapsed)
+            if partial:
+                self._save_notes(Take(partial), self._new_take_base(), elapsed, "take-interrupted")
+            raise
+        finally:
+            self.display.recorded()
+        take = Take(notes)
+        base = self._save_notes(take, self._new_take_base(), seconds, "take")
+        if not notes:
+            self.display.nothing_played()
+        return take, base
+
+    def _sung(self, recorder: Recorder, started: float) -> tuple[Take, Path]:
+        """A take from a recorder: its audio saved first, then transcribed and the notes saved."""
+        try:
+            samples = recorder.record(self.options.seconds, self.clock, self.display.level)
+        except KeyboardInterrupt:  # stopped mid-take: keep what was sung so far
+            if len(recorder.heard):
+                self._save_audio(Take([]), self._new_take_base(), recorder.heard, recorder.rate, "take-interrupted")
+            raise
+        finally:
+            self.display.recorded()
+        take = Take([])
+        base = self._save_audio(take, self._new_take_base(), samples, recorder.rate, "take")
+        try:
+            heard = transcribe(take.files["take-audio"].read_bytes())
+        except TranscriptionError as error:
+            self.display.not_heard(str(error))
+            return take, base
+        take.notes = heard.notes
+        self.display.heard(heard.notes, heard.tuning_cents)
+        return take, self._save_notes(take, base, self.options.seconds, "take")
+
+    def _new_take_base(self) -> Path:
         stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-        base = self.options.takes_dir.expanduser() / f"{stamp}-{len(self.takes):03d}"
+        return self.options.takes_dir.expanduser() / f"{stamp}-{len(self.takes) + 1:03d}"
+
+    def _save_notes(self, take: Take, base: Path, length: float, kind: str) -> Path:
+        if not any(kept is take for kept in self.takes):  # a sung take was kept with its audio
+            self.takes.append(take)
         take.files[kind] = base.with_name(f"{base.name}-{kind}.mid")
         write_midi(take.notes, take.files[kind], length)
         self.display.saved(take.files[kind], len(take.notes))
+        return base
+
+    def _save_audio(self, take: Take, base: Path, samples, rate: int, kind: str) -> Path:
+        self.takes.append(take)
+        path = take.files[f"{kind}-audio"] = base.with_name(f"{base.name}-{kind}.wav")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with replaced_atomically(path) as temporary:
+            temporary.write_bytes(wav_file_bytes(samples, rate))
+        self.display.saved_audio(path, len(samples) / rate)
         return base
 
     def playback(self, take: Take, origin: float | None = None) -> None:
@@ -335,16 +383,28 @@ class Session:
         self.display.played(take)
 
 
+LEVEL_BARS = " ▁▂▃▄▅▆▇█"
+LEVEL_FLOOR_DBFS = -60.0  # the meter's empty end; its full end is 0 dBFS
+
+
+def level_meter(dbfs: float, width: int = 8) -> str:
+    """A level as a bar of `width` characters: -60 dBFS empty, 0 dBFS full."""
+    filled = max(0.0, min(1.0, 1 - dbfs / LEVEL_FLOOR_DBFS)) * width
+    whole = int(filled)
+    part = LEVEL_BARS[round((filled - whole) * (len(LEVEL_BARS) - 1))] if whole < width else ""
+    return (LEVEL_BARS[-1] * whole + part).ljust(width)
+
+
 class RecordingBar(Progress):
     """A progress bar that reads the recording clock each time it is drawn, so it moves while
-    the player rests too."""
+    the player rests too; with a microphone, the input level beside it."""
 
     def __init__(self, seconds: float, clock: Clock, console: Console) -> None:
         self.clock, self.seconds, self.started, self.task = clock, seconds, clock.now(), None
-        super().__init__(TextColumn("[red]● rec[/]"), BarColumn(bar_width=44),
-                         TextColumn("{task.completed:4.1f} / {task.total:g} s"), console=console,
-                         refresh_per_second=20)
-        self.task = self.add_task("recording", total=seconds)
+        super().__init__(TextColumn("[red]● rec[/]"), BarColumn(bar_width=36),
+                         TextColumn("{task.completed:4.1f} / {task.total:g} s"), TextColumn("{task.fields[level]}"),
+                         console=console, refresh_per_second=20)
+        self.task = self.add_task("recording", total=seconds, level="")
 
     def get_renderables(self):
         if self.task is not None:
@@ -363,7 +423,7 @@ class Display:
         self.console.print(f"[bold]{count}…[/]")
 
     def recording(self, seconds: float, clock: Clock) -> None:
-        self.console.print(f"[bold red]● recording {seconds:g} s[/]: play now")
+        self.console.print(f"[bold red]● recording {seconds:g} s[/]: play or sing now")
         self.bar = RecordingBar(seconds, clock, self.console)
         self.bar.start()
 
@@ -374,8 +434,22 @@ class Display:
         velocity = f"vel {message.velocity:3d}" if on else ""
         self.console.print(f"  {moment:5.2f} s  {'▶ on ' if on else '  off'}  {pitch_name(message.note):<4} {velocity}")
 
+    def level(self, dbfs: float) -> None:
+        self.bar.update(self.bar.task, level=f"[green]{level_meter(dbfs)}[/] {dbfs:5.0f} dB")
+
     def recorded(self) -> None:
         self.bar.stop()
+
+    def saved_audio(self, path: Path, seconds: float) -> None:
+        self.console.print(f"■ {seconds:.1f} s of sound, saved {path}")
+
+    def heard(self, notes: list[Note], tuning_cents: float) -> None:
+        names = "  ".join(f"{pitch_name(n.pitch)}@{n.start:.2f}" for n in notes)
+        self.console.print(f"[bold]heard[/]: {len(notes)} notes (you sang {tuning_cents:+.0f} cents from A440)")
+        self.console.print(f"  {names}")
+
+    def not_heard(self, problem: str) -> None:
+        self.console.print(f"[yellow]No notes heard: {problem}. The recording is kept; try again.[/]")
 
     def saved(self, path: Path, count: int) -> None:
         self.console.print(f"■ {count} notes, saved {path}")

@@ -90,7 +90,12 @@ def read_melody(data: bytes, track: int | None = None) -> Melody:
 
 def transcribe(data: bytes, config: TranscriptionConfig = TranscriptionConfig()) -> Transcription:
     """A recording (the file's bytes) -> its notes; raises TranscriptionError."""
-    samples, rate = _read(data)
+    return transcribe_samples(*read_audio(data), config)
+
+
+def transcribe_samples(samples: np.ndarray, rate: int,
+                       config: TranscriptionConfig = TranscriptionConfig()) -> Transcription:
+    """Mono samples (floats, full scale 1) at `rate` -> their notes; raises TranscriptionError."""
     seconds = len(samples) / rate
     if seconds < config.min_seconds:
         raise TranscriptionError(f"the recording is {seconds:.2f} s long: sing at least {config.min_seconds:g} s")
@@ -138,7 +143,8 @@ def clipped_share(samples: np.ndarray) -> float:
     return float(runs.sum()) / len(samples)
 
 
-def _read(data: bytes) -> tuple[np.ndarray, int]:
+def read_audio(data: bytes) -> tuple[np.ndarray, int]:
+    """A recording's samples, mixed down to mono, and its sample rate."""
     import soundfile
 
     try:
