@@ -19,6 +19,7 @@ from .notes import Note
 
 BEND_RANGE = 12  # semitones either way: room for a glide across an octave
 BEND_STEP = 0.005  # seconds between pitch-bend updates (200 Hz: smooth for 6 Hz vibrato)
+HANDOVER = 0.03  # s: a note's ring fades out over this once the next note begins
 # Voices and instruments people carry a tune with: General MIDI programs (counting from 0), or
 # None for a whistle made here (a sine with breath noise): TimGM6mb's whistle sample sounds 9
 # semitones below its note and is silent above about F5, where people whistle.
@@ -62,13 +63,32 @@ def perform(notes: list[Note], seconds: float, timbre: str, expression: Expressi
         for note in notes:
             a, b = round(note.start * SAMPLE_RATE), min(total, round(note.end * SAMPLE_RATE))
             bends[a:b] -= offsets[note.pitch] - round(offsets[note.pitch])
-        mono = _render(played, total, program, bends, soundfont)
+        mono = _one_voice(played, total, program, bends, soundfont)
     if expression.snr_db is not None:
         power = np.mean(mono[np.abs(mono) > 1e-4] ** 2) if np.any(np.abs(mono) > 1e-4) else 0.0
         noise = np.random.default_rng(seed).normal(size=len(mono))
         mono = mono + noise * np.sqrt(power / 10 ** (expression.snr_db / 10))
     peak = np.max(np.abs(mono)) if len(mono) else 0.0
     return mono * (0.5 / peak) if peak > 0 else mono  # as a recorder would set its level
+
+
+def _one_voice(notes: list[Note], total: int, program: int, bends: np.ndarray, soundfont) -> np.ndarray:
+    """The notes as one voice sounds them: a note's release rings only until the next note begins
+    (then fades out over `HANDOVER`), as a singer's or a flute's does, where a SoundFont lets every
+    release ring on under the next notes (pads for a second or more: chords, not a melody).
+    Alternate notes are rendered apart, so each can be faded as its successor starts."""
+    streams = [_render(notes[parity::2], total, program, bends, soundfont) for parity in (0, 1)]
+    gains = [np.zeros(total), np.zeros(total)]
+    fade = max(1, round(HANDOVER * SAMPLE_RATE))
+    for index, note in enumerate(notes):
+        a = min(total, round(note.start * SAMPLE_RATE))
+        mine, other = gains[index % 2], gains[1 - index % 2]
+        mine[a:] = 1.0
+        if index:
+            ramp = np.linspace(1.0, 0.0, fade)[: total - a]
+            other[a: a + len(ramp)] = np.minimum(other[a: a + len(ramp)], ramp)
+            other[a + len(ramp):] = 0.0
+    return streams[0] * gains[0] + streams[1] * gains[1]
 
 
 def _render(notes: list[Note], total: int, program: int, bends: np.ndarray, soundfont) -> np.ndarray:
@@ -85,6 +105,7 @@ def _render(notes: list[Note], total: int, program: int, bends: np.ndarray, soun
             while next_event < len(events) and events[next_event][0] <= frame:
                 message = events[next_event][1]
                 if message.type == "note_on" and message.velocity > 0:
+                    synth.cc(0, 120, 0)  # all sound off: what still rings of this stream's last note stops
                     synth.noteon(0, message.note, message.velocity)
                 else:
                     synth.noteoff(0, message.note)

@@ -1,0 +1,73 @@
+"""The transcription test set's performances: each voice sounds the notes it is given (the
+SoundFont's own mistuning corrected), with the vibrato, glide, tuning and noise asked for."""
+
+from __future__ import annotations
+
+import numpy as np
+import parselmouth
+import pytest
+
+from conftest import in_ci
+from segue.audio import SAMPLE_RATE, AudioError, find_soundfont
+from segue.notes import Note
+from segue.performances import TIMBRES, Expression, perform, sounding_offset
+
+try:
+    find_soundfont()
+    import fluidsynth  # noqa: F401
+except (AudioError, ImportError, OSError) as missing:
+    if in_ci():
+        raise RuntimeError(f"CI needs FluidSynth and a SoundFont (scripts/install-system-packages audio): {missing}")
+    pytest.skip(f"FluidSynth or a SoundFont is missing: {missing}", allow_module_level=True)
+
+
+def pitch_track(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    track = parselmouth.Sound(samples, sampling_frequency=SAMPLE_RATE).to_pitch_ac(
+        time_step=0.005, pitch_floor=60, pitch_ceiling=3000)
+    frequency = track.selected_array["frequency"]
+    with np.errstate(divide="ignore"):
+        return track.xs(), np.where(frequency > 0, 69 + 12 * np.log2(frequency / 440), np.nan)
+
+
+def median_between(times, midi, start, end) -> float:
+    return float(np.nanmedian(midi[(times > start) & (times < end)]))
+
+
+@pytest.mark.parametrize("timbre", list(TIMBRES))
+def test_each_voice_sounds_the_notes_it_is_given(timbre):
+    notes = [Note(67, 0.1, 0.7, 90), Note(74, 0.8, 1.4, 90)]
+    times, midi = pitch_track(perform(notes, 1.5, timbre))
+    assert median_between(times, midi, 0.3, 0.6) == pytest.approx(67, abs=0.15)
+    assert median_between(times, midi, 1.0, 1.3) == pytest.approx(74, abs=0.15)
+
+
+def test_the_whistle_sample_is_corrected_by_what_it_sounds():
+    """TimGM6mb's whistle (program 78) sounds about 9 semitones below its note; the violin does not."""
+    if find_soundfont().name != "TimGM6mb.sf2" and not find_soundfont().resolve().name == "TimGM6mb.sf2":
+        pytest.skip("a SoundFont other than TimGM6mb")
+    assert sounding_offset(78, 62) == pytest.approx(-9, abs=0.3)
+    assert sounding_offset(TIMBRES["violin"], 62) == pytest.approx(0, abs=0.1)
+
+
+def test_vibrato_glide_and_tuning_are_what_was_asked():
+    expression = Expression(vibrato_cents=50, vibrato_hz=5.5, vibrato_delay=0.1, glide_seconds=0.1, tuning_cents=-30)
+    notes = [Note(60, 0.1, 1.1, 90), Note(64, 1.1, 2.1, 90)]
+    times, midi = pitch_track(perform(notes, 2.2, "voice-oohs", expression))
+    held = midi[(times > 0.5) & (times < 1.05)]
+    assert np.nanmedian(held) == pytest.approx(59.7, abs=0.1)  # 30 cents flat
+    assert (np.nanmax(held) - np.nanmin(held)) / 2 == pytest.approx(0.5, abs=0.12)  # ±50 cents
+    straight = midi[(times > 0.13) & (times < 0.2)]  # before the vibrato starts
+    assert np.nanmax(straight) - np.nanmin(straight) < 0.3  # the sample drifts a little; vibrato spans 1.0
+    gliding = median_between(times, midi, 1.13, 1.16)  # a third of the way into the glide from 60 to 64
+    assert 60.5 < gliding < 63
+
+
+def test_noise_is_at_the_signal_to_noise_ratio_asked():
+    notes = [Note(69, 0.0, 2.0, 90)]
+    clean = perform(notes, 2.0, "whistle", Expression(), seed=1)
+    noisy = perform(notes, 2.0, "whistle", Expression(snr_db=10), seed=1)
+    # Both are normalized to -6 dBFS: the clean tone's share of the noisy one by least squares.
+    a, b = round(0.1 * SAMPLE_RATE), round(1.9 * SAMPLE_RATE)
+    scale = np.dot(noisy[a:b], clean[a:b]) / np.dot(clean[a:b], clean[a:b])
+    noise = noisy[a:b] - scale * clean[a:b]
+    assert 10 * np.log10(np.mean((scale * clean[a:b]) ** 2) / np.mean(noise ** 2)) == pytest.approx(10, abs=0.5)
