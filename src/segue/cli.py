@@ -25,7 +25,7 @@ from .transcribe import TranscriptionError
 from .threads import GENERATION_THREADS, use_threads
 
 EXIT_USAGE = 2
-TRAINING_MODULES = ("torch", "music21", "matplotlib")  # segue[train]: data preparation, training, evaluation
+TRAINING_MODULES = ("torch", "music21", "matplotlib", "mir_eval")  # segue[train]: data preparation, training, evaluation
 MODEL_HELP = "a model file (.npz; default: the shipped model), or a training checkpoint (.pt, needs PyTorch)"
 USER_ERRORS = (MidiError, ExtendError, CheckpointError, DataError, KeyboardError, AudioError, TranscriptionError,
                MicrophoneError, OSError)

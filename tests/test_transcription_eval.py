@@ -1,0 +1,61 @@
+"""The transcription evaluation: its scores on hand-made notes with known answers, and a tiny run
+end to end (two melodies, whistled, continued by the tiny model)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from segue.cli import main
+from segue.notes import Note
+from segue.transcription_eval import evaluate_transcription, note_scores, octave_shift, one_line, write_report
+
+REFERENCE = [Note(60, 0.0, 0.4, 80), Note(62, 0.5, 0.9, 80), Note(64, 1.0, 1.4, 80), Note(65, 1.5, 1.9, 80)]
+
+
+def test_note_scores_count_onsets_within_50_ms_and_pitches_within_50_cents():
+    assert note_scores(REFERENCE, REFERENCE)["f1"] == 1.0
+    wrong_pitch = [REFERENCE[0], Note(63, 0.5, 0.9, 80), *REFERENCE[2:]]
+    assert note_scores(REFERENCE, wrong_pitch)["precision"] == pytest.approx(0.75)
+    late = [Note(n.pitch, n.start + 0.06, n.end, 80) for n in REFERENCE]  # 60 ms: every onset missed
+    assert note_scores(REFERENCE, late)["f1"] == 0.0
+    nearly = [Note(n.pitch, n.start + 0.04, n.end, 80) for n in REFERENCE]
+    assert note_scores(REFERENCE, nearly)["f1"] == 1.0
+    short = [Note(n.pitch, n.start, n.start + 0.1, 80) for n in REFERENCE]  # ends far too early
+    scores = note_scores(REFERENCE, short)
+    assert scores["f1"] == 1.0 and scores["f1_with_offsets"] == 0.0
+    assert note_scores(REFERENCE, [])["recall"] == 0.0
+
+
+def test_one_line_keeps_the_top_of_a_chord_and_cuts_overlaps():
+    chord_then_legato = [Note(60, 0.0, 1.0, 80), Note(64, 0.0, 1.0, 80), Note(67, 0.8, 1.5, 80)]
+    assert one_line(chord_then_legato) == [Note(64, 0.0, 0.8, 80), Note(67, 0.8, 1.5, 80)]
+
+
+@pytest.mark.parametrize(("median", "moved_to"), [(40, 64), (54, 66), (55, 55), (66, 66), (67, 55), (80, 56)])
+def test_a_melody_is_moved_by_octaves_into_the_voice_range(median, moved_to):
+    assert median + octave_shift([Note(median, 0.0, 1.0, 80)], "voice-oohs") == moved_to
+
+
+def test_a_tiny_evaluation_end_to_end(small_corpus_path, tiny_checkpoint_path, tmp_path):
+    results = evaluate_transcription(small_corpus_path, "train", 2, ("whistle",), tiny_checkpoint_path, progress=False)
+    assert results["melodies"] == 2 and set(results["timbres"]["whistle"]) == {"clean", "20 dB", "10 dB"}
+    assert all(0 <= s["f1"] <= 1 for s in results["timbres"]["whistle"].values())
+    assert results["timing_ms_per_5s"]["runs"] == 6 and results["timing_ms_per_5s"]["p50"] > 0
+    e2e = results["end_to_end"]
+    assert e2e["true notes"]["continuations"] == 2 and e2e["transcribed"]["continuations"] <= 2
+    assert e2e["true notes"]["bits_per_note"] > 0
+    assert set(results["targets"]) >= {"note_f1_clean_every_timbre", "note_f1_10dB_every_timbre",
+                                       "transcription_ms_p50", "end_to_end_in_key_ratio"}
+    md, js = write_report(results, tmp_path / "transcription", "segue evaluate-transcription --test")
+    assert "| whistle |" in md.read_text() and "segue evaluate-transcription --test" in md.read_text()
+    assert json.loads(js.read_text())["command"] == "segue evaluate-transcription --test"
+
+
+def test_bad_options_are_one_line(capsys, tmp_path):
+    assert main(["evaluate-transcription", "--timbre", "kazoo"]) == 2
+    assert main(["evaluate-transcription", "--melodies", "0"]) == 2
+    assert main(["evaluate-transcription", "--data", str(tmp_path / "none"), "--timbre", "whistle"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 3 and "unknown voice 'kazoo'" in err and "--melodies" in err
