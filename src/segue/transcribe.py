@@ -59,9 +59,10 @@ class TranscriptionConfig:
     loudness_seconds: float = 0.01  # loudness is measured over this long around each frame: short, so a
     # breath between two notes shows as a deep dip
     dip_db: float = 10.0  # loudness falling this far and rising as much again re-attacks the note...
+    flux_dip_db: float = 5.0  # ...or this far, where the spectral flux hears a new onset too
     rise_frames: int = 4  # ...the rise within this many frames (40 ms)
     min_note_seconds: float = 0.05  # shorter notes are blips
-    flux_threshold: float = 0.3  # a spectral-flux peak this far above its running median is an onset...
+    flux_threshold: float = 0.7  # a spectral-flux peak this far above its running median is an onset...
     onset_lead: float = 0.08  # ...and moves a note's start back to it from at most this far after
     velocity: int = 80
 
@@ -112,7 +113,8 @@ def transcribe_samples(samples: np.ndarray, rate: int,
     voiced = ~np.isnan(midi)
     if voiced.sum() * config.time_step < config.min_note_seconds:
         raise TranscriptionError("no sung or played notes found in the recording (only noise or breath?)")
-    segments = _onsets_moved(_segments(times, midi, loudness, config), _flux_onsets(samples, rate, config), config)
+    onsets = _flux_onsets(samples, rate, config)
+    segments = _onsets_moved(_segments(times, midi, loudness, onsets, config), onsets, config)
     tuning = _tuning_offset(segments)
     notes: list[Note] = []
     for begin, end, centre, attacked in segments:
@@ -230,19 +232,25 @@ def _held_pitch(frames: np.ndarray, width: int) -> float:
     return float(np.median(np.convolve(frames, np.ones(width) / width, "valid")))
 
 
-def _attacks(loudness: np.ndarray, config: TranscriptionConfig) -> np.ndarray:
-    """Frames where a note is struck again: a loudness minimum followed within `rise_frames` by a
-    rise of `dip_db` (the dip's depth below the note is checked where the note is known)."""
+def _attacks(loudness: np.ndarray, onsets: np.ndarray, config: TranscriptionConfig) -> np.ndarray:
+    """For each frame, how deep a dip below the note's loudness there re-attacks it (inf: none
+    can): at a loudness minimum that rises again by `dip_db` within `rise_frames`, `dip_db`; where
+    the spectral flux also hears a new onset (`onsets`, frame indices), only `flux_dip_db`."""
     n = len(loudness)
     ahead = np.full(n, -np.inf)
     for k in range(1, config.rise_frames + 1):
         ahead[:-k] = np.maximum(ahead[:-k], loudness[k:])
     padded = np.pad(loudness, 2, mode="edge")
     minimum = np.all([loudness <= padded[2 + k: 2 + k + n] for k in (-2, -1, 1, 2)], axis=0)
-    return minimum & (ahead - loudness >= config.dip_db)
+    heard = np.zeros(n, bool)
+    for onset in onsets:
+        heard[max(0, onset - 2): onset + 3] = True
+    rise = ahead - loudness
+    return np.where(minimum & (rise >= config.dip_db), config.dip_db,
+                    np.where(minimum & heard & (rise >= config.flux_dip_db), config.flux_dip_db, np.inf))
 
 
-def _segments(times: np.ndarray, midi: np.ndarray, loudness: np.ndarray,
+def _segments(times: np.ndarray, midi: np.ndarray, loudness: np.ndarray, onsets: np.ndarray,
               config: TranscriptionConfig) -> list[tuple[float, float, float, bool]]:
     """The notes as (start, end, median pitch as a fractional MIDI number, whether it was attacked:
     after silence or a dip in loudness, not only a change of pitch), blips left out.
@@ -250,7 +258,7 @@ def _segments(times: np.ndarray, midi: np.ndarray, loudness: np.ndarray,
     A note's pitch is the median of its frames after its first `glide_frames` (the slide into it);
     until it has those, it is not split on pitch."""
     notes: list[tuple[float, float, float, bool]] = []
-    attacks = _attacks(loudness, config)
+    attacks = _attacks(loudness, np.searchsorted(times, onsets), config)
     vibrato_frames = max(1, round(config.vibrato_seconds / config.time_step))
     start = None  # frame index where the current note began
     attacked = True
@@ -288,7 +296,7 @@ def _segments(times: np.ndarray, midi: np.ndarray, loudness: np.ndarray,
                                                             or np.all(ahead < -config.split_semitones))
         else:
             moved = False
-        dipped = attacks[i] and np.max(loudness[start:i]) - loudness[i] >= config.dip_db
+        dipped = np.max(loudness[start:i]) - loudness[i] >= attacks[i]
         if moved:
             # The new note began where the pitch set off towards it, a glide's length back at most.
             direction = np.sign(midi[i] - centre)
