@@ -6,17 +6,33 @@ Method (all settings are `TranscriptionConfig` fields):
    mono; 1 to 30 s. Silence (peak under -50 dBFS) is refused, and so is a recording more than 1 %
    of which is clipped (flattened at full scale: the input level was too high).
 2. **Pitch**: Praat's autocorrelation pitch tracker (`praat-parselmouth`, Boersma 1993), every
-   10 ms between 65 and 1,100 Hz: a well-kept C++ implementation that needs neither PyTorch nor a
-   model download, and tracks 5 s of audio in about 80 ms on this project's 2-core machine.
-   Unvoiced frames (breaths, noise, silence) have no pitch.
-3. **Notes**: a note is a run of voiced frames whose pitch, averaged over one vibrato cycle, stays
-   near its own median: a frame more than `split_semitones` away starts a new note only if the
-   next `settle_frames` frames agree (vibrato of ±60 cents and the glide into a note stay one note), and a dip in loudness of
-   `dip_db` within a run re-attacks the same pitch. Each note's pitch is its frames' median,
-   notes under `min_note_seconds` are blips and dropped.
-4. **Tuning**: singers are rarely at A440. The offset is the circular mean of the notes' distances
-   to the nearest equal-tempered semitone (weighted by length), taken off before each note's
-   median is rounded to a semitone, so a phrase sung 40 cents flat is still read in tune.
+   10 ms between 65 Hz (a low bass voice) and 2,100 Hz (a high whistle), octave cost 0.05
+   against octave-low errors: a well-kept C++ library with wheels, no PyTorch and no model to
+   download, that tracks 5 s in ~85 ms on this project's 2-core machine. Chosen over the trackers
+   checked for the project: librosa's pYIN took 2.1-2.4 s per 5 s (plus a 40 s warm-up), torchcrepe
+   needs a torchaudio that matches no installable PyTorch, and basic-pitch's package pins
+   TensorFlow. Unvoiced frames (breaths, noise, silence) have no pitch. Loudness is the RMS over
+   10 ms around each frame.
+3. **Notes**: a note is a run of voiced frames. Its first `glide_frames` (60 ms), and any later
+   frames still moving on the same way, are the slide into it and are not split. After that, when
+   the next `settle_frames` (40 ms) frames are all more than `split_semitones` (0.8) from the
+   note's median on the same side, a new note begins, at the frame where the pitch set off towards
+   it (vibrato of ±60 cents stays one note; a glide is one note). A loudness minimum that rises
+   again by `dip_db` (10 dB) within 40 ms re-attacks the same pitch, or one of `flux_dip_db`
+   (5 dB) where the spectral flux also hears an onset (a repeated note without a breath).
+4. **Onsets**: a pitch tracker hears a new note only once it outweighs the ring of the last one,
+   tens of milliseconds late. Each note's start is moved back to a spectral-flux onset (the summed
+   rise of log magnitude over 50 Hz-5 kHz, frame to frame, peaking `flux_threshold` above its
+   0.5 s running median) found up to `onset_lead` (80 ms) before it.
+5. **Pitch of a note**: the median of its settled frames averaged over one vibrato cycle
+   (`vibrato_seconds`, 0.18 s; a plain median of part of a cycle leans to one side), their mean
+   when the note is shorter. Notes under `min_note_seconds` (50 ms) are blips and dropped.
+6. **Tuning**: singers are rarely at A440. The offset is the circular mean of the notes'
+   distances to the nearest equal-tempered semitone (weighted by length), taken off before each
+   note is rounded to a semitone, so a phrase sung 40 cents flat is still read in tune.
+
+How well this works, per voice and noise level, is measured by `segue evaluate-transcription`
+(`transcription_eval.py`, docs/transcription.md).
 
 Errors are `TranscriptionError`, one plain sentence each.
 """
