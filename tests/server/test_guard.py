@@ -17,13 +17,25 @@ NOTES = [{"pitch": n.pitch, "start": n.start, "end": n.end} for n in played([60,
 
 @pytest.fixture(scope="module")
 def client(tiny_model):
-    with TestClient(create_app(Settings(max_upload_bytes=4096, max_audio_bytes=4096), tiny_model)) as client:
+    with TestClient(create_app(Settings(max_upload_bytes=4096), tiny_model)) as client:
         yield client
 
 
 def test_a_declared_oversized_body_is_refused_unread(client):
     response = client.post("/api/extend", content=b"{" + b" " * 30_000 + b"}", headers={"content-type": "application/json"})
     assert response.status_code == 413 and "20,480 byte limit" in response.json()["detail"]
+
+
+def test_only_the_routes_that_take_recordings_take_their_larger_bodies(tiny_model):
+    settings = Settings(max_upload_bytes=4096, max_audio_bytes=100_000)
+    with TestClient(create_app(settings, tiny_model)) as client:
+        json_body = client.post("/api/extend", content=b"{" + b" " * 30_000 + b"}",
+                                headers={"content-type": "application/json"})
+        assert json_body.status_code == 413 and "20,480 byte limit" in json_body.json()["detail"]
+        recording = client.post("/api/transcribe", files={"file": ("a.wav", b"RIFF" + bytes(30_000))})
+        assert recording.status_code == 422 and "not audio" in recording.json()["detail"]  # read, not refused
+        too_big = client.post("/api/transcribe", files={"file": ("a.wav", b"RIFF" + bytes(120_000))})
+        assert too_big.status_code == 413 and "116,384 byte limit" in too_big.json()["detail"]
 
 
 def test_a_chunked_oversized_body_is_refused_as_it_grows(client):

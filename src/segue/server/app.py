@@ -63,7 +63,8 @@ def create_app(settings: Settings | None = None, checkpoint: Model | None = None
     if settings.cors_origins:  # closed unless asked: other sites' pages cannot read the answers
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type"])
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, body_seconds=settings.body_seconds)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, body_seconds=settings.body_seconds,
+                       path_limits=settings.recording_body_bytes)
     return app
 
 

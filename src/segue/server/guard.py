@@ -32,10 +32,13 @@ DOCS_HEADERS = SECURITY_HEADERS + [(b"content-security-policy", DOCS_POLICY.enco
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, body_seconds: float) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, body_seconds: float,
+                 path_limits: dict[str, int] | None = None) -> None:
+        """`path_limits`: routes with a body limit of their own (recordings are larger than MIDI)."""
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_seconds = body_seconds
+        self.path_limits = path_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,9 +64,10 @@ class RequestGuard:
             await send_with_headers({"type": "http.response.body", "body": body})
             answered = True
 
+        limit = self.path_limits.get(scope["path"], self.max_body_bytes)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
-            await refuse(413, self._too_large())
+        if declared is not None and declared > limit:
+            await refuse(413, _too_large(limit))
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.body_seconds
@@ -82,8 +86,8 @@ class RequestGuard:
                 return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    await refuse(413, self._too_large())
+                if received > limit:
+                    await refuse(413, _too_large(limit))
                     return {"type": "http.disconnect"}
                 # Later reads (the app waiting for the client to hang up) have no deadline.
                 guarded = message.get("more_body", False)
@@ -94,8 +98,10 @@ class RequestGuard:
 
         await self.app(scope, app_receive, send_with_headers)
 
-    def _too_large(self) -> str:
-        return f"the request body is larger than the {self.max_body_bytes:,} byte limit"
+
+
+def _too_large(limit: int) -> str:
+    return f"the request body is larger than the {limit:,} byte limit"
 
 
 def _content_length(scope: Scope) -> int | None:

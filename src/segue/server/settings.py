@@ -34,8 +34,14 @@ class Settings(BaseSettings):
 
     @property
     def max_body_bytes(self) -> int:
-        """Any request body: the larger upload (MIDI or audio) at its limit plus room for the form's envelope."""
-        return max(self.max_upload_bytes, self.max_audio_bytes) + 16 * 1024
+        """Any request body: a MIDI upload at its limit plus room for the form's envelope."""
+        return self.max_upload_bytes + 16 * 1024
+
+    @property
+    def recording_body_bytes(self) -> dict[str, int]:
+        """The routes that take recordings, and their larger body limit."""
+        limit = max(self.max_upload_bytes, self.max_audio_bytes) + 16 * 1024
+        return {"/api/transcribe": limit, "/api/extend.mid": limit}
 
     @property
     def transcription(self) -> TranscriptionConfig:
