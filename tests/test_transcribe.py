@@ -11,7 +11,7 @@ import soundfile
 
 from segue.cli import main
 from segue.midi_io import read_midi
-from segue.transcribe import TranscriptionError, clipped_share, read_melody, transcribe
+from segue.transcribe import TranscriptionConfig, TranscriptionError, _segments, clipped_share, read_melody, transcribe
 from singing import MELODY, SPACING, sung
 
 
@@ -81,3 +81,44 @@ def test_a_note_sung_again_without_a_breath_is_two_notes():
     """Legato repeats: no silence between them, only the dip in loudness of each new attack."""
     result = transcribe(sung([64, 64, 64, 67], rest=0.0, vibrato_cents=0, cents=0, glide=0))
     assert [n.pitch for n in result.notes] == [64, 64, 64, 67]
+
+
+def track(*parts: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A synthetic pitch track, 10 ms frames: (seconds, MIDI pitch or NaN, loudness dB) pieces."""
+    midi, loudness = [], []
+    for seconds, pitch, level in parts:
+        frames = round(seconds / 0.01)
+        midi += [pitch] * frames
+        loudness += [level] * frames
+    times = 0.005 + 0.01 * np.arange(len(midi))
+    return times, np.array(midi, float), np.array(loudness, float)
+
+
+def pitches_of(times, midi, loudness) -> list[float]:
+    return [round(centre, 1) for _, _, centre, _ in _segments(times, midi, loudness, np.zeros(0), TranscriptionConfig())]
+
+
+def test_a_glide_into_a_note_is_that_note():
+    times, midi, loudness = track((0.4, 60, -20), (0.5, 67, -20))
+    glide = np.linspace(60, 67, 9)  # 90 ms from C4 up to G4
+    midi[40:49] = glide
+    assert pitches_of(times, midi, loudness) == [60.0, 67.0]
+
+
+def test_vibrato_of_60_cents_is_one_note():
+    times, midi, loudness = track((1.0, 64, -20))
+    midi += 0.6 * np.sin(2 * np.pi * 5.5 * times)
+    [pitch] = pitches_of(times, midi, loudness)
+    assert pitch == pytest.approx(64, abs=0.1)
+
+
+def test_a_repeated_note_with_a_dip_in_loudness_is_two_and_without_one_is_one():
+    dipped = track((0.4, 62, -20), (0.03, 62, -35), (0.4, 62, -20))
+    assert pitches_of(*dipped) == [62.0, 62.0]
+    steady = track((0.83, 62, -20))
+    assert pitches_of(*steady) == [62.0]
+
+
+def test_a_step_of_a_semitone_is_two_notes_and_a_blip_is_none():
+    assert pitches_of(*track((0.3, 60, -20), (0.3, 61, -20))) == [60.0, 61.0]
+    assert pitches_of(*track((0.03, 70, -20), (0.1, np.nan, -80), (0.3, 60, -20))) == [60.0]
