@@ -27,6 +27,19 @@ def in_ci() -> bool:
 
 settings.load_profile("ci" if in_ci() else "local")
 
+
+def require_fluidsynth() -> None:
+    """Skip the calling test module without FluidSynth and a SoundFont; under CI, fail instead."""
+    from segue.audio import AudioError, find_soundfont
+
+    try:
+        find_soundfont()
+        import fluidsynth  # noqa: F401
+    except (AudioError, ImportError, OSError) as missing:
+        if in_ci():
+            raise RuntimeError(f"CI needs FluidSynth and a SoundFont (scripts/install-system-packages audio): {missing}")
+        pytest.skip(f"FluidSynth or a SoundFont is missing: {missing}", allow_module_level=True)
+
 pytest_plugins = ["pages"]  # the browser fixtures of the page's tests
 
 # The shipped network's training checkpoint, in the source tree (the package holds its model file).

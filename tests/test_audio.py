@@ -10,17 +10,11 @@ import mido
 import numpy as np
 import pytest
 
-from conftest import in_ci
+from conftest import require_fluidsynth
 from segue.audio import SAMPLE_RATE, AudioError, FluidSynthOutput, find_soundfont, render, write_wav
 from segue.notes import Note
 
-try:
-    find_soundfont()
-    import fluidsynth  # noqa: F401
-except (AudioError, ImportError, OSError) as missing:
-    if in_ci():
-        raise RuntimeError(f"CI needs FluidSynth and a SoundFont (scripts/install-system-packages audio): {missing}")
-    pytest.skip(f"FluidSynth or a SoundFont is missing: {missing}", allow_module_level=True)
+require_fluidsynth()
 
 
 def peak_hz(samples: np.ndarray, start: float, end: float) -> float:

@@ -7,18 +7,12 @@ import numpy as np
 import parselmouth
 import pytest
 
-from conftest import in_ci
-from segue.audio import SAMPLE_RATE, AudioError, find_soundfont
+from conftest import require_fluidsynth
+from segue.audio import SAMPLE_RATE, find_soundfont
 from segue.notes import Note
 from segue.performances import TIMBRES, Expression, perform, sounding_offset
 
-try:
-    find_soundfont()
-    import fluidsynth  # noqa: F401
-except (AudioError, ImportError, OSError) as missing:
-    if in_ci():
-        raise RuntimeError(f"CI needs FluidSynth and a SoundFont (scripts/install-system-packages audio): {missing}")
-    pytest.skip(f"FluidSynth or a SoundFont is missing: {missing}", allow_module_level=True)
+require_fluidsynth()
 
 
 def pitch_track(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +37,7 @@ def test_each_voice_sounds_the_notes_it_is_given(timbre):
 
 def test_the_whistle_sample_is_corrected_by_what_it_sounds():
     """TimGM6mb's whistle (program 78) sounds about 9 semitones below its note; the violin does not."""
-    if find_soundfont().name != "TimGM6mb.sf2" and not find_soundfont().resolve().name == "TimGM6mb.sf2":
+    if find_soundfont().resolve().name != "TimGM6mb.sf2":
         pytest.skip("a SoundFont other than TimGM6mb")
     assert sounding_offset(78, 62) == pytest.approx(-9, abs=0.3)
     assert sounding_offset(TIMBRES["violin"], 62) == pytest.approx(0, abs=0.1)
