@@ -4,7 +4,9 @@ Method (all settings are `TranscriptionConfig` fields):
 
 1. **Reading**: any file libsndfile reads (WAV, FLAC, OGG, MP3), any sample rate, mixed down to
    mono; 1 to 30 s. Silence (peak under -50 dBFS) is refused, and so is a recording more than 1 %
-   of which is clipped (flattened at full scale: the input level was too high).
+   of which is clipped (flattened at full scale: the input level was too high). Above 16 kHz it is
+   resampled to 16 kHz: the band above holds no pitch, only noise that hides it (a hum in loud
+   noise gave 2 of its 12 notes at 48 kHz, all 12 at 16 kHz).
 2. **Pitch**: Praat's autocorrelation pitch tracker (`praat-parselmouth`, Boersma 1993), every
    10 ms between 65 Hz (a low bass voice) and 2,100 Hz (a high whistle), octave cost 0.05
    against octave-low errors, voicing threshold 0.35 (Praat's 0.45 drops too many frames of a
@@ -63,6 +65,7 @@ class TranscriptionConfig:
     max_seconds: float = 30.0  # longer ones are refused: the model reads the last notes anyway
     silence_dbfs: float = -50.0  # a recording whose peak is below this is silence
     max_clipped_share: float = 0.01  # more of the recording than this flattened at full scale is refused
+    analysis_rate: int = 16000  # Hz: recordings at higher rates are resampled to this first
     time_step: float = 0.01  # seconds between pitch frames
     pitch_floor: float = 65.0  # Hz: a low bass voice
     pitch_ceiling: float = 2100.0  # Hz: a high whistle
@@ -126,6 +129,11 @@ def transcribe_samples(samples: np.ndarray, rate: int,
     if clipped > config.max_clipped_share:
         raise TranscriptionError(f"the recording is clipped ({100 * clipped:.1f} % of it at full scale, too loud "
                                  "to hear the pitch): turn the microphone's level down or sing further from it")
+    if rate > config.analysis_rate:  # what lies above holds no pitch, only noise that hides it
+        import parselmouth
+
+        samples = parselmouth.Sound(samples, sampling_frequency=rate).resample(config.analysis_rate).values[0]
+        rate = config.analysis_rate
     times, midi, loudness = _pitch_frames(samples, rate, config)
     voiced = ~np.isnan(midi)
     if voiced.sum() * config.time_step < config.min_note_seconds:

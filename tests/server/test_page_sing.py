@@ -152,12 +152,15 @@ def test_a_sung_phrase_is_heard_continued_edited_and_played_with_the_voice(singe
     page.wait_for_function("() => document.body.dataset.state === 'playing'", timeout=5000)
     assert page.evaluate("document.body.dataset.voice") == "playing"
     assert int(page.evaluate("document.body.dataset.scheduled")) == continuation
+    # ...tuned to the singer, who sang off A440.
+    assert float(page.evaluate("document.body.dataset.cents")) == pytest.approx(CENTS, abs=12)
     page.click("#stop")
     page.uncheck("#play-voice")
     page.click("#play")
     page.wait_for_function("() => document.body.dataset.state === 'playing'", timeout=5000)
     assert not page.evaluate("document.body.dataset.voice")
     assert int(page.evaluate("document.body.dataset.scheduled")) == len(edited) + continuation
+    assert float(page.evaluate("document.body.dataset.cents")) == 0  # the notes alone: at A440
     page.click("#stop")
 
 

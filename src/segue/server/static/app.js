@@ -824,7 +824,9 @@ async function play(continuationOnly = false) {
   const at = synth.now() + delay;
   document.body.dataset.startedAt = String(startAt === null ? "" : startAt);
   const relative = notes.map((n) => shift(n, -offset));
-  document.body.dataset.scheduled = String(synth.schedule(relative, at));
+  // With the voice, Segue's notes are tuned to the singer: a phrase sung 30 cents flat is answered 30 cents flat.
+  const cents = voice ? take.tuningCents ?? 0 : 0;
+  Object.assign(document.body.dataset, { scheduled: String(synth.schedule(relative, at, cents)), cents: String(cents) });
   midi.play(relative, delay);
   let source = null;
   if (voice) {

@@ -91,10 +91,11 @@ export class Synth {
     }
   }
 
-  // Play notes (seconds, from `at` in the audio clock); returns how many were scheduled.
-  schedule(notes, at) {
+  // Play notes (seconds, from `at` in the audio clock), `cents` off A440 (to play along with a
+  // singer's own tuning); returns how many were scheduled.
+  schedule(notes, at, cents = 0) {
     for (const note of notes) {
-      const voice = this.voice(note.pitch, note.velocity, at + note.start);
+      const voice = this.voice(note.pitch + cents / 100, note.velocity, at + note.start);
       this.release(voice, at + note.end);
       this.scheduled.add(voice);
       voice.oscillators[0].onended = () => this.scheduled.delete(voice);
