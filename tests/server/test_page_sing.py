@@ -99,9 +99,12 @@ def test_a_sung_phrase_is_heard_continued_edited_and_played_with_the_voice(singe
     assert page.is_hidden("#level")
     [take] = takes(page)
     assert take["source"] == "voice" and take["audio"] == take["id"]
-    assert [n["pitch"] for n in take["input"]] == MELODY
+    # Every note of the melody, in order; the browser's capture (resampled, in 45 ms blocks) may
+    # now and then split one note in two, which the player can delete.
+    heard = [n["pitch"] for n in take["input"]]
+    assert [p for i, p in enumerate(heard) if i == 0 or p != heard[i - 1]] == MELODY, take["input"]
     assert take["inputSeconds"] == pytest.approx(RECORD_SECONDS, abs=0.05)
-    assert roll(page, "input") == len(MELODY) and roll(page, "continuation") > 0
+    assert roll(page, "input") == len(heard) and roll(page, "continuation") > 0
     assert page.is_visible("#play-voice-toggle") and page.is_checked("#play-voice")
     page.click("#stop")
     wait_idle(page)
@@ -111,7 +114,9 @@ def test_a_sung_phrase_is_heard_continued_edited_and_played_with_the_voice(singe
     page.mouse.click(x, y)
     assert page.get_attribute("#roll", "data-selected") == "2"
     page.keyboard.press("Delete")
-    assert roll(page, "input") == len(MELODY) - 1
+    assert roll(page, "input") == len(heard) - 1
+    # The recording no longer sings the edited phrase: Play now plays the notes, until asked otherwise.
+    assert not page.is_checked("#play-voice") and "edited notes" in page.inner_text("#phrase-status")
     x, y, row = note_centre(page, 0)
     page.mouse.move(x, y)
     page.mouse.down()
@@ -120,7 +125,7 @@ def test_a_sung_phrase_is_heard_continued_edited_and_played_with_the_voice(singe
     assert page.get_attribute("#roll", "data-selected") == "0"
     page.keyboard.press("ArrowRight")  # the keys edit too: the next note, a semitone down
     page.keyboard.press("ArrowDown")
-    edited = MELODY[:2] + MELODY[3:]
+    edited = heard[:2] + heard[3:]
     edited[0] += 2
     edited[1] -= 1
     screenshot(page, "sung-take-edited")
@@ -134,7 +139,7 @@ def test_a_sung_phrase_is_heard_continued_edited_and_played_with_the_voice(singe
     page.click("#stop")
     newest, first = takes(page)
     assert [n["pitch"] for n in newest["input"]] == edited and newest["extensions"]
-    assert newest["audio"] == first["audio"] == first["id"]
+    assert newest["audio"] == first["audio"] == first["id"] and newest["tuningCents"] == first["tuningCents"]
 
     # All of it survives a reload, the recording in IndexedDB.
     page.reload()
@@ -148,6 +153,9 @@ def test_a_sung_phrase_is_heard_continued_edited_and_played_with_the_voice(singe
 
     # Play: the voice, with the continuation on the synth after it; or, the voice off, the notes.
     continuation = roll(page, "continuation")
+    assert not page.is_checked("#play-voice")  # an edited take plays its notes unless asked
+    page.check("#play-voice")
+    page.wait_for_function("() => document.body.dataset.state === 'idle'", timeout=5000)
     page.click("#play")
     page.wait_for_function("() => document.body.dataset.state === 'playing'", timeout=5000)
     assert page.evaluate("document.body.dataset.voice") == "playing"
@@ -181,7 +189,8 @@ def test_a_recording_the_server_refuses_is_kept_and_can_be_heard_again(singer):
     page.click("#sing")  # "Stop singing": keep what was sung, and go on with it now
     page.wait_for_selector("#error:not([hidden])", timeout=20_000)
     assert page.inner_text("#error-text").startswith("The recording is too quiet.")
-    assert "kept in Takes" in page.inner_text("#error-text")
+    # The server heard the recording and could not use it: sending it again will not help.
+    assert "Press Sing to try again (the recording is kept in Takes)" in page.inner_text("#error-text")
     wait_idle(page)
     [take] = takes(page)
     assert take["source"] == "voice" and take["input"] == [] and not take["extensions"]
@@ -199,6 +208,25 @@ def test_a_recording_the_server_refuses_is_kept_and_can_be_heard_again(singer):
     page.click("#stop")
     [take] = takes(page)
     assert len(take["input"]) >= 6 and take["extensions"]
+
+
+def test_a_take_too_loud_is_warned_of_while_singing_and_refused_after(playwright_driver, server_url, tmp_path):
+    phrase, _ = soundfile.read(io.BytesIO(sung(MELODY, rate=RATE)))
+    audio = np.zeros(int(FILE_SECONDS * RATE))
+    audio[int(LEAD * RATE):int(LEAD * RATE) + len(phrase)] = np.clip(20 * phrase, -1, 1)  # input level far too high
+    soundfile.write(tmp_path / "loud.wav", audio, RATE, subtype="PCM_16")
+    browser = launch(playwright_driver, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                     f"--use-file-for-fake-audio-capture={tmp_path / 'loud.wav'}")
+    try:
+        with open_page(browser, server_url) as page:
+            sing(page)
+            page.wait_for_selector("#too-loud:not([hidden])", timeout=8000)
+            page.wait_for_selector("#error:not([hidden])", timeout=20_000)
+            assert "clipped" in page.inner_text("#error-text") and "Press Sing to try again" in page.inner_text("#error-text")
+            wait_idle(page)
+            assert page.is_hidden("#too-loud")
+    finally:
+        browser.close()
 
 
 def test_no_microphone_is_said_in_plain_words(page):

@@ -19,9 +19,11 @@ async function call(path, options) {
   try {
     detail = (await response.json()).detail;
   } catch { /* not JSON: say what we know */ }
-  if (typeof detail === "string" && detail) throw new Error(sentence(detail));
-  throw new Error(response.status >= 500 ? `The server failed (${response.status}). Please try again.`
-    : `The server refused the request (${response.status}).`);
+  const error = new Error(typeof detail === "string" && detail ? sentence(detail)
+    : response.status >= 500 ? `The server failed (${response.status}). Please try again.`
+      : `The server refused the request (${response.status}).`);
+  error.status = response.status;  // 4xx: what was sent is the problem; sending it again will not help
+  throw error;
 }
 
 function json(body) {

@@ -64,6 +64,7 @@ class Recorder {
 }
 
 const state = {
+  loudUntil: 0,          // the "too loud" warning shows until this time (performance.now(), ms)
   mode: "idle",          // idle | countdown | recording | extending | playing
   takes: loadTakes(),
   current: null,         // the take shown
@@ -316,11 +317,17 @@ function cancelled(message) {
 
 const PITCH_FLOOR = 36, PITCH_CEILING = 96;  // what the live trace shows: C2 to C7
 
-// The microphone's level on the meter (null: the microphone is closed, the meter hidden).
-function showLevel(value) {
+const CLIPPING = 0.99;  // a block peaking this close to full scale is clipped: the input is set too loud
+
+// The microphone's level on the meter (null: the microphone is closed, the meter hidden), and a
+// warning while the peaks reach full scale, when the singer can still back off.
+function showLevel(value, peak = 0) {
   const meter = $("level");
   meter.value = value ?? 0;
   $("level-box").hidden = value === null;
+  const loud = value !== null && peak >= CLIPPING;
+  if (loud) state.loudUntil = performance.now() + 1000;  // held a second, so it can be read
+  $("too-loud").hidden = value === null || performance.now() > (state.loudUntil ?? 0);
 }
 
 // Sing a phrase: the microphone, a count-in (the meter already shows the level, so the singer can
@@ -339,9 +346,9 @@ async function sing() {
   setMode("countdown");
   $("countdown").textContent = "🎤";
   phraseStatus("Waiting for the microphone…");
-  const heard = ({ time, samples, rate, level }) => {
+  const heard = ({ time, samples, rate, level, peak }) => {
     if (state.session !== session) return;
-    showLevel(level);
+    showLevel(level, peak);
     if (session.start === null || time < session.start) return;
     const pitch = pitchOf(samples, rate);
     const usable = pitch !== null && pitch >= PITCH_FLOOR && pitch <= PITCH_CEILING;
@@ -420,7 +427,11 @@ async function hearTake(take, wav = null) {
     setMode("idle");
     $("model-status").textContent = "";
     showTake(take);
-    showError(`${error.message} Your recording is kept in Takes: press Extend to try it again.`);
+    // A recording the server could not hear (silent, noise, clipped) will not be heard on a second
+    // try: sing it again. One that never reached the server can be sent again with Extend.
+    const advice = error.status >= 400 && error.status < 500 ? "Press Sing to try again (the recording is kept in Takes)."
+      : "Your recording is kept in Takes: press Extend to try it again.";
+    showError(`${error.message} ${advice}`);
     return;
   }
   if (!heard.notes.length) {
@@ -608,6 +619,8 @@ function newTake(notes, inputSeconds, source, from = null) {
     bpm: from?.bpm ?? null,
     timeSignature: from?.timeSignature ?? null,
     audio: from?.audio ?? null,  // the id of the sung recording the phrase starts with, if any
+    tuningCents: from?.tuningCents ?? null,  // how far from A440 it was sung
+    edited: from?.edited ?? false,  // notes changed by hand: the recording no longer sings them
   };
 }
 
@@ -666,7 +679,8 @@ function remember(take) {
 }
 
 function showTake(take) {
-  if (take?.id !== state.current?.id) $("play-voice").checked = true;  // a sung take plays its voice first
+  // A sung take plays its voice first, unless its notes were edited away from what was sung.
+  if (take?.id !== state.current?.id) $("play-voice").checked = !take?.edited;
   $("play-voice-toggle").hidden = !take?.audio;
   state.current = take;
   cancelAnimationFrame(state.liveFrame);
@@ -888,7 +902,11 @@ function editNote({ kind, index, pitch }) {
   remember(take);
   showTake(take);
   if (kind === "pitch") roll.select(index);
-  phraseStatus(`${kind === "delete" ? `${name} removed` : `${name} is now ${noteName(pitch)}`}. Press Extend to continue the edited phrase.`);
+  // The recording no longer sings what the roll shows: Play plays the edited notes instead.
+  const voiceOff = take.audio && $("play-voice").checked;
+  if (voiceOff) $("play-voice").checked = false;
+  phraseStatus(`${kind === "delete" ? `${name} removed` : `${name} is now ${noteName(pitch)}`}. Press Extend to continue the edited phrase.`
+    + (voiceOff ? " Play now plays your edited notes (tick “Play my voice” to hear the recording)." : ""));
 }
 
 roll.enableEditing({

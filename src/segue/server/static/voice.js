@@ -22,7 +22,7 @@ export function microphoneProblem(error) {
 }
 
 export class Microphone {
-  // Ask for the microphone and start listening; `onBlock({ time, samples, level, rate })` is called
+  // Ask for the microphone and start listening; `onBlock({ time, samples, level, peak, rate })` is called
   // for every block of about 45 ms. Rejects with the browser's error (see microphoneProblem).
   static async open(context, onBlock) {
     if (!navigator.mediaDevices?.getUserMedia) {
@@ -57,7 +57,7 @@ export class Microphone {
       const { time, samples } = data;
       const rate = context.sampleRate;
       if (time + samples.length / rate > this.keepFrom) this.blocks.push(data);
-      onBlock({ time, samples, rate, level: level(samples) });
+      onBlock({ time, samples, rate, level: level(samples), peak: peak(samples) });
     };
     this.source.connect(this.node);
   }
@@ -100,6 +100,13 @@ export class Microphone {
 }
 
 // The block's loudness for a meter: 0 at -60 dBFS (RMS) or below, 1 at full scale.
+// The block's largest sample, 1 at full scale: at the top, the take is clipping.
+export function peak(samples) {
+  let largest = 0;
+  for (const value of samples) largest = Math.max(largest, Math.abs(value));
+  return largest;
+}
+
 export function level(samples) {
   let sum = 0;
   for (const value of samples) sum += value * value;
