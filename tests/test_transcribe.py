@@ -146,3 +146,11 @@ def test_a_hum_as_loud_as_the_room_noise_is_heard():
     were heard."""
     pitches = [60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67, 72]
     assert [n.pitch for n in transcribe(loud_room_take(pitches)).notes] == pitches
+
+
+def test_a_short_note_takes_the_pitch_most_of_its_frames_hold():
+    """90 ms of E4 between C4 and A4, its pitch wavering up by a semitone and more for two frames
+    (a scoop): the median, not a mean pulled up by the scoop."""
+    times, midi, loudness = track((0.3, 60, -20), (0.09, 64, -20), (0.3, 69, -20))
+    midi[35:37] = [65.7, 65.8]
+    assert [round(p) for p in pitches_of(times, midi, loudness)] == [60, 64, 69]

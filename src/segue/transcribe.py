@@ -29,8 +29,8 @@ Method (all settings are `TranscriptionConfig` fields):
    rise of log magnitude over 50 Hz-5 kHz, frame to frame, peaking `flux_threshold` above its
    0.5 s running median) found up to `onset_lead` (80 ms) before it.
 5. **Pitch of a note**: the median of its settled frames averaged over one vibrato cycle
-   (`vibrato_seconds`, 0.18 s; a plain median of part of a cycle leans to one side), their mean
-   when the note is shorter. Notes under `min_note_seconds` (50 ms) are blips and dropped.
+   (`vibrato_seconds`, 0.18 s; a plain median of part of a cycle leans to one side), their plain
+   median when the note is shorter. Notes under `min_note_seconds` (50 ms) are blips and dropped.
 6. **Tuning**: singers are rarely at A440. The offset is the circular mean of the notes'
    distances to the nearest equal-tempered semitone (weighted by length), taken off before each
    note is rounded to a semitone, so a phrase sung 40 cents flat is still read in tune.
@@ -257,9 +257,10 @@ def _tuning_offset(segments: list[tuple[float, float, float, bool]]) -> float:
 
 def _held_pitch(frames: np.ndarray, width: int) -> float:
     """A note's pitch: the median of its frames averaged over one vibrato cycle (a plain median of
-    a part-cycle of vibrato leans to one side), or their mean when the note is shorter."""
+    a part-cycle of vibrato leans to one side), or their plain median when the note is shorter
+    (a mean leans towards the frames still sliding in from the last note)."""
     if len(frames) <= width:
-        return float(np.mean(frames))
+        return float(np.median(frames))
     return float(np.median(np.convolve(frames, np.ones(width) / width, "valid")))
 
 
