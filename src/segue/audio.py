@@ -3,6 +3,7 @@ that plays on the sound card, and as an offline renderer to WAV files."""
 
 from __future__ import annotations
 
+import io
 import os
 import wave
 from contextlib import contextmanager
@@ -129,6 +130,16 @@ def render(notes: list[Note], seconds: float, soundfont: str | Path | None = Non
         synth.delete()
     samples = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
     return samples.astype(np.int16).reshape(-1, 2)
+
+
+def wav_bytes(samples: np.ndarray, rate: int = SAMPLE_RATE) -> bytes:
+    """Mono float samples (full scale 1) as a 16-bit WAV file's bytes: how a sung take is kept,
+    and how the transcription test set is handed to the transcriber."""
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.clip(samples, -1, 1), rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
 
 
 def write_wav(samples: np.ndarray, path: str | Path) -> None:

@@ -114,7 +114,8 @@ def time_model(config: BenchConfig) -> tuple[dict, dict]:
 
 def time_transcription(config: BenchConfig) -> dict:
     """Latency of `transcribe` on 5 s of the bench phrase, whistled with vibrato and glides."""
-    from .performances import Expression, perform, wav_bytes
+    from .audio import wav_bytes
+    from .performances import Expression, perform
     from .transcribe import transcribe
 
     recording = wav_bytes(perform(BENCH_PHRASE, BENCH_INPUT_SECONDS - 0.5, "whistle",

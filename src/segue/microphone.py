@@ -7,7 +7,6 @@ sees a level meter. Hardware stays at this edge: the session and its tests only 
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -39,15 +38,6 @@ def level_dbfs(block: np.ndarray) -> float:
     if not len(block):
         return SILENT_DBFS
     return max(SILENT_DBFS, float(10 * np.log10(np.mean(block.astype(np.float64) ** 2) + 1e-12)))
-
-
-def wav_file_bytes(samples: np.ndarray, rate: int) -> bytes:
-    """Mono float samples as a 16-bit WAV file's bytes: how a take's audio is kept."""
-    import soundfile
-
-    buffer = io.BytesIO()
-    soundfile.write(buffer, np.clip(samples, -1, 1), rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
 
 
 class Microphone:

@@ -7,7 +7,6 @@ Expression is done with pitch bend on a ±12 semitone range, set every `BEND_STE
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from functools import cache
 
@@ -168,12 +167,3 @@ def _bend_curve(notes: list[Note], total: int, expression: Expression) -> np.nda
             offset = notes[index - 1].pitch - note.pitch
             bend[a:b] += offset * np.clip(1 - since / expression.glide_seconds, 0, 1)
     return bend
-
-
-def wav_bytes(samples: np.ndarray, rate: int = SAMPLE_RATE) -> bytes:
-    """Mono float samples as a 16-bit WAV file's bytes."""
-    import soundfile
-
-    buffer = io.BytesIO()
-    soundfile.write(buffer, np.clip(samples, -1, 1), rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()

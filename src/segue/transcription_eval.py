@@ -30,8 +30,8 @@ from . import metrics
 from .data import DEFAULT_DATA, Pair, load_corpus, make_pairs
 from .keys import detect_key, in_key_ratio
 from .notes import Note
-from .audio import SAMPLE_RATE
-from .performances import TIMBRES, Expression, perform, wav_bytes
+from .audio import SAMPLE_RATE, wav_bytes
+from .performances import TIMBRES, Expression, perform
 from .robustness import within_share
 from .transcribe import TranscriptionError, transcribe
 
