@@ -22,15 +22,15 @@ from mido.ports import BaseInput, BaseOutput
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
-from .audio import hushed_stderr
+from .audio import hushed_stderr, wav_bytes
 from .errors import first_line
 from .keys import pitch_name
 from .files import replaced_atomically
-from .microphone import Recorder, wav_file_bytes
+from .microphone import Recorder
 from .midi_io import DRUM_CHANNEL, NoteTracker, note_events, read_midi, write_midi
 from .notes import Note
 from .options import DEFAULTS
-from .transcribe import TranscriptionError, transcribe
+from .transcribe import TranscriptionError, transcribe_samples
 
 POLL_SECONDS = 0.001  # how often the recorder looks for new messages: its timing resolution
 SPIN_SECONDS = 0.002  # the last stretch of a wait is spun, not slept: sleep can overshoot by a millisecond
@@ -317,12 +317,12 @@ class Session:
             elapsed = min(max(self.clock.now() - started, 0.0), seconds)
             partial = tracker.close(elapsed)
             if partial:
-                self._save_notes(Take(partial), self._new_take_base(), elapsed, "take-interrupted")
+                self._save_notes(*self._new_take(partial), elapsed, "take-interrupted")
             raise
         finally:
             self.display.recorded()
-        take = Take(notes)
-        base = self._save_notes(take, self._new_take_base(), seconds, "take")
+        take, base = self._new_take(notes)
+        self._save_notes(take, base, seconds, "take")
         if not notes:
             self.display.nothing_played()
         return take, base
@@ -333,41 +333,40 @@ class Session:
             samples = recorder.record(self.options.seconds, self.clock, self.display.level)
         except KeyboardInterrupt:  # stopped mid-take: keep what was sung so far
             if len(recorder.heard):
-                self._save_audio(Take([]), self._new_take_base(), recorder.heard, recorder.rate, "take-interrupted")
+                self._save_audio(*self._new_take([]), recorder.heard, recorder.rate, "take-interrupted")
             raise
         finally:
             self.display.recorded()
-        take = Take([])
-        base = self._save_audio(take, self._new_take_base(), samples, recorder.rate, "take")
+        take, base = self._new_take([])
+        self._save_audio(take, base, samples, recorder.rate, "take")
         try:
-            heard = transcribe(take.files["take-audio"].read_bytes())
+            heard = transcribe_samples(samples, recorder.rate)
         except TranscriptionError as error:
             self.display.not_heard(str(error))
             return take, base
         take.notes = heard.notes
         self.display.heard(heard.notes, heard.tuning_cents)
-        return take, self._save_notes(take, base, self.options.seconds, "take")
+        self._save_notes(take, base, self.options.seconds, "take")
+        return take, base
 
-    def _new_take_base(self) -> Path:
+    def _new_take(self, notes: list[Note]) -> tuple[Take, Path]:
+        """A take, kept in the session, and the base of its files' names."""
+        take = Take(notes)
+        self.takes.append(take)
         stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-        return self.options.takes_dir.expanduser() / f"{stamp}-{len(self.takes) + 1:03d}"
+        return take, self.options.takes_dir.expanduser() / f"{stamp}-{len(self.takes):03d}"
 
-    def _save_notes(self, take: Take, base: Path, length: float, kind: str) -> Path:
-        if not any(kept is take for kept in self.takes):  # a sung take was kept with its audio
-            self.takes.append(take)
+    def _save_notes(self, take: Take, base: Path, length: float, kind: str) -> None:
         take.files[kind] = base.with_name(f"{base.name}-{kind}.mid")
         write_midi(take.notes, take.files[kind], length)
         self.display.saved(take.files[kind], len(take.notes))
-        return base
 
-    def _save_audio(self, take: Take, base: Path, samples, rate: int, kind: str) -> Path:
-        self.takes.append(take)
+    def _save_audio(self, take: Take, base: Path, samples, rate: int, kind: str) -> None:
         path = take.files[f"{kind}-audio"] = base.with_name(f"{base.name}-{kind}.wav")
         path.parent.mkdir(parents=True, exist_ok=True)
         with replaced_atomically(path) as temporary:
-            temporary.write_bytes(wav_file_bytes(samples, rate))
+            temporary.write_bytes(wav_bytes(samples, rate))
         self.display.saved_audio(path, len(samples) / rate)
-        return base
 
     def playback(self, take: Take, origin: float | None = None) -> None:
         """Play the continuation. Right after a take its timeline starts where the take ended, so it
