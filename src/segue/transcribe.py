@@ -74,8 +74,8 @@ class TranscriptionConfig:
     voicing_threshold: float = 0.35  # Praat's: lower keeps weaker (noisier) frames voiced
     vibrato_seconds: float = 0.18  # one cycle of vibrato at 5.5 Hz: a note's pitch is averaged over it
     glide_frames: int = 6  # a note's first frames (60 ms) may still be sliding into it
+    glide_step: float = 0.1  # semitones a frame: the pitch moving at least this fast is still gliding
     split_semitones: float = 0.8  # a frame this far from its note's pitch may start a new note...
-    glide_step: float = 0.1  # semitones a frame: the pitch moving at least this fast is gliding to a new note
     settle_frames: int = 4  # ...if this many frames in a row are as far, on the same side (40 ms)
     loudness_seconds: float = 0.01  # loudness is measured over this long around each frame: short, so a
     # breath between two notes shows as a deep dip
@@ -99,14 +99,14 @@ def is_audio(data: bytes) -> bool:
     return data.startswith(AUDIO_SIGNATURES)
 
 
-def read_melody(data: bytes, track: int | None = None) -> Melody:
+def read_melody(data: bytes, track: int | None = None, config: TranscriptionConfig = TranscriptionConfig()) -> Melody:
     """A melody from a file's bytes, told apart by content: a recording is transcribed, anything
     else is read as MIDI (`midi_io.read_midi`, which names what is wrong with a bad file)."""
     if not is_audio(data):
         return read_midi(data, track)
     if track is not None:
-        raise TranscriptionError("a recording has no tracks: --track is for MIDI files")
-    transcription = transcribe(data)
+        raise TranscriptionError("a recording has no tracks: a track can be chosen only in a MIDI file")
+    transcription = transcribe(data, config)
     return Melody(transcription.notes, transcription.seconds)
 
 
@@ -287,8 +287,8 @@ def _segments(times: np.ndarray, midi: np.ndarray, loudness: np.ndarray, onsets:
     """The notes as (start, end, median pitch as a fractional MIDI number, whether it was attacked:
     after silence or a dip in loudness, not only a change of pitch), blips left out.
 
-    A note's pitch is the median of its frames after its first `glide_frames` (the slide into it);
-    until it has those, it is not split on pitch."""
+    A note is not split on pitch until it has `settle_frames` frames past its glide (`settled`);
+    its pitch is taken from those frames (`_held_pitch`)."""
     notes: list[tuple[float, float, float, bool]] = []
     attacks = _attacks(loudness, np.searchsorted(times, onsets), config)
     vibrato_frames = max(1, round(config.vibrato_seconds / config.time_step))

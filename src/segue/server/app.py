@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, checkpoint: Model | None = None
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type"])
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, body_seconds=settings.body_seconds,
-                       path_limits=settings.recording_body_bytes)
+                       path_limits=dict.fromkeys(api.RECORDING_ROUTES, settings.max_recording_body_bytes))
     return app
 
 

@@ -13,6 +13,9 @@ from ..options import MAX_VARIATIONS
 from ..transcribe import TranscriptionConfig
 
 
+FORM_ENVELOPE_BYTES = 16 * 1024  # a multipart upload's headers and boundaries around the file
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SEGUE_")
 
@@ -35,13 +38,12 @@ class Settings(BaseSettings):
     @property
     def max_body_bytes(self) -> int:
         """Any request body: a MIDI upload at its limit plus room for the form's envelope."""
-        return self.max_upload_bytes + 16 * 1024
+        return self.max_upload_bytes + FORM_ENVELOPE_BYTES
 
     @property
-    def recording_body_bytes(self) -> dict[str, int]:
-        """The routes that take recordings, and their larger body limit."""
-        limit = max(self.max_upload_bytes, self.max_audio_bytes) + 16 * 1024
-        return {"/api/transcribe": limit, "/api/extend.mid": limit}
+    def max_recording_body_bytes(self) -> int:
+        """A request body on a route that takes recordings: the larger upload at its limit, plus the envelope."""
+        return max(self.max_upload_bytes, self.max_audio_bytes) + FORM_ENVELOPE_BYTES
 
     @property
     def transcription(self) -> TranscriptionConfig:

@@ -19,7 +19,7 @@ from ...midi_io import Meter, meter_of, midi_bytes, read_midi
 from ...notes import quantized
 from ...options import random_seed
 from ...tempo import estimate_bpm
-from ...transcribe import is_audio, transcribe
+from ...transcribe import is_audio, read_melody, transcribe
 from ...notes import Note
 from ..schemas import (
     ERROR_RESPONSES,
@@ -44,6 +44,7 @@ from ..settings import Settings
 MIDI_TYPE = "audio/midi"
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
+RECORDING_ROUTES = ("/api/transcribe", "/api/extend.mid")  # the routes that take recordings: larger bodies
 
 
 def get_settings(request: Request) -> Settings:
@@ -188,12 +189,7 @@ def _read_melody(file: UploadFile, settings: Settings, track: int | None = None,
     """An upload's melody (of `track`, if given), within the size and note limits; a recording is
     transcribed when `audio` allows it."""
     data = _read_upload(file, settings)
-    if audio and is_audio(data):
-        if track is not None:
-            raise HTTPException(422, "track: a recording has no tracks")
-        result = transcribe(data, settings.transcription)
-        return midi_io.Melody(result.notes, result.seconds)
-    melody = read_midi(data, track)
+    melody = read_melody(data, track, settings.transcription) if audio else read_midi(data, track)
     if len(melody.notes) > settings.max_input_notes:
         raise HTTPException(422, f"file: at most {settings.max_input_notes} melody notes, got {len(melody.notes)}")
     return melody

@@ -268,15 +268,23 @@ function endOrStop() {  // Record and Sing, pressed again, cancel a count-in or 
   endSession(state.mode === "countdown" ? "cancelled" : "early");
 }
 
-async function record() {
-  if (state.mode === "countdown" || state.mode === "recording") return endOrStop();
+// What Record and Sing do first: check the settings, then clear the stage. Returns the settings
+// and the metronome's tempo (null: off), or null when a setting is bad (the page says which).
+function startTake() {
   const settings = readSettings();
-  if (!settings) return;
+  if (!settings) return null;
   clearError();
   stop();
   synth.start();
   clearTimeout(state.duetTimer);
-  const metronome = $("metronome").checked ? settings.bpm : null;
+  return { settings, metronome: $("metronome").checked ? settings.bpm : null };
+}
+
+async function record() {
+  if (state.mode === "countdown" || state.mode === "recording") return endOrStop();
+  const started = startTake();
+  if (!started) return;
+  const { settings, metronome } = started;
   const session = state.session = { cancelled: false, early: false, length: settings.recordSeconds };
   setMode("countdown");
   if (!(await countIn(session, metronome))) return cancelled("The count-in was cancelled.");
@@ -335,13 +343,10 @@ function showLevel(value, peak = 0) {
 // kept (before anything is asked of the server), heard as notes and continued like played ones.
 async function sing() {
   if (state.mode === "countdown" || state.mode === "recording") return endOrStop();
-  const settings = readSettings();
-  if (!settings) return;
-  clearError();
-  stop();
-  clearTimeout(state.duetTimer);
+  const started = startTake();
+  if (!started) return;
+  const { settings, metronome } = started;
   const context = synth.start();
-  const metronome = $("metronome").checked ? settings.bpm : null;
   const session = state.session = { cancelled: false, early: false, length: settings.recordSeconds, voice: true, trace: [], start: null };
   setMode("countdown");
   $("countdown").textContent = "🎤";
