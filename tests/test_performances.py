@@ -31,8 +31,8 @@ def median_between(times, midi, start, end) -> float:
 def test_each_voice_sounds_the_notes_it_is_given(timbre):
     notes = [Note(67, 0.1, 0.7, 90), Note(74, 0.8, 1.4, 90)]
     times, midi = pitch_track(perform(notes, 1.5, timbre))
-    assert median_between(times, midi, 0.3, 0.6) == pytest.approx(67, abs=0.15)
-    assert median_between(times, midi, 1.0, 1.3) == pytest.approx(74, abs=0.15)
+    assert median_between(times, midi, 0.3, 0.6) == pytest.approx(67, abs=0.05)
+    assert median_between(times, midi, 1.0, 1.3) == pytest.approx(74, abs=0.05)
 
 
 def test_the_whistle_sample_is_corrected_by_what_it_sounds():
