@@ -54,3 +54,18 @@ def test_rushed_share_counts_onsets_too_close_to_be_melody():
     assert metrics.rushed_share([steady]) == 0.0
     assert metrics.rushed_share([steady, glitch]) == pytest.approx(1 / 5)
     assert metrics.rushed_share([]) == 0.0
+
+
+def test_notes_heard_matches_each_note_once_by_pitch_and_onset():
+    reference = [Note(60 + i, 0.5 * i, 0.5 * i + 0.4) for i in range(5)]
+    heard = [reference[0], *reference[2:]]  # the second note missed: the rest still count
+    assert metrics.notes_heard(reference, heard) == 4
+    extra = sorted(heard + [Note(70, 0.7, 0.8)], key=lambda n: n.start)
+    assert metrics.notes_heard(reference, extra) == 4
+    late = [Note(n.pitch, n.start + 0.06, n.end) for n in reference]  # past the 50 ms tolerance
+    assert metrics.notes_heard(reference, late) == 0
+    assert metrics.notes_heard(reference, late, onset_tolerance=0.1) == 5
+    twice = [Note(60, 0.0, 0.2), Note(60, 0.02, 0.4)]  # one heard note answers one sung note
+    assert metrics.notes_heard([Note(60, 0.01, 0.4)], twice) == 1
+    assert metrics.notes_heard(twice, [Note(60, 0.01, 0.4)]) == 1
+    assert metrics.notes_heard(reference, [Note(n.pitch + 1, n.start, n.end) for n in reference]) == 0

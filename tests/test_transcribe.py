@@ -95,7 +95,7 @@ def track(*parts: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray, n
 
 
 def pitches_of(times, midi, loudness) -> list[float]:
-    return [round(centre, 1) for _, _, centre, _ in _segments(times, midi, loudness, np.zeros(0), TranscriptionConfig())]
+    return [round(segment.centre, 1) for segment in _segments(times, midi, loudness, np.zeros(0), TranscriptionConfig())]
 
 
 def test_a_glide_into_a_note_is_that_note():

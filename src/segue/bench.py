@@ -33,6 +33,7 @@ import numpy as np
 from .modelfile import DEFAULT_MODEL, load_model
 from .files import write_atomically
 from .generate import extend
+from .metrics import notes_heard
 from .notes import Note
 
 ORIGINAL_SECONDS = 0.39  # one continuation with the original system
@@ -129,7 +130,7 @@ def time_transcription(config: BenchConfig) -> dict:
         transcribe(recording)
         timings.append(time.perf_counter() - started)
     return {"runs": config.transcription_runs, "audio_seconds": BENCH_INPUT_SECONDS,
-            "notes_right": sum(a.pitch == b.pitch for a, b in zip(heard, BENCH_PHRASE)),
+            "notes_right": notes_heard(BENCH_PHRASE, heard),
             "notes": len(BENCH_PHRASE), "notes_heard": len(heard), **percentiles(timings)}
 
 
@@ -351,7 +352,8 @@ def markdown(result: BenchResult) -> str:
                   f"`transcribe` on {heard['audio_seconds']:g} s of the same phrase whistled (made in code, with "
                   f"vibrato and glides), {heard['runs']} runs: p50 **{heard['p50_ms']:.0f} ms**, p95 "
                   f"{heard['p95_ms']:.0f} ms, mean {heard['mean_ms']:.0f} ms (target: p50 at most 300 ms). It heard "
-                  f"{heard['notes_heard']} notes, {heard['notes_right']} of the {heard['notes']} at the right pitch."]
+                  f"{heard['notes_heard']} notes: {heard['notes_right']} of the {heard['notes']} at the right pitch and within 50 ms of "
+                  "their onsets."]
     return "\n".join(lines) + "\n"
 
 

@@ -140,3 +140,17 @@ def overlapped_area(a: list[float], b: list[float], edges: np.ndarray) -> float:
 
 def percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
+
+
+def notes_heard(reference: list[Note], heard: list[Note], onset_tolerance: float = 0.05) -> int:
+    """How many reference notes a transcription heard: the same pitch, starting within
+    `onset_tolerance` s, each heard note counted once (the nearest onset first). Unlike pairing
+    notes in order, a missed or extra note costs one note, not every note after it."""
+    candidates = sorted((abs(h.start - r.start), i, j) for i, r in enumerate(reference) for j, h in enumerate(heard)
+                        if h.pitch == r.pitch and abs(h.start - r.start) <= onset_tolerance)
+    used_reference, used_heard = set(), set()
+    for _, i, j in candidates:
+        if i not in used_reference and j not in used_heard:
+            used_reference.add(i)
+            used_heard.add(j)
+    return len(used_reference)

@@ -46,6 +46,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -95,6 +96,15 @@ class Transcription:
     tuning_cents: float  # how far from A440 the singer was, -50..50
 
 
+class Segment(NamedTuple):
+    """A note as segmentation finds it, before its pitch is rounded to a semitone."""
+
+    start: float  # seconds
+    end: float
+    centre: float  # its pitch as a fractional MIDI number
+    attacked: bool  # begun after silence or a dip in loudness, not only by a change of pitch
+
+
 def is_audio(data: bytes) -> bool:
     return data.startswith(AUDIO_SIGNATURES)
 
@@ -140,15 +150,15 @@ def transcribe_samples(samples: np.ndarray, rate: int,
     segments = _onsets_moved(_segments(times, midi, loudness, onsets, config), onsets, config)
     tuning = _tuning_offset(segments)
     notes: list[Note] = []
-    for begin, end, centre, attacked in segments:
-        pitch = int(round(centre - tuning))
+    for segment in segments:
+        pitch = int(round(segment.centre - tuning))
         if not 0 <= pitch <= MAX_PITCH:
             continue
-        if notes and not attacked and notes[-1].pitch == pitch and notes[-1].end == begin:
+        if notes and not segment.attacked and notes[-1].pitch == pitch and notes[-1].end == segment.start:
             # Split on the way into a wide leap, settled on the same semitone: one note.
-            notes[-1] = Note(pitch, notes[-1].start, end, config.velocity)
+            notes[-1] = Note(pitch, notes[-1].start, segment.end, config.velocity)
         else:
-            notes.append(Note(pitch, begin, end, config.velocity))
+            notes.append(Note(pitch, segment.start, segment.end, config.velocity))
     if not notes:
         raise TranscriptionError("no notes long enough to keep: sing each note for at least "
                                  f"{config.min_note_seconds * 1000:.0f} ms")
@@ -227,31 +237,31 @@ def _flux_onsets(samples: np.ndarray, rate: int, config: TranscriptionConfig) ->
     return (np.nonzero(chosen)[0] * hop + size / 2) / rate
 
 
-def _onsets_moved(segments: list[tuple[float, float, float, bool]], onsets: np.ndarray,
-                  config: TranscriptionConfig) -> list[tuple[float, float, float, bool]]:
+def _onsets_moved(segments: list[Segment], onsets: np.ndarray, config: TranscriptionConfig) -> list[Segment]:
     """Each note's start moved back to where its sound began, when an onset in the spectral flux
     comes at most `onset_lead` seconds before it: pitch trackers hear a new note only once it
     outweighs the last one's ring, tens of milliseconds late."""
-    moved: list[tuple[float, float, float, bool]] = []
-    for begin, end, centre, attacked in segments:
+    moved: list[Segment] = []
+    for segment in segments:
+        begin = segment.start
         # Not into the last note's first moments, nor, after a silence, back into the last note.
-        earliest = 0.0 if not moved else moved[-1][1] if begin > moved[-1][1] else moved[-1][0] + config.min_note_seconds
+        earliest = 0.0 if not moved else moved[-1].end if begin > moved[-1].end else moved[-1].start + config.min_note_seconds
         near = onsets[(onsets >= max(begin - config.onset_lead, earliest)) & (onsets <= begin + config.time_step)]
         if len(near):
             begin = round(float(near[0]), 4)
-            if moved and moved[-1][1] > begin:
-                moved[-1] = (moved[-1][0], begin, *moved[-1][2:])
-        moved.append((begin, end, centre, attacked))
+            if moved and moved[-1].end > begin:
+                moved[-1] = moved[-1]._replace(end=begin)
+        moved.append(segment._replace(start=begin))
     return moved
 
 
-def _tuning_offset(segments: list[tuple[float, float, float, bool]]) -> float:
+def _tuning_offset(segments: list[Segment]) -> float:
     """The circular mean of the notes' distances to the nearest semitone, weighted by length, in
     semitones (-0.5..0.5). Of notes, not frames: vibrato spreads a note's frames over a semitone."""
     if not segments:
         return 0.0
-    centres = np.array([centre for _, _, centre, _ in segments])
-    lengths = np.array([end - begin for begin, end, _, _ in segments])
+    centres = np.array([segment.centre for segment in segments])
+    lengths = np.array([segment.end - segment.start for segment in segments])
     return float(np.angle(np.sum(lengths * np.exp(2j * np.pi * centres))) / (2 * np.pi))
 
 
@@ -283,13 +293,12 @@ def _attacks(loudness: np.ndarray, onsets: np.ndarray, config: TranscriptionConf
 
 
 def _segments(times: np.ndarray, midi: np.ndarray, loudness: np.ndarray, onsets: np.ndarray,
-              config: TranscriptionConfig) -> list[tuple[float, float, float, bool]]:
-    """The notes as (start, end, median pitch as a fractional MIDI number, whether it was attacked:
-    after silence or a dip in loudness, not only a change of pitch), blips left out.
+              config: TranscriptionConfig) -> list[Segment]:
+    """The notes, blips left out.
 
     A note is not split on pitch until it has `settle_frames` frames past its glide (`settled`);
     its pitch is taken from those frames (`_held_pitch`)."""
-    notes: list[tuple[float, float, float, bool]] = []
+    notes: list[Segment] = []
     attacks = _attacks(loudness, np.searchsorted(times, onsets), config)
     vibrato_frames = max(1, round(config.vibrato_seconds / config.time_step))
     start = None  # frame index where the current note began
@@ -310,7 +319,7 @@ def _segments(times: np.ndarray, midi: np.ndarray, loudness: np.ndarray, onsets:
         begin, end = times[start] - config.time_step / 2, times[end_index - 1] + config.time_step / 2
         if end - begin >= config.min_note_seconds:
             held = midi[min(settled(end_index), start + (end_index - start) // 2): end_index]
-            notes.append((round(max(begin, 0.0), 4), round(end, 4), _held_pitch(held, vibrato_frames), attacked))
+            notes.append(Segment(round(max(begin, 0.0), 4), round(end, 4), _held_pitch(held, vibrato_frames), attacked))
 
     for i in range(len(midi)):
         if np.isnan(midi[i]):
