@@ -10,7 +10,7 @@ import pytest
 from conftest import require_fluidsynth
 from segue.audio import SAMPLE_RATE, find_soundfont
 from segue.notes import Note
-from segue.performances import TIMBRES, Expression, perform, sounding_offset
+from segue.performances import TIMBRES, Expression, in_room, perform, sounding_offset
 
 require_fluidsynth()
 
@@ -65,3 +65,20 @@ def test_noise_is_at_the_signal_to_noise_ratio_asked():
     scale = np.dot(noisy[a:b], clean[a:b]) / np.dot(clean[a:b], clean[a:b])
     noise = noisy[a:b] - scale * clean[a:b]
     assert 10 * np.log10(np.mean((scale * clean[a:b]) ** 2) / np.mean(noise ** 2)) == pytest.approx(10, abs=0.5)
+
+
+def test_a_room_rings_on_after_the_note_at_the_ratio_asked():
+    tone = np.zeros(SAMPLE_RATE)
+    tone[: SAMPLE_RATE // 4] = np.sin(2 * np.pi * 440 * np.arange(SAMPLE_RATE // 4) / SAMPLE_RATE)
+    heard = in_room(tone, 0.5, 5.0, np.random.default_rng(0))
+    assert len(heard) == len(tone)
+    reverb = heard - tone
+    assert 10 * np.log10(np.mean(tone ** 2) / np.mean(reverb ** 2)) == pytest.approx(5.0, abs=0.01)
+    level = [10 * np.log10(np.mean(heard[round(t * SAMPLE_RATE): round((t + 0.05) * SAMPLE_RATE)] ** 2))
+             for t in (0.3, 0.45, 0.6)]  # after the note: ringing, dying away at 60 dB per 0.5 s
+    assert level[0] > -30 and level[0] - level[1] == pytest.approx(18, abs=6) and level[1] > level[2]
+    assert np.array_equal(heard, in_room(tone, 0.5, 5.0, np.random.default_rng(0)))
+    dry = perform([Note(69, 0.1, 0.5, 90)], 1.0, "whistle", seed=3)
+    wet = perform([Note(69, 0.1, 0.5, 90)], 1.0, "whistle", Expression(room_seconds=0.5), seed=3)
+    after = slice(round(0.6 * SAMPLE_RATE), round(0.7 * SAMPLE_RATE))
+    assert np.mean(wet[after] ** 2) > 100 * np.mean(dry[after] ** 2)

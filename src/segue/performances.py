@@ -1,6 +1,7 @@
 """A melody performed the way a person sings, hums or plays it alone: a General MIDI voice through
 FluidSynth, with vibrato, a glide from each note into the next, the whole phrase off A440 by a
-tuning offset, and background noise at a given signal-to-noise ratio. The transcription
+tuning offset, the reverberation of a room, and background noise at a given signal-to-noise
+ratio. The transcription
 evaluation renders its test set with this, so the set is made in code and never stored.
 
 Expression is done with pitch bend on a ±12 semitone range, set every `BEND_STEP` seconds."""
@@ -41,6 +42,8 @@ class Expression:
     vibrato_delay: float = 0.12  # seconds into a note before vibrato starts; it then grows over as long again
     glide_seconds: float = 0.0  # each note starts at the previous note's pitch and slides to its own
     tuning_cents: float = 0.0  # the whole phrase this far from A440
+    room_seconds: float | None = None  # reverberation time (RT60) of the room it is heard in; None: dry
+    room_drr_db: float = 5.0  # the direct sound this far above the room's reverberation (a microphone at arm's length)
     snr_db: float | None = None  # white noise this far below the signal's power; None: none
 
 
@@ -63,12 +66,31 @@ def perform(notes: list[Note], seconds: float, timbre: str, expression: Expressi
             a, b = round(note.start * SAMPLE_RATE), min(total, round(note.end * SAMPLE_RATE))
             bends[a:b] -= offsets[note.pitch] - round(offsets[note.pitch])
         mono = _one_voice(played, total, program, bends, soundfont)
+    if expression.room_seconds is not None:
+        mono = in_room(mono, expression.room_seconds, expression.room_drr_db, np.random.default_rng(seed + 2))
     if expression.snr_db is not None:
         power = np.mean(mono[np.abs(mono) > 1e-4] ** 2) if np.any(np.abs(mono) > 1e-4) else 0.0
         noise = np.random.default_rng(seed).normal(size=len(mono))
         mono = mono + noise * np.sqrt(power / 10 ** (expression.snr_db / 10))
     peak = np.max(np.abs(mono)) if len(mono) else 0.0
     return mono * (0.5 / peak) if peak > 0 else mono  # as a recorder would set its level
+
+
+def in_room(samples: np.ndarray, seconds: float, direct_to_reverb_db: float, rng: np.random.Generator) -> np.ndarray:
+    """`samples` as a microphone in a room hears them: the direct sound plus the room's
+    reverberation, a diffuse tail modelled as white noise dying away by 60 dB in `seconds` (RT60)
+    after 10 ms, its power `direct_to_reverb_db` below the direct sound's. Rings on under the
+    next notes as a real room does; the length stays the same."""
+    length = max(1, round(seconds * SAMPLE_RATE))
+    since = np.arange(length) / SAMPLE_RATE
+    response = rng.normal(size=length) * 10 ** (-3 * since / seconds)
+    response[: round(0.01 * SAMPLE_RATE)] = 0.0
+    size = len(samples) + length
+    reverb = np.fft.irfft(np.fft.rfft(samples, size) * np.fft.rfft(response, size), size)[: len(samples)]
+    direct_power, reverb_power = np.mean(samples ** 2), np.mean(reverb ** 2)
+    if reverb_power == 0:
+        return samples
+    return samples + reverb * np.sqrt(direct_power / reverb_power / 10 ** (direct_to_reverb_db / 10))
 
 
 def _one_voice(notes: list[Note], total: int, program: int, bends: np.ndarray, soundfont) -> np.ndarray:
