@@ -164,6 +164,12 @@ def type_notes(page, keys, spacing_ms=350, held_ms=250):
         page.wait_for_timeout(spacing_ms - held_ms)
 
 
+def stop_playing(page):
+    """Press Play again to stop, if it is still playing (checked and pressed in one step in the page,
+    so a playback ending in between is not started again)."""
+    page.evaluate("() => { if (document.body.dataset.state === 'playing') document.getElementById('play').click(); }")
+
+
 def wait_idle(page, timeout=30_000):
     page.wait_for_function("() => document.body.dataset.state === 'idle'", timeout=timeout)
 

@@ -13,7 +13,7 @@ import mido
 import pytest
 
 from conftest import played
-from pages import FAKE_WEB_MIDI, SCREENSHOTS, roll, screenshot, type_notes, wait_idle
+from pages import FAKE_WEB_MIDI, SCREENSHOTS, roll, screenshot, stop_playing, type_notes, wait_idle
 from segue.midi_io import Meter, midi_bytes
 
 AXE = Path(__file__).with_name("vendor") / "axe-4.14.1.min.js"
@@ -29,7 +29,7 @@ def free_take(page, keys="asdfg"):
     type_notes(page, keys, spacing_ms=250, held_ms=180)
     page.click("#extend")
     settle(page)
-    page.click("#stop")
+    stop_playing(page)
     wait_idle(page)
 
 
@@ -101,7 +101,7 @@ def test_free_play_is_shown_a_pause_starts_a_new_phrase_and_playing_along_is_not
     assert takes[0]["inputSeconds"] < 1.5  # no silence before the phrase
 
     type_notes(page, "jk", spacing_ms=150, held_ms=100)  # along with the playback: not a new phrase
-    page.click("#stop")
+    stop_playing(page)
     assert page.inner_text("#phrase-status") == ""
     page.click("#extend")  # nothing new: more ideas for the phrase on screen
     settle(page)
@@ -234,6 +234,30 @@ def test_a_take_comes_back_with_its_settings_and_a_deleted_one_can_be_undone(pag
     assert page.locator("#history li").count() == 1
 
 
+def test_note_edits_are_taken_back_by_the_undo_bar_and_ctrl_z(page):
+    free_take(page)
+    def pitches():
+        return [n["pitch"] for n in json.loads(page.evaluate("localStorage.getItem('segue.takes.v1')"))[0]["input"]]
+    played_pitches = pitches()
+    page.focus("#roll")
+    page.keyboard.press("ArrowRight")  # the first note, a semitone up
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowRight")  # the second note, removed
+    page.keyboard.press("Delete")
+    assert pitches() == [played_pitches[0] + 1, *played_pitches[2:]]
+    assert page.inner_text("#undo-text").endswith(" removed.") and page.is_visible("#undo")
+    page.click("#undo")  # the bar takes back the last edit
+    assert pitches() == [played_pitches[0] + 1, *played_pitches[1:]] and page.is_hidden("#undo-bar")
+    page.focus("#roll")
+    page.keyboard.press("Control+z")  # and Ctrl+Z the one before
+    assert pitches() == played_pitches and roll(page, "input") == len(played_pitches)
+    assert page.inner_text("#phrase-status") == "Edit undone: the notes are as you played them."
+    page.keyboard.press("Control+z")  # nothing left to take back
+    assert pitches() == played_pitches
+    take = json.loads(page.evaluate("localStorage.getItem('segue.takes.v1')"))[0]
+    assert not take.get("edited")
+
+
 def meta(midi, kind):
     return [m for track in midi.tracks for m in track if m.type == kind]
 
@@ -245,7 +269,7 @@ def test_downloads_carry_the_tempo_and_bars_and_readable_names(page, tmp_path):
     short_recording(page, "2")
     type_notes(page, "asdf", spacing_ms=333, held_ms=250)
     settle(page)
-    page.click("#stop")
+    stop_playing(page)
     with page.expect_download() as info:
         page.click("#download")
     assert re.fullmatch(r"segue-\d{4}-\d{2}-\d{2}-\d{4}-continuation\.mid", info.value.suggested_filename)
@@ -347,7 +371,7 @@ def test_no_serious_accessibility_violations(browser, server_url):
     page.fill("#variations", "2")
     page.click("#extend")
     settle(page)
-    page.click("#stop")
+    stop_playing(page)
     page.add_script_tag(path=str(AXE))
     results = page.evaluate("axe.run(document, { resultTypes: ['violations'] })")
     serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in results["violations"]
@@ -381,7 +405,7 @@ def test_a_phone_plays_records_and_extends_by_touch(browser, server_url):
         page.wait_for_timeout(200)
     settle(page)
     assert roll(page, "input") == 5 and roll(page, "continuation") > 0
-    page.tap("#stop")
+    stop_playing(page)
     page.evaluate("window.scrollTo(0, 0)")
     # The viewport only: a full-page capture re-renders the page without the phone's touch emulation.
     page.screenshot(path=str(SCREENSHOTS / "phone.png"))
@@ -403,5 +427,5 @@ def test_loop_plays_the_take_again_until_stopped(page):
     page.wait_for_function("() => { const head = document.getElementById('roll').dataset.playhead;"  # from the top
                            " return head !== '' && Number(head) < 0.3 && document.body.dataset.state === 'playing'; }",
                            timeout=5000)
-    page.click("#stop")
+    stop_playing(page)
     wait_idle(page)

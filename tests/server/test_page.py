@@ -15,7 +15,7 @@ import numpy as np
 from segue.midi_io import midi_bytes
 
 from conftest import played
-from pages import SCREENSHOTS, WHITE_KEYS, download, roll, screenshot, type_notes, wait_idle
+from pages import SCREENSHOTS, WHITE_KEYS, download, roll, screenshot, stop_playing, type_notes, wait_idle
 
 
 def test_keys_sound_and_light_with_mouse_and_computer_keyboard(page):
@@ -66,7 +66,7 @@ def test_record_extend_play_and_download(page):
     page.click("#play")  # the phrase, then the continuation, from the start
     page.wait_for_function("() => document.body.dataset.state === 'playing'")
     assert int(page.evaluate("document.body.dataset.scheduled")) == 8 + roll(page, "continuation")
-    page.click("#stop")
+    stop_playing(page)
     wait_idle(page)
 
 
@@ -82,12 +82,12 @@ def test_free_play_variations_extend_again_and_history_survive_a_reload(page):
     page.click("#variation-picker button:nth-child(2)")
     assert page.get_attribute("#variation-picker button:nth-child(2)", "aria-pressed") == "true"
     second = roll(page, "continuation")
-    page.click("#stop")
+    stop_playing(page)
 
     page.click("#extend-again")
     page.wait_for_function(f"() => Number(document.getElementById('roll').dataset.inputNotes) === {7 + second}",
                            timeout=15_000)
-    page.click("#stop")
+    stop_playing(page)
     screenshot(page, "extend-again")
     assert page.locator("#history li").count() == 2
 
@@ -122,7 +122,7 @@ def test_upload_a_midi_file(page, tmp_path):
     page.set_input_files("#upload", str(path))
     page.wait_for_function("() => document.body.dataset.state === 'playing'", timeout=15_000)
     assert roll(page, "input") == 8 and roll(page, "continuation") > 0
-    page.click("#stop")
+    stop_playing(page)
 
 
 def test_another_track_of_an_opened_file_can_be_the_melody(page, tmp_path):
@@ -135,12 +135,12 @@ def test_another_track_of_an_opened_file_can_be_the_melody(page, tmp_path):
     assert page.locator("#track-choice").is_hidden()
     page.set_input_files("#upload", str(path))
     page.wait_for_function("() => document.body.dataset.state === 'playing'", timeout=15_000)
-    page.click("#stop")
+    stop_playing(page)
     assert page.locator("#track-choice").is_visible() and page.input_value("#track") == "1"
     assert roll(page, "input") == 6
     page.select_option("#track", "2")
     page.wait_for_function("() => document.body.dataset.state === 'playing'", timeout=15_000)
-    page.click("#stop")
+    stop_playing(page)
     assert page.input_value("#track") == "2" and roll(page, "input") == 5  # the bass line now
     assert "track 2" in page.inner_text("#history li:nth-child(1)")
 
@@ -197,7 +197,7 @@ def test_web_midi_keyboard_hot_plug_and_output(page):
     ons = [m for m in played if m.get("data", [0])[0] == 0x90]
     assert len(ons) == roll(page, "continuation")
     assert all(m["late"] >= 0 for m in ons) and max(m["late"] for m in ons) > 1000  # timed, not all at once
-    page.click("#stop")
+    stop_playing(page)
     assert page.evaluate("fakeMidi.sent.slice(-1)[0].data") == [0xB0, 123, 0]  # all notes off
 
 

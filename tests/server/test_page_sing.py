@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from pages import launch, open_page, roll, screenshot, wait_idle
+from pages import launch, open_page, roll, screenshot, stop_playing, wait_idle
 from singing import MELODY, sung
 
 RATE = 22050
@@ -106,7 +106,7 @@ def test_a_sung_phrase_is_heard_continued_edited_and_played_with_the_voice(singe
     assert take["inputSeconds"] == pytest.approx(RECORD_SECONDS, abs=0.05)
     assert roll(page, "input") == len(heard) and roll(page, "continuation") > 0
     assert page.is_visible("#play-voice-toggle") and page.is_checked("#play-voice")
-    page.click("#stop")
+    stop_playing(page)
     wait_idle(page)
 
     # Edit the transcribed notes: click one and delete it; drag another two semitones up.
@@ -136,7 +136,7 @@ def test_a_sung_phrase_is_heard_continued_edited_and_played_with_the_voice(singe
     # Extend continues the edited phrase, a new take with the same recording.
     page.click("#extend")
     page.wait_for_function("() => document.body.dataset.state === 'playing'", timeout=20_000)
-    page.click("#stop")
+    stop_playing(page)
     newest, first = takes(page)
     assert [n["pitch"] for n in newest["input"]] == edited and newest["extensions"]
     assert newest["audio"] == first["audio"] == first["id"] and newest["tuningCents"] == first["tuningCents"]
@@ -162,14 +162,14 @@ def test_a_sung_phrase_is_heard_continued_edited_and_played_with_the_voice(singe
     assert int(page.evaluate("document.body.dataset.scheduled")) == continuation
     # ...tuned to the singer, who sang off A440.
     assert float(page.evaluate("document.body.dataset.cents")) == pytest.approx(CENTS, abs=12)
-    page.click("#stop")
+    stop_playing(page)
     page.uncheck("#play-voice")
     page.click("#play")
     page.wait_for_function("() => document.body.dataset.state === 'playing'", timeout=5000)
     assert not page.evaluate("document.body.dataset.voice")
     assert int(page.evaluate("document.body.dataset.scheduled")) == len(edited) + continuation
     assert float(page.evaluate("document.body.dataset.cents")) == 0  # the notes alone: at A440
-    page.click("#stop")
+    stop_playing(page)
 
 
 def test_a_recording_the_server_refuses_is_kept_and_can_be_heard_again(singer):
@@ -196,7 +196,7 @@ def test_a_recording_the_server_refuses_is_kept_and_can_be_heard_again(singer):
     assert take["source"] == "voice" and take["input"] == [] and not take["extensions"]
     assert 4.5 < take["inputSeconds"] < 6.5
     assert stored_recording(page, take["audio"]) is not None
-    assert page.inner_text("#sing") == "🎤 Sing" and page.is_enabled("#sing")
+    assert page.inner_text("#sing") == "♪ Sing" and page.is_enabled("#sing")
 
     page.unroute("**/api/transcribe")
     page.reload()
@@ -205,7 +205,7 @@ def test_a_recording_the_server_refuses_is_kept_and_can_be_heard_again(singer):
     assert "press Extend" in page.inner_text("#phrase-status")
     page.click("#extend")  # the kept recording is sent again, heard, and continued
     page.wait_for_function("() => document.body.dataset.state === 'playing'", timeout=40_000)
-    page.click("#stop")
+    stop_playing(page)
     [take] = takes(page)
     assert len(take["input"]) >= 6 and take["extensions"]
 
@@ -235,7 +235,7 @@ def test_no_microphone_is_said_in_plain_words(page):
     page.wait_for_selector("#error:not([hidden])")
     assert page.inner_text("#error-text").startswith("No microphone was found.")
     wait_idle(page)
-    assert page.is_hidden("#level") and page.inner_text("#sing") == "🎤 Sing"
+    assert page.is_hidden("#level") and page.inner_text("#sing") == "♪ Sing"
     assert page.locator("#history li").count() == 0
 
 

@@ -77,6 +77,8 @@ const state = {
   duetTimer: 0,
   liveFrame: 0,
   deleted: null,         // { take, index, timer }: the last deleted take, until undone or forgotten
+  edits: [],             // { id, input, edited } of a take before each note edit, latest last: Ctrl+Z takes it back
+  undoBar: null,         // { undo, timer }: what the Undo bar's button takes back while it shows
   voices: new Map(),     // recording id -> promise of its decoded AudioBuffer (null: not in this browser)
 };
 
@@ -97,7 +99,7 @@ function setMode(mode) {
     : "Stop recording and continue what was played") : "Record");
   record.disabled = mode === "extending" || voice;
   const sing = $("sing");
-  sing.textContent = voice ? (mode === "countdown" ? "✕ Cancel" : "■ Stop singing") : "🎤 Sing";
+  sing.textContent = voice ? (mode === "countdown" ? "✕ Cancel" : "■ Stop singing") : "♪ Sing";
   sing.setAttribute("aria-label", voice ? (mode === "countdown" ? "Cancel the count-in"
     : "Stop singing and continue what was sung") : "Sing a phrase into the microphone");
   sing.disabled = mode === "extending" || (capturing && !voice);
@@ -106,7 +108,6 @@ function setMode(mode) {
   $("play").disabled = busy || !take;
   $("play").textContent = mode === "playing" ? "■ Stop" : "▶ Play";
   $("play").setAttribute("aria-pressed", String(mode === "playing"));
-  $("stop").disabled = mode !== "playing";
   $("download").disabled = !extended;
   $("download-all").disabled = !extended;
   $("open-file").disabled = busy;
@@ -349,7 +350,7 @@ async function sing() {
   const context = synth.start();
   const session = state.session = { cancelled: false, early: false, length: settings.recordSeconds, voice: true, trace: [], start: null };
   setMode("countdown");
-  $("countdown").textContent = "🎤";
+  $("countdown").textContent = "♪";
   phraseStatus("Waiting for the microphone…");
   const heard = ({ time, samples, rate, level, peak }) => {
     if (state.session !== session) return;
@@ -778,8 +779,21 @@ function deleteTake(take, number) {
   renderHistory();
   clearTimeout(state.deleted?.timer);
   state.deleted = { take, index, timer: setTimeout(forgetDeleted, UNDO_SECONDS * 1000) };
-  $("undo-text").textContent = `Take #${number} deleted.`;
+  offerUndo(`Take #${number} deleted.`, undoDelete);
+}
+
+// The Undo bar takes back the last deletion or note edit, for UNDO_SECONDS.
+function offerUndo(text, undo) {
+  clearTimeout(state.undoBar?.timer);
+  state.undoBar = { undo, timer: setTimeout(hideUndo, UNDO_SECONDS * 1000) };
+  $("undo-text").textContent = text;
   $("undo-bar").hidden = false;
+}
+
+function hideUndo() {
+  clearTimeout(state.undoBar?.timer);
+  state.undoBar = null;
+  $("undo-bar").hidden = true;
 }
 
 function undoDelete() {
@@ -795,7 +809,7 @@ function forgetDeleted() {
   clearTimeout(state.deleted?.timer);
   const recorded = state.deleted?.take.audio;
   state.deleted = null;
-  $("undo-bar").hidden = true;
+  if (state.undoBar?.undo === undoDelete) hideUndo();
   if (recorded) forgetUnusedRecordings();
 }
 
@@ -903,6 +917,7 @@ function editNote({ kind, index, pitch }) {
   const name = noteName(input[index].pitch);
   if (kind === "delete") input.splice(index, 1);
   else input[index] = { ...input[index], pitch };
+  state.edits = [...state.edits.filter((edit) => edit.id === take.id), { id: take.id, input: take.input, edited: take.edited }];
   Object.assign(take, { input, edited: true });
   remember(take);
   showTake(take);
@@ -910,8 +925,26 @@ function editNote({ kind, index, pitch }) {
   // The recording no longer sings what the roll shows: Play plays the edited notes instead.
   const voiceOff = take.audio && $("play-voice").checked;
   if (voiceOff) $("play-voice").checked = false;
-  phraseStatus(`${kind === "delete" ? `${name} removed` : `${name} is now ${noteName(pitch)}`}. Press Extend to continue the edited phrase.`
+  const what = kind === "delete" ? `${name} removed` : `${name} is now ${noteName(pitch)}`;
+  phraseStatus(`${what}. Press Extend to continue the edited phrase.`
     + (voiceOff ? " Play now plays your edited notes (tick “Play my voice” to hear the recording)." : ""));
+  offerUndo(`${what}.`, undoEdit);
+}
+
+// Take back the last note edit of the take shown (Ctrl+Z, or Undo while the bar shows): its
+// notes as they were, and once every edit is undone, the recording plays again as it was sung.
+function undoEdit() {
+  const take = state.current;
+  const last = state.edits.at(-1);
+  if (!take || last?.id !== take.id || !(state.mode === "idle" || state.mode === "playing")) return;
+  state.edits.pop();
+  stop();
+  Object.assign(take, { input: last.input, edited: last.edited });
+  remember(take);
+  showTake(take);
+  if (take.audio && !take.edited) $("play-voice").checked = true;
+  hideUndo();
+  phraseStatus(take.edited ? "Edit undone." : `Edit undone: the notes are as ${take.audio ? "Segue heard them" : "you played them"}.`);
 }
 
 roll.enableEditing({
@@ -982,7 +1015,6 @@ function bind() {
   $("extend").addEventListener("click", extendFreePlay);
   $("extend-again").addEventListener("click", extendAgain);
   $("play").addEventListener("click", togglePlay);
-  $("stop").addEventListener("click", stop);
   $("clear").addEventListener("click", clearAll);
   $("download").addEventListener("click", () => download(false));
   $("download-all").addEventListener("click", () => download(true));
@@ -993,7 +1025,7 @@ function bind() {
     if (file) uploadFile(file);
   });
   $("track").addEventListener("change", (event) => { if (openedFile) uploadFile(openedFile, Number(event.target.value)); });
-  $("undo").addEventListener("click", undoDelete);
+  $("undo").addEventListener("click", () => state.undoBar?.undo());
   $("octave-down").addEventListener("click", () => piano.shift(-1));
   $("octave-up").addEventListener("click", () => piano.shift(1));
   $("temperature").addEventListener("input", (event) => { $("temperature-value").textContent = Number(event.target.value).toFixed(1); });
@@ -1011,6 +1043,11 @@ function bind() {
     }, { capture: true });
   }
   window.addEventListener("keydown", (event) => {
+    if ((event.ctrlKey || event.metaKey) && !event.shiftKey && event.key.toLowerCase() === "z" && !writesText(event.target)) {
+      event.preventDefault();
+      undoEdit();
+      return;
+    }
     if (event.key === "Escape") {
       if (state.mode === "countdown" || state.mode === "recording") endSession("cancelled");
       else if (state.mode === "playing") stop();
