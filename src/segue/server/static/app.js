@@ -936,7 +936,11 @@ function editNote({ kind, index, pitch }) {
 function undoEdit() {
   const take = state.current;
   const last = state.edits.at(-1);
-  if (!take || last?.id !== take.id || !(state.mode === "idle" || state.mode === "playing")) return;
+  if (!(state.mode === "idle" || state.mode === "playing")) return;
+  if (!take || last?.id !== take.id) {  // another take is shown: its edits are not the ones offered
+    if (state.undoBar?.undo === undoEdit) hideUndo();
+    return;
+  }
   state.edits.pop();
   stop();
   Object.assign(take, { input: last.input, edited: last.edited });
