@@ -181,7 +181,7 @@ def end_to_end(pairs: list[Pair], heard: dict[int, dict[str, list[Note]]], check
 
     checkpoint = load_checkpoint(checkpoint_path)
     timbres = list(heard[0]) if heard else []
-    measures: dict[str, dict[str, list]] = {label: {"in_key": [], "tempo": [], "pairs": [], "continuations": []}
+    measures: dict[str, dict[str, list]] = {label: {"in_key": [], "tempo": [], "pairs": []}
                                             for label in ("true notes", "transcribed", *timbres)}
     for index, pair in enumerate(tqdm(pairs, desc="continuing", disable=not progress)):
         key = detect_key(pair.input)
@@ -192,7 +192,6 @@ def end_to_end(pairs: list[Pair], heard: dict[int, dict[str, list[Note]]], check
                                    input_length=pair.input_length, checkpoint=checkpoint)
             ratios = [metrics.tempo_ratio(pair.input, continuation) for continuation in continuations]
             for label in labels:
-                measures[label]["continuations"] += [len(c) for c in continuations]
                 measures[label]["in_key"] += [in_key_ratio(c, key) for c in continuations if c]
                 measures[label]["tempo"] += [r for r in ratios if r is not None]
                 measures[label]["pairs"].append(Pair(pair.song_id, notes, pair.extension, pair.input_length))
@@ -201,7 +200,7 @@ def end_to_end(pairs: list[Pair], heard: dict[int, dict[str, list[Note]]], check
         if not values["pairs"]:
             continue
         bits = neural_scores(checkpoint, [pair_tokens(p, checkpoint.tokenizer) for p in values["pairs"]]).summary()
-        answer[label] = {"inputs": len(values["pairs"]), "continuations": len(values["continuations"]),
+        answer[label] = {"inputs": len(values["pairs"]), "continuations": END_TO_END_VARIATIONS * len(values["pairs"]),
                          "in_key_ratio": float(statistics.mean(values["in_key"])),
                          "tempo_ratio_median": statistics.median(values["tempo"]),
                          "tempo_within_share": within_share(values["tempo"]),

@@ -209,6 +209,26 @@ def test_a_recording_the_server_refuses_is_kept_and_can_be_heard_again(singer):
     [take] = takes(page)
     assert len(take["input"]) >= 6 and take["extensions"]
 
+    # Deleted, the take's recording stays while Undo can bring it back, and goes once it cannot.
+    page.click("#history li:nth-child(1) .delete")
+    assert stored_recording(page, take["audio"]) is not None
+    page.click("#undo")
+    assert takes(page)[0]["audio"] == take["audio"] and stored_recording(page, take["audio"]) is not None
+    page.click("#history li:nth-child(1) .delete")
+    for pitch in (60, 62, 64, 65, 67):  # a played take, then deleted: the sung one can no longer come back
+        page.click(f".key[data-pitch='{pitch}']")
+        page.wait_for_timeout(150)
+    page.click("#extend")
+    page.wait_for_function("() => document.body.dataset.state === 'playing'", timeout=20_000)
+    stop_playing(page)
+    page.click("#history li:nth-child(1) .delete")
+    assert page.inner_text("#undo-text") == "Take #1 deleted."
+    for _ in range(20):
+        if stored_recording(page, take["audio"]) is None:
+            break
+        page.wait_for_timeout(100)
+    assert stored_recording(page, take["audio"]) is None
+
 
 def test_a_take_too_loud_is_warned_of_while_singing_and_refused_after(playwright_driver, server_url, tmp_path):
     phrase, _ = soundfile.read(io.BytesIO(sung(MELODY, rate=RATE)))

@@ -198,9 +198,10 @@ def _read_melody(file: UploadFile, settings: Settings, track: int | None = None,
 def _read_upload(file: UploadFile, settings: Settings) -> bytes:
     """The upload's bytes, within the limit of its kind: recordings may be larger than MIDI files."""
     data = file.file.read(max(settings.max_upload_bytes, settings.max_audio_bytes) + 1)
-    limit = settings.max_audio_bytes if is_audio(data) else settings.max_upload_bytes
+    recording = is_audio(data)
+    limit = settings.max_audio_bytes if recording else settings.max_upload_bytes
     if len(data) > limit:
-        kind = "recording" if is_audio(data) else "MIDI file"
+        kind = "recording" if recording else "MIDI file"
         raise HTTPException(413, f"file: a {kind} larger than the {limit:,} byte limit")
     return data
 

@@ -76,9 +76,9 @@ const state = {
   clocks: new Map(),     // take id -> performance time of the take's 0 s, for takes played live this visit
   duetTimer: 0,
   liveFrame: 0,
-  deleted: null,         // { take, index, timer }: the last deleted take, until undone or forgotten
+  deleted: null,         // { take, index }: the last deleted take, while the Undo bar offers it back
   edits: [],             // { id, input, edited } of a take before each note edit, latest last: Ctrl+Z takes it back
-  undoBar: null,         // { undo, timer }: what the Undo bar's button takes back while it shows
+  undoBar: null,         // { undo, ended, timer }: what the Undo bar's button takes back while it shows
   voices: new Map(),     // recording id -> promise of its decoded AudioBuffer (null: not in this browser)
 };
 
@@ -777,40 +777,42 @@ function deleteTake(take, number) {
     showTake(null);
   }
   renderHistory();
-  clearTimeout(state.deleted?.timer);
-  state.deleted = { take, index, timer: setTimeout(forgetDeleted, UNDO_SECONDS * 1000) };
-  offerUndo(`Take #${number} deleted.`, undoDelete);
+  state.deleted = { take, index };
+  offerUndo(`Take #${number} deleted.`, undoDelete, () => forgetDeleted(take));
 }
 
-// The Undo bar takes back the last deletion or note edit, for UNDO_SECONDS.
-function offerUndo(text, undo) {
-  clearTimeout(state.undoBar?.timer);
-  state.undoBar = { undo, timer: setTimeout(hideUndo, UNDO_SECONDS * 1000) };
+// The Undo bar takes back the last deletion or note edit, for UNDO_SECONDS; `ended` runs when
+// the offer goes (taken up, replaced by the next or timed out).
+function offerUndo(text, undo, ended = () => {}) {
+  hideUndo();
+  state.undoBar = { undo, ended, timer: setTimeout(hideUndo, UNDO_SECONDS * 1000) };
   $("undo-text").textContent = text;
   $("undo-bar").hidden = false;
 }
 
 function hideUndo() {
-  clearTimeout(state.undoBar?.timer);
+  const offer = state.undoBar;
   state.undoBar = null;
   $("undo-bar").hidden = true;
+  if (!offer) return;
+  clearTimeout(offer.timer);
+  offer.ended();
 }
 
 function undoDelete() {
   const deleted = state.deleted;
   if (!deleted) return;
+  state.deleted = null;
   state.takes.splice(Math.min(deleted.index, state.takes.length), 0, deleted.take);
   saveTakes(state.takes);
-  forgetDeleted();
+  hideUndo();
   showTake(deleted.take);
 }
 
-function forgetDeleted() {
-  clearTimeout(state.deleted?.timer);
-  const recorded = state.deleted?.take.audio;
-  state.deleted = null;
-  if (state.undoBar?.undo === undoDelete) hideUndo();
-  if (recorded) forgetUnusedRecordings();
+// A deleted take that can no longer be brought back (or has been): its recording may go unless used.
+function forgetDeleted(take) {
+  if (state.deleted?.take === take) state.deleted = null;
+  if (take.audio) forgetUnusedRecordings();
 }
 
 // ---- playback ---------------------------------------------------------------------------------
