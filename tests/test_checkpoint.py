@@ -123,15 +123,14 @@ def test_saving_over_a_listed_checkpoint_updates_its_checksum(tmp_path):
 
 
 def test_a_checkpoint_from_before_copying_and_tempo_scaling_still_loads_and_plays(tmp_path):
-    """The first shipped model names none of these settings: it reads seconds as they are (and,
-    told a pulse, would have read the median spacing) and has no copy weights."""
+    """The first shipped model names neither setting: it reads seconds as they are and has no
+    copy weights."""
     old = Checkpoint(MelodyRNN(ModelConfig(embed_dim=8, hidden_size=16, num_layers=1, copy=False)).eval(),
                      Tokenizer(TokenizerConfig(pulse=None)))
     save_checkpoint(old, tmp_path / "old.pt")
     payload = torch.load(tmp_path / "old.pt", weights_only=True)
-    del payload["model_config"]["copy"], payload["tokenizer_config"]["pulse"], payload["tokenizer_config"]["spacing"]
+    del payload["model_config"]["copy"], payload["tokenizer_config"]["pulse"]
     torch.save(payload, tmp_path / "old.pt")
     loaded = load_checkpoint(tmp_path / "old.pt")
     assert loaded.model.config.copy is False and loaded.tokenizer.config.pulse is None
-    assert loaded.tokenizer.config.spacing == "median"
     assert extend(played([60, 62, 64, 65]), seed=1, checkpoint=loaded)

@@ -44,16 +44,6 @@ def test_the_shipped_model_file_is_the_shipped_checkpoint(shipped_checkpoint):
         assert hashlib.sha256((DEFAULT_MODEL.parent / name).read_bytes()).hexdigest() == digest
 
 
-def test_a_model_file_from_before_the_middle_half_spacing_reads_the_median(tiny_checkpoint, tmp_path):
-    export_model(tiny_checkpoint, tmp_path / "old.npz")
-    with np.load(tmp_path / "old.npz") as archive:
-        arrays = {key: archive[key] for key in archive.files}
-    meta = json.loads(str(arrays["meta"]))
-    assert meta["tokenizer_config"].pop("spacing") == "middle-mean"
-    (tmp_path / "old.npz").write_bytes(_npz(**arrays | {"meta": np.array(json.dumps(meta))}))
-    assert read_model(tmp_path / "old.npz").tokenizer.config.spacing == "median"
-
-
 def _npz(**arrays) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)

@@ -95,9 +95,9 @@ def load_checkpoint(path: str | os.PathLike = DEFAULT_MODEL) -> Checkpoint:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a Segue checkpoint (expected format {FORMAT})")
     try:
-        # Checkpoints made before tempo scaling, copying or the middle-half spacing name none of
-        # them: they read played seconds (or the median spacing) and have no copy weights.
-        tokenizer = Tokenizer(TokenizerConfig(**{"pulse": None, "spacing": "median", **payload["tokenizer_config"]}))
+        # Checkpoints made before tempo scaling and copying name neither: they read played seconds
+        # and have no copy weights.
+        tokenizer = Tokenizer(TokenizerConfig(**{"pulse": None, **payload["tokenizer_config"]}))
         model = build_model(ModelConfig(**{"copy": False, **payload["model_config"]}))
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as error:

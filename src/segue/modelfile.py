@@ -123,8 +123,7 @@ def read_model_file(path: str | os.PathLike) -> ModelFile:
     mixture_arrays = {key.removeprefix(MIXTURE): value for key, value in arrays.items() if key.startswith(MIXTURE)}
     try:
         config = ModelConfig(**document["model_config"])
-        # Model files made before the middle-half spacing read the median.
-        tokenizer = Tokenizer(TokenizerConfig(**{"spacing": "median", **document["tokenizer_config"]}))
+        tokenizer = Tokenizer(TokenizerConfig(**document["tokenizer_config"]))
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path} does not match this version of Segue: {first_line(error)}") from None
     if config.n_time_bins != tokenizer.n_time_bins:

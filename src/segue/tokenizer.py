@@ -17,21 +17,16 @@ Onsets are quantized with error feedback: each gap is measured from the previous
 where the next begins (the line is monophonic).
 
 Tempo: with `pulse` set, times are measured in the player's own pulse, not in seconds. The input's
-typical onset spacing is rescaled to `pulse` seconds before its tokens are made, and the model's
+median onset spacing is rescaled to `pulse` seconds before its tokens are made, and the model's
 tokens are scaled back by the same factor: a hymn at 50 bpm and a reel at 200 bpm look the same to
 the model, as intervals make every key look the same. Encode and decode take that factor (`scale`:
 model seconds per played second) from `tempo_scale`.
-
-The typical spacing (`spacing`) is by default the geometric mean of the middle half of the
-spacings. The median, which models trained before it read, jumps from one note value to another
-when a phrase of eighths and quarters gains or loses a single note (a note the player dropped, or
-a transcription missed): on the test split's inputs, one inner note removed moved the median by
-more than 20 % for 13.2 % of them, the middle-half mean for 6.1 %.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,29 +37,15 @@ GAP, PITCH, DURATION = 0, 1, 2
 N_PITCHES = 128
 
 
-def _middle_mean(gaps: np.ndarray) -> float:
-    """The geometric mean of the middle half of the gaps (all of them, under four)."""
-    logs = np.sort(np.log(gaps))
-    quarter = len(logs) // 4
-    return float(np.exp(logs[quarter : len(logs) - quarter].mean()))
-
-
-# TokenizerConfig.spacing -> the typical onset spacing of a line's gaps (positive seconds)
-SPACINGS = {"middle-mean": _middle_mean, "median": lambda gaps: float(np.median(gaps))}
-
-
 @dataclass(frozen=True)
 class TokenizerConfig:
     min_time: float = 0.03  # s: the shortest gap or duration told apart (a fast trill note)
     max_time: float = 4.0  # s: longer gaps and durations are clipped to this
     n_time_bins: int = 48  # log-spaced: ~11 % apart, about the timing noise of a live player
     max_input_notes: int = 64  # the model reads at most this many of the input's last notes
-    # s: the input's typical onset spacing becomes this many model seconds (the middle of the
+    # s: the input's median onset spacing becomes this many model seconds (the middle of the
     # training tempos); None reads played seconds as they are (checkpoints made before it).
     pulse: float | None = 0.3
-    # how the typical spacing is read (SPACINGS): "middle-mean" moves less than the median when a
-    # note is dropped or added; "median" for checkpoints made before it.
-    spacing: str = "middle-mean"
 
     def __post_init__(self) -> None:
         if not 0 < self.min_time < self.max_time:
@@ -75,8 +56,6 @@ class TokenizerConfig:
             raise ValueError(f"max_input_notes must be at least 1, got {self.max_input_notes!r}")
         if self.pulse is not None and not self.min_time <= self.pulse <= self.max_time:
             raise ValueError(f"pulse must be None or between min_time and max_time, got {self.pulse!r}")
-        if self.spacing not in SPACINGS:
-            raise ValueError(f"spacing must be one of {', '.join(SPACINGS)}, got {self.spacing!r}")
 
 
 class Tokenizer:
@@ -98,16 +77,13 @@ class Tokenizer:
         return min(index, self.config.n_time_bins - 1)
 
     def tempo_scale(self, line: list[Note]) -> float:
-        """Model seconds per played second for an input line: its typical onset spacing (of the
-        notes the model reads; `spacing`) becomes `pulse`. 1.0 without a pulse or with fewer than
-        two notes."""
+        """Model seconds per played second for an input line: its median onset spacing (of the
+        notes the model reads) becomes `pulse`. 1.0 without a pulse or with fewer than two notes."""
         line = line[-self.config.max_input_notes - 1 :]
         if self.config.pulse is None or len(line) < 2:
             return 1.0
-        # Notes struck together are one min_time apart, so a chord's zero gap has a logarithm.
-        gaps = np.maximum(np.diff([note.start for note in line]), self.config.min_time)
-        spacing = SPACINGS[self.config.spacing](gaps)
-        return self.config.pulse / min(spacing, self.config.max_time)
+        spacing = statistics.median(b.start - a.start for a, b in zip(line, line[1:]))
+        return self.config.pulse / min(max(spacing, self.config.min_time), self.config.max_time)
 
     def encode(self, notes: list[Note], origin: float = 0.0, scale: float = 1.0) -> np.ndarray:
         """Notes (sorted, monophonic) -> int64 array of shape (len(notes), 3); gaps count from

@@ -151,7 +151,7 @@ class ModelInfo(BaseModel):
     num_layers: int
     context_notes: int = Field(description="how many of the input's last notes the model reads")
     copies: bool = Field(description="whether the pitch can copy the input's motifs (a pointer over its notes)")
-    pulse_seconds: float | None = Field(description="the model hears every input as if its typical note spacing were "
+    pulse_seconds: float | None = Field(description="the model hears every input as if its median note spacing were "
                                         "this long (tempo-relative timing); null: timing in seconds")
     pitch_mixture: list[float] | None = Field(description="weights of the network, the long-term and the short-term "
                                               "interval chains in the pitch mixture (before their entropy weighting); "
