@@ -83,7 +83,7 @@ def test_a_generator_that_keeps_the_pace_passes_the_tempo_sweep():
 
 def test_chained_extension_fills_thirty_seconds_at_the_inputs_pace():
     pair = Pair("test", steady(10, 0.5), steady(60, 0.5), 5.0)
-    inputs = robustness.SweepInputs([pair], [pair], [C_MAJOR])
+    inputs = robustness.SweepInputs([pair], [pair], [C_MAJOR], [C_MAJOR])
     [chained] = robustness.chained_continuations(repeat, inputs)
     assert chained[0].start == pytest.approx(0.0) and 29.0 < chained[-1].start < 30.0
     rows = robustness.windows_of([chained], inputs)
@@ -110,7 +110,37 @@ def test_sweep_targets_are_met_only_within_their_limits():
 def test_the_truths_own_tempo_ratios_are_reported_beside_the_sweep():
     pair = pair_at(0.25)
     halved = Pair("test", pair.input, metrics.time_stretched(pair.extension, 0.5), 5.0)
-    truth = robustness.truth_windows(robustness.SweepInputs([pair, halved], [pair], [C_MAJOR]))
+    truth = robustness.truth_windows(robustness.SweepInputs([pair, halved], [pair], [C_MAJOR], [C_MAJOR, C_MAJOR]))
     # steady(60, 0.5) against an input spaced 0.25 s: ratio 2 (outside x0.67-1.5); halved: 1.
     assert truth["tempo_within_share"] == 0.5
     assert truth["tempo_ratio_median"] == pytest.approx(1.5, abs=0.05)
+
+
+def test_transposing_moves_every_note_and_leaves_out_those_off_the_midi_range():
+    phrase = steady(3, 0.5, pitch=120)  # 120, 122, 124
+    assert [n.pitch for n in metrics.transposed(phrase, 5)] == [125, 127]
+    assert [n.pitch for n in metrics.transposed(phrase, -60)] == [60, 62, 64]
+    assert Key(0, "major").transposed(-1) == Key(11, "major") and Key(9, "minor").transposed(15) == Key(0, "minor")
+
+
+def test_the_register_sweep_moves_each_input_and_its_key():
+    """A C major phrase (median E4) moved to each register and repeated back: the repeat stays in
+    the moved key, at the input's pitch; one an octave up rises above every input's top note."""
+    pair = Pair("test", [Note(p, 0.5 * i, 0.5 * i + 0.4) for i, p in enumerate([60, 62, 64, 65, 67])],
+                steady(10, 0.5), 5.0)
+    inputs = robustness.SweepInputs([pair, pair], [pair], [C_MAJOR], [C_MAJOR, C_MAJOR])
+    rows = robustness.register_sweep(repeat, inputs)
+    assert list(rows) == ["C2", "C3", "C4", "C5", "C6", "C7"]
+    for row in rows.values():
+        assert row["in_key_ratio"] == 1.0 and row["pitch_drift"] == 0 and row["above_top_share"] == 0
+        assert row["notes_per_second"] == pytest.approx(1.0)  # five notes, then the input's 2.5 s of rest, again
+
+    def octave_up(notes, input_length, seconds, temperature, seed):
+        return metrics.transposed(repeat(notes, input_length, seconds, temperature, seed), 12)
+
+    rows = robustness.register_sweep(octave_up, inputs)
+    assert all(row["pitch_drift"] == 12 and row["above_top_share"] == 1 and row["below_bottom_share"] == 0
+               and row["in_key_ratio"] == 1.0 for row in rows.values())
+    # The truth's row: steady(10, 0.5) is C4 D4 E4 C4 ... (median D4) after an input of median E4.
+    truth = robustness.truth_windows(inputs)["register"]
+    assert truth["pitch_drift"] == -2 and truth["above_top_share"] == 0 and truth["in_key_ratio"] == 1.0

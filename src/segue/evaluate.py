@@ -244,7 +244,8 @@ def evaluate(
     long_pairs = spread(long_pairs, sweep_pairs)
     sweep_inputs = robustness.SweepInputs(spread(pairs, sweep_pairs), long_pairs,
                                           [detect_key(p.input) for p in tqdm(long_pairs, desc="finding keys (sweeps)",
-                                                                            disable=not progress)])
+                                                                            disable=not progress)],
+                                          spread(keys, sweep_pairs))
 
     candidates = [neural_candidate(checkpoint, checkpoint_path, f"the evaluated model ({Path(checkpoint_path).name})")]
     candidates += [neural_candidate(load_checkpoint(path), path, f"compared ({path.name})") for path in compared]

@@ -37,6 +37,9 @@ class Key:
     def allows(self, pitch: int) -> bool:
         return pitch % 12 in self.pitch_classes
 
+    def transposed(self, semitones: int) -> Key:
+        return Key((self.tonic + semitones) % 12, self.mode)
+
     def __str__(self) -> str:
         return f"{NOTE_NAMES[self.tonic]} {self.mode}"
 

@@ -9,7 +9,7 @@ import statistics
 import numpy as np
 
 from .keys import Key, in_key_ratio
-from .notes import Note
+from .notes import MAX_PITCH, Note
 
 
 def bits(nats: float) -> float:
@@ -72,6 +72,11 @@ def median_spacing(notes: list[Note]) -> float | None:
     """Median inter-onset interval in seconds (None under two notes): the pace a melody is played at."""
     gaps = onsets_gaps(notes)
     return statistics.median(gaps) if gaps else None
+
+
+def transposed(notes: list[Note], semitones: int) -> list[Note]:
+    """The same notes `semitones` higher; any moved off the MIDI range (0..127) are left out."""
+    return [Note(n.pitch + semitones, n.start, n.end, n.velocity) for n in notes if 0 <= n.pitch + semitones <= MAX_PITCH]
 
 
 def time_stretched(notes: list[Note], factor: float) -> list[Note]:

@@ -8,6 +8,9 @@ training data, one slice at a time.
   note for note, so the first windows are the 5, 10 and 20 s continuations.)
 - temperature: 30 s continuations at 0 (greedy) to 1.3 -> the same per-window measures.
 - chained: "extend again" six times, 5 s each, from the whole take so far -> the same measures.
+- register: the test inputs moved by whole semitones so their median pitch is C2 .. C7 (training
+  put tunes from D2 to C6), each in its own new key -> does the continuation stay in the key and
+  near the input's pitch, or drift up or down?
 
 Each sweep gives the same per-window rows (metrics.pool_windows) beside the true continuations'
 rows, so a glitch rate or a density can be read against what real music does.
@@ -23,7 +26,7 @@ from tqdm import tqdm
 
 from . import metrics
 from .data import Pair
-from .keys import Key
+from .keys import Key, pitch_name
 from .notes import Note
 
 # (notes, input_length, seconds, temperature, seed) -> a continuation timed from the input's end
@@ -36,16 +39,19 @@ TEMPO_SPACINGS = (1.0, 1.5)  # s: inputs stretched to this median note spacing (
 TEMPO_WITHIN = (0.67, 1.5)  # a continuation "keeps the pace" within this tempo ratio
 TEMPERATURES = (0.0, 0.5, 1.0, 1.3)
 CHAIN_STEPS = 6
+REGISTERS = (36, 48, 60, 72, 84, 96)  # MIDI: the inputs' median pitch in each register slice (C2 .. C7)
 
 
 @dataclass(frozen=True)
 class SweepInputs:
-    """The pairs each sweep reads: 5 s test pairs for tempo; pairs whose true continuation covers
-    30 s for the others, with each input's key and median pitch."""
+    """The pairs each sweep reads: 5 s test pairs for tempo and register, with each input's key;
+    pairs whose true continuation covers 30 s for the others, with each input's key and median
+    pitch."""
 
     tempo_pairs: list[Pair]
     long_pairs: list[Pair]
-    keys: list[Key]
+    keys: list[Key]  # of the long pairs' inputs
+    tempo_keys: list[Key]  # of the tempo pairs' inputs
 
     def reference_pitch(self, index: int) -> float:
         return statistics.median(n.pitch for n in self.long_pairs[index].input)
@@ -78,6 +84,39 @@ def tempo_sweep(generate: Generate, pairs: list[Pair], progress: bool = False) -
                       "within_share": within_share(ratios.get(label, [])), "pairs": len(ratios.get(label, []))}
               for label in spacings}
     return {"slices": slices, "within_share": within_share([r for values in ratios.values() for r in values])}
+
+
+def register_shift(notes: list[Note], register: int) -> int:
+    """Semitones that move a phrase's median pitch to `register` (to the nearest semitone)."""
+    return round(register - statistics.median(n.pitch for n in notes))
+
+
+def register_row(inputs: list[list[Note]], continuations: list[list[Note]], keys: list[Key]) -> dict:
+    """5 s continuations of `inputs` -> one row: the window measures (metrics.pool_windows, pitch
+    drift from each input's median pitch) and the share of continuations that rise above their
+    input's highest note or sink below its lowest."""
+    cells = [metrics.window_measures(notes, key, WINDOW, WINDOW, statistics.median(n.pitch for n in given))
+             for given, notes, key in zip(inputs, continuations, keys)]
+    rises = [max(n.pitch for n in notes) > max(n.pitch for n in given) for given, notes in zip(inputs, continuations) if notes]
+    sinks = [min(n.pitch for n in notes) < min(n.pitch for n in given) for given, notes in zip(inputs, continuations) if notes]
+    return metrics.pool_windows(cells, WINDOW)[0] | {"above_top_share": statistics.mean(rises) if rises else None,
+                                                     "below_bottom_share": statistics.mean(sinks) if sinks else None}
+
+
+def register_sweep(generate: Generate, inputs: SweepInputs, progress: bool = False) -> dict:
+    """Per register (the note name of the inputs' median pitch): the tempo inputs moved there,
+    each continued for 5 s, measured by `register_row` in the input's moved key."""
+    moved: dict[str, tuple[list, list, list]] = {pitch_name(r): ([], [], []) for r in REGISTERS}
+    for seed, (pair, key) in enumerate(tqdm(list(zip(inputs.tempo_pairs, inputs.tempo_keys)), desc="register sweep",
+                                            disable=not progress)):
+        for register in REGISTERS:
+            shift = register_shift(pair.input, register)
+            played = metrics.transposed(pair.input, shift)
+            given, continuations, keys = moved[pitch_name(register)]
+            given.append(played)
+            continuations.append(generate(played, pair.input_length, WINDOW, 1.0, seed))
+            keys.append(key.transposed(shift))
+    return {label: register_row(*lists) for label, lists in moved.items()}
 
 
 def within_share(ratios: list[float]) -> float | None:
@@ -125,7 +164,11 @@ def truth_windows(inputs: SweepInputs) -> dict:
     ratios = [r for pair in inputs.tempo_pairs if (r := metrics.tempo_ratio(pair.input, pair.extension)) is not None]
     return {"windows": rows, "rushed_share": metrics.rushed_share([pair.extension for pair in inputs.long_pairs]),
             "input_notes_per_second": input_notes_per_second(inputs),
-            "tempo_ratio_median": statistics.median(ratios) if ratios else None, "tempo_within_share": within_share(ratios)}
+            "tempo_ratio_median": statistics.median(ratios) if ratios else None, "tempo_within_share": within_share(ratios),
+            # Moving an input and its continuation together leaves these as they are: one row for every register.
+            "register": register_row([pair.input for pair in inputs.tempo_pairs],
+                                     [[n for n in pair.extension if n.start < WINDOW] for pair in inputs.tempo_pairs],
+                                     inputs.tempo_keys)}
 
 
 def run_sweeps(generate: Generate, inputs: SweepInputs, progress: bool = False) -> dict:
@@ -142,6 +185,7 @@ def run_sweeps(generate: Generate, inputs: SweepInputs, progress: bool = False) 
         },
         "temperature": {f"{t:g}": windows_of(c, inputs) for t, c in by_temperature.items()},
         "chained": windows_of(chained_continuations(generate, inputs, progress), inputs),
+        "register": register_sweep(generate, inputs, progress),
     }
 
 

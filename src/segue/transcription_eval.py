@@ -122,7 +122,7 @@ def evaluate_transcription(data: Path = DEFAULT_DATA, split: str = "test", melod
         for timbre, condition, index in jobs}
     shifts = {(timbre, i): octave_shift(pairs[i].input, timbre) for timbre in timbres for i in range(len(pairs))}
     for timbre, condition, index in tqdm(jobs, desc="transcribing", disable=not progress):
-        reference = _shifted(pairs[index].input, shifts[timbre, index])
+        reference = metrics.transposed(pairs[index].input, shifts[timbre, index])
         samples = perform(reference, pairs[index].input_length, timbre, expressions[timbre, condition, index],
                           seed=SEED + index)
         audio = wav_bytes(samples)
@@ -148,7 +148,7 @@ def evaluate_transcription(data: Path = DEFAULT_DATA, split: str = "test", melod
     results["timing_ms_per_5s"] = {"p50": float(np.percentile(timings, 50)), "p90": float(np.percentile(timings, 90)),
                                    "runs": len(timings)}
     if checkpoint_path is not None:
-        heard = {i: {timbre: _shifted(transcribed[timbre, "clean", i][1], -shifts[timbre, i]) for timbre in timbres}
+        heard = {i: {timbre: metrics.transposed(transcribed[timbre, "clean", i][1], -shifts[timbre, i]) for timbre in timbres}
                  for i in range(len(pairs))}
         results["end_to_end"] = end_to_end(pairs, heard, checkpoint_path, progress)
     results["targets"] = check_targets(results)
@@ -163,10 +163,6 @@ def octave_shift(notes: list[Note], timbre: str) -> int:
 
 def _notes_per_second(pair: Pair) -> float:
     return len(pair.input) / pair.input_length
-
-
-def _shifted(notes: list[Note], shift: int) -> list[Note]:
-    return [Note(n.pitch + shift, n.start, n.end, n.velocity) for n in notes if 0 <= n.pitch + shift <= 127]
 
 
 def end_to_end(pairs: list[Pair], heard: dict[int, dict[str, list[Note]]], checkpoint_path: Path,
