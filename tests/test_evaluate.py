@@ -11,17 +11,31 @@ import pytest
 
 from segue.batching import pair_tokens
 from segue.cli import main
-from segue.data import ShardWriter, make_pairs
+from segue.data import ShardWriter, Song, corpus_root, make_pairs
 from segue.evaluate import EVALUATION_PAIRS, evaluate, neural_candidate, neural_scores
+from segue.ingest import prepare_from
 from segue.mixing import mixed_pitch, network_pitch
 from segue.report import write_report
 from segue.tokenizer import PITCH, Tokenizer
 
 
 @pytest.fixture(scope="module")
-def evaluation(tiny_checkpoint, small_corpus_path):
+def unseen_path(tmp_path_factory) -> Path:
+    """Four Palestrina mass movements (no tiny model learnt Renaissance polyphony), as
+    `segue prepare --from` makes them."""
+    folder = tmp_path_factory.mktemp("scores") / "palestrina"
+    folder.mkdir()
+    for score in sorted((corpus_root() / "palestrina").glob("Agnus_0*.krn"))[:4]:
+        shutil.copy(score, folder)
+    out = tmp_path_factory.mktemp("unseen") / "palestrina"
+    prepare_from([folder], out, workers=1, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def evaluation(tiny_checkpoint, small_corpus_path, unseen_path):
     return evaluate(tiny_checkpoint.train_config["out"], "train", small_corpus_path, max_pairs=6, max_training_songs=10,
-                    progress=False, sweep_pairs=3)
+                    progress=False, sweep_pairs=3, unseen=(unseen_path,))
 
 
 def test_every_model_is_measured(evaluation):
@@ -66,6 +80,18 @@ def test_the_sweeps_measure_every_slice(evaluation):
     assert "robustness" not in results["models"]["ngram"]
 
 
+def test_an_unseen_collection_is_scored_and_continued_beside_its_truth(evaluation, unseen_path):
+    results, _ = evaluation
+    found = results["unseen"]["palestrina"]
+    assert found["data"] == str(unseen_path) and 1 <= found["songs"] <= 4 and found["pairs"] >= found["songs"]
+    assert list(found["models"]) == ["tiny", "ngram"]
+    for row in found["models"].values():
+        assert row["bits_per_note"] == pytest.approx(row["pitch_bits_per_note"] + row["timing_bits_per_note"])
+        assert 0 <= row["in_key_ratio"] <= 1 and 0 <= row["above_top_share"] <= 1 and row["tempo_ratio_median"] > 0
+    # The truth's own measures; it has no likelihood of itself.
+    assert "bits_per_note" not in found["truth"] and 0 <= found["truth"]["tempo_within_share"] <= 1
+
+
 def test_the_tiny_trained_model_beats_a_uniform_guess(evaluation):
     results, _ = evaluation
     assert results["models"]["tiny"]["bits_per_note"] < math.log2(48 * 128 * 48)
@@ -81,6 +107,7 @@ def test_report_files(evaluation, tmp_path):
     assert "| tiny |" in markdown and "evaluation/piano-rolls.png" in markdown and "segue evaluate --test" in markdown
     assert "### Tempo" in markdown and "### Chained extension" in markdown and "evaluation/tempo.png" in markdown
     assert "### Register" in markdown and "| model | C2 | C3 | C4 | C5 | C6 | C7 |" in markdown
+    assert "## Unseen collections" in markdown and "**palestrina**" in markdown
     # 6 pairs (--max-pairs) come from fewer songs than the split holds, and the report says why.
     assert f"from {results['n_songs']} of the split's {results['split_songs']} held-out songs (the others" in markdown
     for picture in ("piano-rolls.png", "distributions.png", "tempo.png", "length.png", "chained.png", "temperature.png",
@@ -107,6 +134,33 @@ def test_models_are_labelled_by_file_and_two_of_one_name_are_refused_in_one_line
                  "--data", str(small_corpus_path), "--out", str(tmp_path / "ev")])
     assert code == 2
     assert capsys.readouterr().err.count("\n") == 1
+    assert not (tmp_path / "ev.json").exists()
+
+
+@pytest.mark.parametrize("problem", ["missing", "same name", "too sparse"])
+def test_an_unusable_unseen_collection_is_refused_in_one_line_before_any_work(tiny_checkpoint, small_corpus_path,
+                                                                              unseen_path, tmp_path, capsys, monkeypatch,
+                                                                              problem):
+    if problem == "missing":
+        unseen, expected = [tmp_path / "nowhere"], "no prepared data at"
+    elif problem == "same name":
+        unseen, expected = [unseen_path, unseen_path], "two unseen collections have the same name (palestrina, palestrina)"
+    else:
+        writer = ShardWriter(tmp_path / "short")
+        # Two notes 15 s apart: no 5 s before a cut holds notes to continue.
+        writer.add(Song("sparse#0", np.array([60, 62], np.uint8), np.array([0, 30], np.float32),
+                        np.array([1, 1], np.float32), 0.5), "test")
+        writer.close({})
+        unseen, expected = [tmp_path / "short"], "has no songs long enough to evaluate"
+
+    def no_work(*args):  # the collections are checked before any model is read
+        raise AssertionError("a model was read before the unseen collections were checked")
+
+    monkeypatch.setattr("segue.evaluate.load_checkpoint", no_work)
+    code = main(["evaluate", "--checkpoint", tiny_checkpoint.train_config["out"], "--data", str(small_corpus_path),
+                 "--out", str(tmp_path / "ev"), *[arg for path in unseen for arg in ("--unseen", str(path))]])
+    error = capsys.readouterr().err
+    assert code == 2 and error.count("\n") == 1 and expected in error
     assert not (tmp_path / "ev.json").exists()
 
 

@@ -130,7 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max-training-songs", type=int, help="fit the n-gram on only this many training songs")
     _threads_option(evaluate, None)
     evaluate.add_argument("--sweep-pairs", type=int, default=300,
-                          help="inputs per robustness sweep (tempo, length, temperature, chained; default 300)")
+                          help="inputs per robustness sweep (tempo, length, temperature, chained, register; default 300)")
+    evaluate.add_argument("--unseen", type=Path, action="append", default=[],
+                          help="prepared data of music no model here learnt from (`segue prepare --from FOLDER --out "
+                               "PATH`): every song in it counts, in a section of its own (repeatable)")
     evaluate.set_defaults(run=_evaluate)
 
     heard = commands.add_parser("evaluate-transcription",
@@ -369,7 +372,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         compare = sorted(p for p in args.checkpoint.parent.glob("*.pt") if p.resolve() != args.checkpoint.resolve())
     try:
         results, examples = evaluate(args.checkpoint, args.split, args.data, tuple(compare), args.max_pairs,
-                                     args.max_training_songs, sweep_pairs=args.sweep_pairs)
+                                     args.max_training_songs, sweep_pairs=args.sweep_pairs, unseen=tuple(args.unseen))
     except ValueError as error:  # no data, no checkpoint, an empty split, two models of one name
         return _fail(str(error))
     written = write_report(results, examples, args.out, args.command_line)

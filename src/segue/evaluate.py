@@ -3,7 +3,11 @@
 Every candidate continues the same test pairs (5 s input, 5 s true continuation) with the same
 seeds. Probabilistic candidates are also scored on the true continuations: bits per note, split
 into pitch and timing, and next-note pitch accuracy. The neural models also go through the
-robustness sweeps (`robustness.py`: tempo, length, temperature, chained extension).
+robustness sweeps (`robustness.py`: tempo, length, temperature, chained extension, register).
+
+Unseen collections (`unseen`): prepared datasets of music no model here learnt from (another
+style, another era), every song of which counts. The neural models and the n-gram are scored and
+continue pairs cut from them as from the test split, beside the true continuations.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from . import metrics, robustness
 from .baselines import NGramModel, random_in_key, repeat_input
 from .batching import collate, pair_tokens
 from .checkpoint import Checkpoint, load_checkpoint
-from .data import DEFAULT_DATA, Pair, PairConfig, load_corpus, make_pairs
+from .data import DEFAULT_DATA, SPLITS, Pair, PairConfig, load_corpus, make_pairs
 from .generate import extend
 from .keys import Key, detect_key, in_key_ratio
 from .midi_io import midi_bytes
@@ -42,6 +46,7 @@ EVALUATION_PAIRS = PairConfig(extension=(SECONDS, SECONDS), pairs_per_song=4)  #
 # up to four cuts per song, as few test songs last that long.
 LONG_PAIRS = PairConfig(extension=(robustness.LONG_SECONDS, robustness.LONG_SECONDS), pairs_per_song=4)
 SWEEP_PAIRS = 300  # inputs per sweep, spread over the test pairs
+UNSEEN_PAIRS = 300  # pairs per unseen collection, spread over all of its songs
 DURATION_TOLERANCE = 0.2
 SCORE_BATCH = 256  # pairs per teacher-forced pass
 NGRAM_SEED = 40_000
@@ -221,14 +226,19 @@ def evaluate(
     max_training_songs: int | None = None,
     progress: bool = True,
     sweep_pairs: int = SWEEP_PAIRS,
+    unseen: tuple[Path, ...] = (),
 ) -> tuple[dict, dict]:
     """Evaluate the model at `checkpoint_path`, the neural models in `compare`, an n-gram trained on
-    the training songs, and the simple baselines. Returns (results for the JSON report, examples
-    for the pictures)."""
+    the training songs, and the simple baselines; and the neural models and the n-gram on each
+    `unseen` collection. Returns (results for the JSON report, examples for the pictures)."""
     compared = [path for path in dict.fromkeys(Path(p).resolve() for p in compare) if path != Path(checkpoint_path).resolve()]
     labels = [path.name for path in [Path(checkpoint_path), *compared]]
     if len(set(labels)) < len(labels):
         raise ValueError(f"two models to compare have the same file name ({', '.join(labels)}): rename one")
+    unseen_labels = [Path(path).name for path in unseen]
+    if len(set(unseen_labels)) < len(unseen_labels):
+        raise ValueError(f"two unseen collections have the same name ({', '.join(unseen_labels)}): rename one")
+    collections = {label: unseen_pairs(path, UNSEEN_PAIRS) for label, path in zip(unseen_labels, unseen)}
     corpus = load_corpus(data)
     checkpoint = load_checkpoint(checkpoint_path)
     tokenizer = checkpoint.tokenizer
@@ -279,11 +289,46 @@ def evaluate(
         examples["continuations"][candidate.name] = continuations
         examples["features"][candidate.name] = features
     results["ground_truth"] = generation_metrics(pairs, keys, truth)
+    if collections:
+        results["unseen"] = {label: {"data": str(path)} | unseen_results([c for c in candidates if c.score is not None],
+                                                                         collections[label], progress)
+                             for label, path in zip(unseen_labels, unseen)}
     for name, entry in results["models"].items():
         if "bits_per_note" in entry and not name.startswith("ngram"):
             entry["targets"] = check_targets(results, name)
     results["targets"] = results["models"][candidates[0].name]["targets"]
     return results, examples
+
+
+def unseen_pairs(data: Path, count: int) -> list[Pair]:
+    """Up to `count` pairs cut as the test pairs are, spread over every song of a collection no
+    model learnt from (its splits are the same to us)."""
+    corpus = load_corpus(data)
+    pairs = [pair for split in SPLITS for pair in make_pairs(corpus, split, EVALUATION_PAIRS, EVALUATION_SEED)]
+    if not pairs:
+        raise ValueError(f"the unseen collection {data} has no songs long enough to evaluate (5 s in, 5 s out)")
+    return spread(pairs, count)
+
+
+def unseen_results(candidates: list[Candidate], pairs: list[Pair], progress: bool) -> dict:
+    """Each candidate's scores and continuations on one unseen collection, and the true
+    continuations' measures: the register sweep's (robustness.register_row) and the tempo's."""
+    keys = [detect_key(p.input) for p in pairs]
+    inputs = [p.input for p in pairs]
+
+    def measures(continuations: list[list[Note]]) -> dict:
+        ratios = [r for p, c in zip(pairs, continuations) if (r := metrics.tempo_ratio(p.input, c)) is not None]
+        return robustness.register_row(inputs, continuations, keys) | {
+            "tempo_ratio_median": statistics.median(ratios) if ratios else None,
+            "tempo_within_share": robustness.within_share(ratios)}
+
+    models = {}
+    for candidate in candidates:
+        continuations = [candidate.generate(pair, key, seed) for seed, (pair, key) in
+                         enumerate(tqdm(list(zip(pairs, keys)), desc=f"{candidate.name}, unseen", disable=not progress))]
+        models[candidate.name] = candidate.score(pairs).summary() | measures(continuations)
+    return {"songs": len({p.song_id for p in pairs}), "pairs": len(pairs), "models": models,
+            "truth": measures([p.extension for p in pairs])}
 
 
 def spread(items: list, count: int) -> list:

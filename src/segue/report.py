@@ -140,6 +140,8 @@ def _markdown(results: dict, pictures: list[Path], command: str) -> str:
     for name, m in models.items():
         lines.append(f"| {name} | " + " | ".join(_fmt(m["overlap"][f]) for f in EDGES) + " |")
     lines += _robustness_markdown(results)
+    if "unseen" in results:
+        lines += _unseen_markdown(results["unseen"])
     lines += ["", "## Models", ""]
     for name, m in models.items():
         extra = ""
@@ -273,6 +275,25 @@ def _robustness_markdown(results: dict) -> list[str]:
     lines += _window_table("\"Extend again\" six times, 5 s each, each time from the whole take so far:",
                            {"*true*": truth["windows"]} | {name: s["chained"] for name, s in swept.items()})
     lines += _register_markdown(truth["register"], {name: s["register"] for name, s in swept.items()})
+    return lines
+
+
+def _unseen_markdown(unseen: dict) -> list[str]:
+    lines = ["", "## Unseen collections", "",
+             "Music no model here learnt from, prepared with `segue prepare --from FOLDER --out PATH` and given to "
+             "`segue evaluate --unseen PATH`: pairs cut as the test pairs are (5 s in, 5 s out), spread over every "
+             "song. Bits per note as above; in key: the input's key; tempo ratio (median) and the share within "
+             "x0.67–1.5; pitch drift: the continuation's median pitch above its input's, in semitones, and the share "
+             "rising above the input's highest note."]
+    for label, found in unseen.items():
+        lines += ["", f"**{label}** (`{found['data']}`): {found['pairs']} pairs from {found['songs']} songs.", "",
+                  "| model | bits/note | pitch bits | pitch top-1 | in key | tempo ratio (within) | pitch drift (rising "
+                  "above) | onsets < 60 ms apart |", "| --- |" + " ---: |" * 7]
+        for name, row in [*found["models"].items(), ("*true continuation*", found["truth"])]:
+            lines.append(f"| {name} | {_fmt(row.get('bits_per_note'))} | {_fmt(row.get('pitch_bits_per_note'))} | "
+                         f"{_fmt(row.get('pitch_top1'))} | {_fmt(row['in_key_ratio'])} | "
+                         f"{_fmt(row['tempo_ratio_median'], 2)} ({_fmt(row['tempo_within_share'], 2)}) | "
+                         f"{_signed(row['pitch_drift'])} ({_fmt(row['above_top_share'], 2)}) | {_fmt(row['rushed_share'], 4)} |")
     return lines
 
 
