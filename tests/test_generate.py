@@ -7,7 +7,8 @@ import pytest
 from conftest import played
 import segue
 from segue import ExtendError, extend
-from segue.generate import continuation_notes, extend_batch, no_faster_than_the_input, prepare
+from segue.generate import (continuation_notes, extend_batch, no_faster_than_the_input, prepare, register_shift,
+                            trained_register)
 from segue.keys import parse_key
 from segue.metrics import GLITCH_SECONDS, time_stretched
 from segue.midi_io import read_midi
@@ -200,3 +201,34 @@ def test_the_pitch_mixture_shapes_the_pitches_and_keeps_every_rule(tiny_checkpoi
     assert mixed != extend(phrase, 10.0, seed=3, variations=4, checkpoint=alone, key="C major")
     assert all(parse_key("C major").allows(n.pitch) for notes in mixed for n in notes)
     assert all(max(n.end for n in notes) <= 10.0 for notes in mixed)
+
+
+def test_an_input_outside_the_trained_register_is_heard_whole_octaves_inside_it():
+    """Training put median pitches in 38..84, so the model hears 44..78 (6 semitones in) as is;
+    a phrase around C7 (96) is heard two octaves down, one around C2 (36) one octave up."""
+    at = lambda median: [Note(median + step, i * 0.4, i * 0.4 + 0.3) for i, step in enumerate((-2, 0, 0, 2))]
+    assert [register_shift(at(m), (38, 84)) for m in (36, 44, 60, 78, 79, 96, 120)] == [12, 0, 0, 0, -12, -24, -48]
+    assert register_shift(at(120), None) == 0
+    # Heard at 120 - 48 = 72, a model pitch p sounds at p + 48: nothing above 79 may be drawn.
+    job = prepare(at(120), Tokenizer(), register=(38, 84))
+    assert job.shift == -48 and job.pitch_allowed[79] and not job.pitch_allowed[80]
+    assert prepare(at(60), Tokenizer(), register=(38, 84)).pitch_allowed is None
+    locked = prepare(at(120), Tokenizer(), key="C major", register=(38, 84)).pitch_allowed
+    assert locked[72] and not locked[73] and not locked[84]
+
+
+def test_a_phrase_around_c7_is_continued_as_two_octaves_lower_then_moved_back(tiny_checkpoint, phrase):
+    assert trained_register(tiny_checkpoint) == (38, 84)
+    tokenizer = tiny_checkpoint.tokenizer
+    high = [Note(n.pitch + 36, n.start, n.end, n.velocity) for n in phrase]  # median 64 + 36 = 100
+    low = [Note(n.pitch + 12, n.start, n.end, n.velocity) for n in phrase]  # where the model hears it: 76
+    job = prepare(high, tokenizer, seed=4, variations=3, register=(38, 84))
+    heard = replace(prepare(low, tokenizer, seed=4, variations=3), pitch_allowed=job.pitch_allowed)
+    assert job.shift == -24 and np.array_equal(job.source, heard.source)
+    continued = extend(high, seed=4, variations=3, checkpoint=tiny_checkpoint)
+    assert continued == extend_batch([job], tiny_checkpoint)[0] == [
+        [Note(n.pitch + 24, n.start, n.end, n.velocity) for n in c] for c in extend_batch([heard], tiny_checkpoint)[0]]
+    # A model whose data record names no register hears every input where it is.
+    unrecorded = replace(tiny_checkpoint, data={})
+    assert trained_register(unrecorded) is None
+    assert extend(high, seed=4, variations=3, checkpoint=unrecorded) != continued

@@ -20,6 +20,9 @@ from .options import DEFAULTS, MAX_SECONDS, MAX_SEED, MAX_TEMPERATURE, MAX_VARIA
 from .sampling import choose, choose_probabilities
 from .tokenizer import DURATION, GAP, N_PITCHES, PITCH, Tokenizer
 
+# Semitones kept clear of each end of the register the model was trained in: an input whose
+# median pitch is nearer an end than this (or outside) is moved there by whole octaves.
+REGISTER_MARGIN = 6
 # Extended once at start-up (server, keyboard mode) so the first real request runs at full speed.
 WARM_UP_PHRASE = [Note(60 + step, 0.4 * i, 0.4 * i + 0.35) for i, step in enumerate((0, 2, 4, 5, 7))]
 
@@ -47,8 +50,9 @@ class Job:
     top_p: float
     variations: int
     seed: int
-    pitch_allowed: np.ndarray | None  # the key's scale, or None for every pitch
+    pitch_allowed: np.ndarray | None  # the key's scale and the MIDI range (model pitches), or None for every pitch
     gap_allowed: np.ndarray  # the onset gaps a new note may take (`no_faster_than_the_input`)
+    shift: int = 0  # semitones the model hears the input moved by (`register_shift`); its notes are moved back
 
 
 def prepare(
@@ -61,8 +65,10 @@ def prepare(
     variations: int = DEFAULTS.variations,
     input_length: float | None = None,
     key: str | Key | None = None,
+    register: tuple[int, int] | None = None,
 ) -> Job:
-    """Check a request and read its input (see `extend`); raises ExtendError naming a bad value."""
+    """Check a request and read its input (see `extend`; `register`: `trained_register` of the
+    model); raises ExtendError naming a bad value."""
     check_options(seconds, temperature, top_p, variations)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
         raise ExtendError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
@@ -73,13 +79,40 @@ def prepare(
         musical_scale = resolve_key(key, line)
     except ValueError as error:
         raise ExtendError(str(error)) from None
-    source, tempo = tokenizer.encode_context(line)
+    shift = register_shift(line[-tokenizer.config.max_input_notes :], register)
+    source, tempo = tokenizer.encode_context([Note(n.pitch + shift, n.start, n.end, n.velocity) for n in line])
+    # Model pitches that land on a MIDI pitch once moved back; an octave keeps the key's scale.
+    pitch_allowed = (np.arange(N_PITCHES) - shift >= 0) & (np.arange(N_PITCHES) - shift < N_PITCHES)
+    if musical_scale is not None:
+        pitch_allowed &= np.array([musical_scale.allows(p) for p in range(N_PITCHES)])
     return Job(
         line, source, tempo, time_to_input_end(line, input_end(notes, input_length), tokenizer, tempo),
         seconds, temperature, top_p, variations, random_seed() if seed is None else seed,
-        None if musical_scale is None else np.array([musical_scale.allows(p) for p in range(N_PITCHES)]),
-        no_faster_than_the_input(tokenizer, line, tempo),
+        None if pitch_allowed.all() else pitch_allowed, no_faster_than_the_input(tokenizer, line, tempo), shift,
     )
+
+
+def trained_register(model: Model) -> tuple[int, int] | None:
+    """The MIDI pitches training put each song's median pitch between, as the model's data
+    record says; None for a model that does not say."""
+    register = model.data.get("pair_config", {}).get("register")
+    return None if register is None else (int(register[0]), int(register[1]))
+
+
+def register_shift(line: list[Note], register: tuple[int, int] | None) -> int:
+    """Semitones, in whole octaves, that move a line's median pitch to at least REGISTER_MARGIN
+    inside `register`: a whistled phrase around C7 is heard two octaves down, where the model
+    learnt (left at C7, the shipped model's continuations fell 15 semitones below it). 0 within
+    it, or with no register."""
+    if register is None:
+        return 0
+    low, high = register[0] + REGISTER_MARGIN, register[1] - REGISTER_MARGIN
+    median = statistics.median(n.pitch for n in line)
+    if median < low:
+        return 12 * math.ceil((low - median) / 12)
+    if median > high:
+        return -12 * math.ceil((median - high) / 12)
+    return 0
 
 
 def extend(
@@ -103,7 +136,8 @@ def extend(
     the key found in the input) keeps every generated pitch in that key's scale.
     """
     checkpoint = checkpoint or cached_model()
-    job = prepare(notes, checkpoint.tokenizer, seconds, temperature, top_p, seed, variations, input_length, key)
+    job = prepare(notes, checkpoint.tokenizer, seconds, temperature, top_p, seed, variations, input_length, key,
+                  trained_register(checkpoint))
     return extend_batch([job], checkpoint)[0]
 
 
@@ -156,7 +190,8 @@ def no_faster_than_the_input(tokenizer: Tokenizer, line: list[Note], scale: floa
 
 
 def continuation_notes(tokens: np.ndarray, tokenizer: Tokenizer, job: Job) -> list[Note]:
-    """Sampled tokens -> notes in played seconds from the input's end, at the input's median velocity.
+    """Sampled tokens -> notes in played seconds from the input's end, at the input's median
+    velocity and pitch (moved back by `job.shift`).
 
     Tokens count from the input's last onset, `job.boundary` model seconds before its end. Notes
     starting past `job.seconds` are dropped, the last is trimmed to fit (and dropped if that leaves less
@@ -169,7 +204,7 @@ def continuation_notes(tokens: np.ndarray, tokenizer: Tokenizer, job: Job) -> li
         if start >= seconds:
             break
         if end - start >= MIN_NOTE_SECONDS:
-            notes.append(Note(note.pitch, start, end, note.velocity))
+            notes.append(Note(note.pitch - job.shift, start, end, note.velocity))
     return notes
 
 

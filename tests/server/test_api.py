@@ -46,9 +46,12 @@ def test_extend_answers_timed_continuations(client, tiny_model):
         assert all(0 <= n["start"] < n["end"] <= 5.0 for n in extension["notes"])
 
 
-def test_extend_is_the_library_function(client, tiny_model):
-    body = extend(client, seed=5, temperature=0.8).json()
-    [expected] = segue.extend(PHRASE, seed=5, temperature=0.8, checkpoint=tiny_model)
+@pytest.mark.parametrize("octaves", [0, 3])  # three up: around C7, heard lower (generate.register_shift)
+def test_extend_is_the_library_function(client, tiny_model, octaves):
+    phrase = [segue.Note(n.pitch + 12 * octaves, n.start, n.end, n.velocity) for n in PHRASE]
+    notes = [{"pitch": n.pitch, "start": n.start, "end": n.end, "velocity": n.velocity} for n in phrase]
+    body = client.post("/api/extend", json={"notes": notes, "seed": 5, "temperature": 0.8}).json()
+    [expected] = segue.extend(phrase, seed=5, temperature=0.8, checkpoint=tiny_model)
     assert [(n["pitch"], n["start"], n["end"]) for n in body["extensions"][0]["notes"]] == [
         (n.pitch, round(n.start, 6), round(n.end, 6)) for n in expected]
 
