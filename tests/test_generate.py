@@ -209,6 +209,9 @@ def test_an_input_outside_the_trained_register_is_heard_whole_octaves_inside_it(
     at = lambda median: [Note(median + step, i * 0.4, i * 0.4 + 0.3) for i, step in enumerate((-2, 0, 0, 2))]
     assert [register_shift(at(m), (38, 84)) for m in (36, 44, 60, 78, 79, 96, 120)] == [12, 0, 0, 0, -12, -24, -48]
     assert register_shift(at(120), None) == 0
+    # Never so far that a note leaves 0..127: a line from 0 to 127 stays; one up to 110 moves one octave, not two.
+    assert register_shift([Note(0, 0, 0.3), Note(0, 0.4, 0.7), Note(127, 0.8, 1)], (38, 84)) == 0
+    assert register_shift([Note(20, 0, 0.3), Note(22, 0.4, 0.7), Note(110, 0.8, 1)], (38, 84)) == 12
     # Heard at 120 - 48 = 72, a model pitch p sounds at p + 48: nothing above 79 may be drawn.
     job = prepare(at(120), Tokenizer(), register=(38, 84))
     assert job.shift == -48 and job.pitch_allowed[79] and not job.pitch_allowed[80]

@@ -15,7 +15,7 @@ from .keys import Key, resolve_key
 from .markov import PitchMixture, ShortTermRows
 from .metrics import GLITCH_SECONDS
 from .modelfile import DEFAULT_MODEL, Model, load_model
-from .notes import MIN_NOTE_SECONDS, Note, melody_end, melody_line
+from .notes import MAX_PITCH, MIN_NOTE_SECONDS, Note, melody_end, melody_line
 from .options import DEFAULTS, MAX_SECONDS, MAX_SEED, MAX_TEMPERATURE, MAX_VARIATIONS, random_seed
 from .sampling import choose, choose_probabilities
 from .tokenizer import DURATION, GAP, N_PITCHES, PITCH, Tokenizer
@@ -79,8 +79,9 @@ def prepare(
         musical_scale = resolve_key(key, line)
     except ValueError as error:
         raise ExtendError(str(error)) from None
-    shift = register_shift(line[-tokenizer.config.max_input_notes :], register)
-    source, tempo = tokenizer.encode_context([Note(n.pitch + shift, n.start, n.end, n.velocity) for n in line])
+    context = line[-tokenizer.config.max_input_notes - 1 :]  # what the model reads (the first for its onset only)
+    shift = register_shift(context, register)
+    source, tempo = tokenizer.encode_context([Note(n.pitch + shift, n.start, n.end, n.velocity) for n in context])
     # Model pitches that land on a MIDI pitch once moved back; an octave keeps the key's scale.
     pitch_allowed = (np.arange(N_PITCHES) - shift >= 0) & (np.arange(N_PITCHES) - shift < N_PITCHES)
     if musical_scale is not None:
@@ -103,15 +104,17 @@ def register_shift(line: list[Note], register: tuple[int, int] | None) -> int:
     """Semitones, in whole octaves, that move a line's median pitch to at least REGISTER_MARGIN
     inside `register`: a whistled phrase around C7 is heard two octaves down, where the model
     learnt (left at C7, the shipped model's continuations fell 15 semitones below it). 0 within
-    it, or with no register."""
+    it, or with no register; never so far that a note leaves the MIDI range."""
     if register is None:
         return 0
     low, high = register[0] + REGISTER_MARGIN, register[1] - REGISTER_MARGIN
     median = statistics.median(n.pitch for n in line)
     if median < low:
-        return 12 * math.ceil((low - median) / 12)
+        headroom = MAX_PITCH - max(n.pitch for n in line)
+        return 12 * min(math.ceil((low - median) / 12), headroom // 12)
     if median > high:
-        return -12 * math.ceil((median - high) / 12)
+        floor_room = min(n.pitch for n in line)
+        return -12 * min(math.ceil((median - high) / 12), floor_room // 12)
     return 0
 
 
