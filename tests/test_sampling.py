@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -95,6 +97,15 @@ def test_sharpening_probabilities_is_temperature_on_their_logarithms(temperature
     assert np.allclose(sharpened / sharpened.sum(axis=-1, keepdims=True), expected)
     for values in (probabilities, probabilities.astype(np.float32)):
         assert sharpen(values, 1e-300).max(axis=-1).tolist() == [1.0, 1.0]  # never all zero
+
+
+def test_a_temperature_too_small_to_invert_is_greedy_without_a_warning():
+    """1 / 5e-324 overflows to inf; x ** inf is then 0 below the best choice and 1 at it."""
+    probabilities = softmax(logits())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sharpened = sharpen(probabilities, 5e-324)
+    assert np.array_equal(sharpened, sharpen(probabilities, 0.0))
 
 
 def test_choose_probabilities_draws_as_choose_does_from_logits():

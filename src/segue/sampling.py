@@ -38,9 +38,10 @@ def sharpen(probabilities: np.ndarray, temperature: float | np.ndarray) -> np.nd
     if not isinstance(temperature, np.ndarray) and temperature == 1:
         return probabilities
     # Relative to the most likely choice, so that it stays at 1 and a row never underflows to all
-    # zeros; 1 / 0 is inf, and x ** inf is 0 below the best choice and 1 at it: greedy.
+    # zeros; 1 / 0 is inf (and so is 1 / 5e-324, an overflow), and x ** inf is 0 below the best
+    # choice and 1 at it: greedy.
     relative = probabilities / probabilities.max(axis=-1, keepdims=True)
-    with np.errstate(divide="ignore", under="ignore"):
+    with np.errstate(divide="ignore", over="ignore", under="ignore"):
         return relative ** (1 / np.asarray(temperature, np.float64))
 
 
