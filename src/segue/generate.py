@@ -13,7 +13,7 @@ import numpy as np
 from .inference import InferenceModel
 from .keys import Key, resolve_key
 from .markov import PitchMixture, ShortTermRows
-from .metrics import GLITCH_SECONDS
+from .metrics import GLITCH_SECONDS, transposed
 from .modelfile import DEFAULT_MODEL, Model, load_model
 from .notes import MAX_PITCH, MIN_NOTE_SECONDS, Note, melody_end, melody_line
 from .options import DEFAULTS, MAX_SECONDS, MAX_SEED, MAX_TEMPERATURE, MAX_VARIATIONS, random_seed
@@ -81,9 +81,10 @@ def prepare(
         raise ExtendError(str(error)) from None
     context = line[-tokenizer.config.max_input_notes - 1 :]  # what the model reads (the first for its onset only)
     shift = register_shift(context, register)
-    source, tempo = tokenizer.encode_context([Note(n.pitch + shift, n.start, n.end, n.velocity) for n in context])
+    source, tempo = tokenizer.encode_context(transposed(context, shift))
     # Model pitches that land on a MIDI pitch once moved back; an octave keeps the key's scale.
-    pitch_allowed = (np.arange(N_PITCHES) - shift >= 0) & (np.arange(N_PITCHES) - shift < N_PITCHES)
+    moved_back = np.arange(N_PITCHES) - shift
+    pitch_allowed = (moved_back >= 0) & (moved_back <= MAX_PITCH)
     if musical_scale is not None:
         pitch_allowed &= np.array([musical_scale.allows(p) for p in range(N_PITCHES)])
     return Job(

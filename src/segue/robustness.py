@@ -86,9 +86,9 @@ def tempo_sweep(generate: Generate, pairs: list[Pair], progress: bool = False) -
     return {"slices": slices, "within_share": within_share([r for values in ratios.values() for r in values])}
 
 
-def register_shift(notes: list[Note], register: int) -> int:
-    """Semitones that move a phrase's median pitch to `register` (to the nearest semitone)."""
-    return round(register - statistics.median(n.pitch for n in notes))
+def semitones_to(notes: list[Note], median_pitch: int) -> int:
+    """Semitones that move a phrase's median pitch to `median_pitch` (to the nearest semitone)."""
+    return round(median_pitch - statistics.median(n.pitch for n in notes))
 
 
 def register_row(inputs: list[list[Note]], continuations: list[list[Note]], keys: list[Key]) -> dict:
@@ -110,7 +110,7 @@ def register_sweep(generate: Generate, inputs: SweepInputs, progress: bool = Fal
     for seed, (pair, key) in enumerate(tqdm(list(zip(inputs.tempo_pairs, inputs.tempo_keys)), desc="register sweep",
                                             disable=not progress)):
         for register in REGISTERS:
-            shift = register_shift(pair.input, register)
+            shift = semitones_to(pair.input, register)
             played = metrics.transposed(pair.input, shift)
             given, continuations, keys = moved[pitch_name(register)]
             given.append(played)
