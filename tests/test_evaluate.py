@@ -77,6 +77,8 @@ def test_the_sweeps_measure_every_slice(evaluation):
     assert list(sweeps["register"]) == ["C2", "C3", "C4", "C5", "C6", "C7"]
     assert all(0 <= row["in_key_ratio"] <= 1 and 0 <= row["above_top_share"] <= 1 for row in sweeps["register"].values())
     assert 0 <= robust["truth"]["register"]["above_top_share"] <= 1
+    assert list(sweeps["key"]) == ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+    assert all(0 <= row["in_key_ratio"] <= 1 for row in sweeps["key"].values())
     assert "robustness" not in results["models"]["ngram"]
 
 
@@ -101,17 +103,19 @@ def test_report_files(evaluation, tmp_path):
     results, examples = evaluation
     written = write_report(results, examples, tmp_path / "evaluation", "segue evaluate --test")
     assert {p.name for p in written} == {"evaluation.json", "evaluation.md", "piano-rolls.png", "distributions.png",
-                                         "tempo.png", "length.png", "chained.png", "temperature.png", "register.png"}
+                                         "tempo.png", "length.png", "chained.png", "temperature.png", "register.png",
+                                         "key.png"}
     assert json.loads((tmp_path / "evaluation.json").read_text())["models"]["tiny"]["duration_ok_rate"] == 1.0
     markdown = (tmp_path / "evaluation.md").read_text()
     assert "| tiny |" in markdown and "evaluation/piano-rolls.png" in markdown and "segue evaluate --test" in markdown
     assert "### Tempo" in markdown and "### Chained extension" in markdown and "evaluation/tempo.png" in markdown
     assert "### Register" in markdown and "| model | C2 | C3 | C4 | C5 | C6 | C7 |" in markdown
+    assert "### Key" in markdown and "| model | C | C# | D | Eb | E | F | F# | G | Ab | A | Bb | B |" in markdown
     assert "## Unseen collections" in markdown and "**palestrina**" in markdown
     # 6 pairs (--max-pairs) come from fewer songs than the split holds, and the report says why.
     assert f"from {results['n_songs']} of the split's {results['split_songs']} held-out songs (the others" in markdown
     for picture in ("piano-rolls.png", "distributions.png", "tempo.png", "length.png", "chained.png", "temperature.png",
-                    "register.png"):
+                    "register.png", "key.png"):
         assert (tmp_path / "evaluation" / picture).read_bytes()[:4] == b"\x89PNG"
 
 

@@ -1,6 +1,8 @@
 """The robustness measures on hand-made melodies with known answers, and the sweeps driven by a
 real generator whose behaviour is known (the `repeat` baseline keeps the input's pace exactly)."""
 
+import statistics
+
 import pytest
 
 from conftest import played
@@ -114,6 +116,26 @@ def test_the_truths_own_tempo_ratios_are_reported_beside_the_sweep():
     # steady(60, 0.5) against an input spaced 0.25 s: ratio 2 (outside x0.67-1.5); halved: 1.
     assert truth["tempo_within_share"] == 0.5
     assert truth["tempo_ratio_median"] == pytest.approx(1.5, abs=0.05)
+
+
+def test_the_key_sweep_moves_each_input_to_every_tonic_in_its_own_mode():
+    """A phrase in A minor moved to each tonic by the nearer way (never over half an octave) and
+    repeated back: in the moved key every time, at the input's pitch."""
+    assert [robustness.key_shift(Key(9, "minor"), tonic) for tonic in (0, 3, 4, 9, 10)] == [3, 6, -5, 0, 1]
+    assert {robustness.key_shift(Key(k, "major"), t) for k in range(12) for t in range(12)} == set(range(-5, 7))
+    pair = Pair("test", [Note(p, 0.5 * i, 0.5 * i + 0.4) for i, p in enumerate([69, 71, 72, 74, 76, 77, 76])],
+                steady(10, 0.5), 5.0)
+    a_minor = Key(9, "minor")
+    seen = []
+
+    def repeat_and_note_the_pitch(notes, input_length, seconds, temperature, seed):
+        seen.append(statistics.median(n.pitch for n in notes))
+        return repeat(notes, input_length, seconds, temperature, seed)
+
+    rows = robustness.key_sweep(repeat_and_note_the_pitch, robustness.SweepInputs([pair], [pair], [a_minor], [a_minor]))
+    assert list(rows) == ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+    assert all(row["in_key_ratio"] == 1.0 and row["pitch_drift"] == 0 for row in rows.values())
+    assert seen == [74 + robustness.key_shift(a_minor, tonic) for tonic in range(12)]
 
 
 def test_transposing_moves_every_note_and_leaves_out_those_off_the_midi_range():

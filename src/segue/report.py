@@ -37,7 +37,8 @@ def write_report(results: dict, examples: dict, out: Path, command: str) -> list
         written += [_tempo_figure(results, swept, out / "tempo.png"),
                     *(_window_figure(results, swept, sweep, out / f"{sweep}.png") for sweep in ("length", "chained")),
                     _temperature_figure(results, shipped, out / "temperature.png"),
-                    _register_figure(results, swept, out / "register.png")]
+                    _moved_figure(results, swept, "register", out / "register.png"),
+                    _moved_figure(results, swept, "key", out / "key.png")]
     json_path = out.with_suffix(".json")
     write_atomically(json_path, json.dumps(results, indent=1) + "\n")
     md_path = out.with_suffix(".md")
@@ -274,7 +275,8 @@ def _robustness_markdown(results: dict) -> list[str]:
     lines += ["", "### Chained extension"]
     lines += _window_table("\"Extend again\" six times, 5 s each, each time from the whole take so far:",
                            {"*true*": truth["windows"]} | {name: s["chained"] for name, s in swept.items()})
-    lines += _register_markdown(truth["register"], {name: s["register"] for name, s in swept.items()})
+    lines += _moved_markdown("Register", REGISTER_INTRO, truth["register"], {name: s["register"] for name, s in swept.items()})
+    lines += _moved_markdown("Key", KEY_INTRO, truth["register"], {name: s["key"] for name, s in swept.items()})
     return lines
 
 
@@ -301,20 +303,25 @@ def _signed(value: float | None) -> str:
     return "—" if value is None else f"{value:+.2f}"
 
 
-def _register_markdown(truth: dict, swept: dict[str, dict]) -> list[str]:
-    registers = list(next(iter(swept.values())))
-    head = "| model | " + " | ".join(registers) + " |"
-    rule = "| --- |" + " ---: |" * len(registers)
+REGISTER_INTRO = ("The tempo sweep's inputs moved by whole semitones so that their median pitch is each column's note "
+                  "(training put tunes from D2 to C6), so each is also in a new key, and continued for 5 s.")
+KEY_INTRO = ("The tempo sweep's inputs moved by at most half an octave so that their key's tonic is each column's note, "
+             "in their own mode (a tune in A minor moved to C is in C minor), and continued for 5 s.")
+
+
+def _moved_markdown(title: str, intro: str, truth: dict, swept: dict[str, dict]) -> list[str]:
+    """The register or key sweep's tables: a column per slice, a row per model, and the truth's row."""
+    slices = list(next(iter(swept.values())))
+    head = "| model | " + " | ".join(slices) + " |"
+    rule = "| --- |" + " ---: |" * len(slices)
 
     def table(cell) -> list[str]:
-        rows = [f"| {name} | " + " | ".join(cell(row) for row in by_register.values()) + " |"
-                for name, by_register in swept.items()]
-        return [head, rule, *rows, "| *true continuation* | " + " | ".join(cell(truth) for _ in registers) + " |"]
+        rows = [f"| {name} | " + " | ".join(cell(row) for row in by_slice.values()) + " |"
+                for name, by_slice in swept.items()]
+        return [head, rule, *rows, "| *true continuation* | " + " | ".join(cell(truth) for _ in slices) + " |"]
 
-    return ["", "### Register", "",
-            "The tempo sweep's inputs moved by whole semitones so that their median pitch is each column's note "
-            "(training put tunes from D2 to C6), so each is also in a new key, and continued for 5 s. Moving an "
-            "input and its true continuation together leaves the truth's measures as they are.", "",
+    return ["", f"### {title}", "",
+            f"{intro} Moving an input and its true continuation together leaves the truth's measures as they are.", "",
             "Median pitch of the continuation above its input's, in semitones (share of continuations rising above "
             "the input's highest note; sinking below its lowest):", "",
             *table(lambda r: f"{_signed(r['pitch_drift'])} ({_fmt(r['above_top_share'], 2)}; {_fmt(r['below_bottom_share'], 2)})"),
@@ -341,22 +348,28 @@ def _tempo_figure(results: dict, models: list[str], path: Path) -> Path:
     return path
 
 
-def _register_figure(results: dict, models: list[str], path: Path) -> Path:
+MOVED_FIGURES = {  # sweep -> its x axis and what its two panels show: (measure, axis label) each
+    "register": ("input's median pitch", [("pitch_drift", "median pitch above the input's (semitones)"),
+                                          ("above_top_share", "share rising above the input's highest note")]),
+    "key": ("the input's key moved to this tonic", [("in_key_ratio", "in-key ratio (the moved key)"),
+                                                    ("pitch_drift", "median pitch above the input's (semitones)")]),
+}
+
+
+def _moved_figure(results: dict, models: list[str], sweep: str, path: Path) -> Path:
     plt = _pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
-    truth = results["robustness"]["truth"]["register"]
-    for name in models:
-        rows = results["models"][name]["robustness"]["register"]
-        axes[0].plot(list(rows), [row["pitch_drift"] for row in rows.values()], "o-", label=name)
-        axes[1].plot(list(rows), [row["above_top_share"] for row in rows.values()], "o-", label=name)
-    axes[0].axhline(truth["pitch_drift"], color="k", linestyle="--", label="true")
-    axes[1].axhline(truth["above_top_share"], color="k", linestyle="--", label="true")
-    axes[0].set_ylabel("median pitch above the input's (semitones)")
-    axes[1].set_ylabel("share rising above the input's highest note")
-    for axis in axes:
-        axis.set_xlabel("input's median pitch")
+    truth = results["robustness"]["truth"]["register"]  # moving input and truth alike leaves it as it is
+    xlabel, panels = MOVED_FIGURES[sweep]
+    for axis, (measure, label) in zip(axes, panels):
+        for name in models:
+            rows = results["models"][name]["robustness"][sweep]
+            axis.plot(list(rows), [row[measure] for row in rows.values()], "o-", label=name)
+        axis.axhline(truth[measure], color="k", linestyle="--", label="true")
+        axis.set_ylabel(label)
+        axis.set_xlabel(xlabel)
         axis.legend(fontsize=8)
-    figure.suptitle("Register sweep: 5 s continuations", fontsize=10)
+    figure.suptitle(f"{sweep.capitalize()} sweep: 5 s continuations", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)

@@ -11,6 +11,8 @@ training data, one slice at a time.
 - register: the test inputs moved by whole semitones so their median pitch is C2 .. C7 (training
   put tunes from D2 to C6), each in its own new key -> does the continuation stay in the key and
   near the input's pitch, or drift up or down?
+- key: the test inputs moved by at most half an octave so that their key's tonic is C, C#, .. B
+  (a player may start anywhere) -> the same measures, key by key.
 
 Each sweep gives the same per-window rows (metrics.pool_windows) beside the true continuations'
 rows, so a glitch rate or a density can be read against what real music does.
@@ -26,7 +28,7 @@ from tqdm import tqdm
 
 from . import metrics
 from .data import Pair
-from .keys import Key, pitch_name
+from .keys import NOTE_NAMES, Key, pitch_name
 from .notes import Note
 
 # (notes, input_length, seconds, temperature, seed) -> a continuation timed from the input's end
@@ -44,7 +46,7 @@ REGISTERS = (36, 48, 60, 72, 84, 96)  # MIDI: the inputs' median pitch in each r
 
 @dataclass(frozen=True)
 class SweepInputs:
-    """The pairs each sweep reads: 5 s test pairs for tempo and register, with each input's key;
+    """The pairs each sweep reads: 5 s test pairs for tempo, register and key, with each input's key;
     pairs whose true continuation covers 30 s for the others, with each input's key and median
     pitch."""
 
@@ -103,20 +105,40 @@ def register_row(inputs: list[list[Note]], continuations: list[list[Note]], keys
                                                      "below_bottom_share": statistics.mean(sinks) if sinks else None}
 
 
-def register_sweep(generate: Generate, inputs: SweepInputs, progress: bool = False) -> dict:
-    """Per register (the note name of the inputs' median pitch): the tempo inputs moved there,
-    each continued for 5 s, measured by `register_row` in the input's moved key."""
-    moved: dict[str, tuple[list, list, list]] = {pitch_name(r): ([], [], []) for r in REGISTERS}
-    for seed, (pair, key) in enumerate(tqdm(list(zip(inputs.tempo_pairs, inputs.tempo_keys)), desc="register sweep",
+def moved_sweep(generate: Generate, inputs: SweepInputs, shifts: Callable[[Pair, Key], dict[str, int]],
+                description: str, progress: bool = False) -> dict:
+    """Per slice: the tempo inputs each moved by its slice's semitones (`shifts`, from the input
+    and its key, slice label -> semitones), continued for 5 s, measured by `register_row` in the
+    input's moved key."""
+    moved: dict[str, tuple[list, list, list]] = {}
+    for seed, (pair, key) in enumerate(tqdm(list(zip(inputs.tempo_pairs, inputs.tempo_keys)), desc=description,
                                             disable=not progress)):
-        for register in REGISTERS:
-            shift = semitones_to(pair.input, register)
+        for label, shift in shifts(pair, key).items():
             played = metrics.transposed(pair.input, shift)
-            given, continuations, keys = moved[pitch_name(register)]
+            given, continuations, keys = moved.setdefault(label, ([], [], []))
             given.append(played)
             continuations.append(generate(played, pair.input_length, WINDOW, 1.0, seed))
             keys.append(key.transposed(shift))
     return {label: register_row(*lists) for label, lists in moved.items()}
+
+
+def register_sweep(generate: Generate, inputs: SweepInputs, progress: bool = False) -> dict:
+    """Per register (the note name of the inputs' median pitch): the tempo inputs moved there."""
+    return moved_sweep(generate, inputs, lambda pair, key: {pitch_name(r): semitones_to(pair.input, r) for r in REGISTERS},
+                       "register sweep", progress)
+
+
+def key_shift(key: Key, tonic: int) -> int:
+    """Semitones, -5 .. +6, that move `key`'s tonic to the pitch class `tonic`: the nearer way, so
+    that the input stays near its register."""
+    return (tonic - key.tonic + 5) % 12 - 5
+
+
+def key_sweep(generate: Generate, inputs: SweepInputs, progress: bool = False) -> dict:
+    """Per tonic (C .. B): the tempo inputs moved so that their key's tonic is there, in their own
+    mode (a tune in A minor moved to C is in C minor)."""
+    return moved_sweep(generate, inputs, lambda pair, key: {NOTE_NAMES[t]: key_shift(key, t) for t in range(12)},
+                       "key sweep", progress)
 
 
 def within_share(ratios: list[float]) -> float | None:
@@ -165,7 +187,8 @@ def truth_windows(inputs: SweepInputs) -> dict:
     return {"windows": rows, "rushed_share": metrics.rushed_share([pair.extension for pair in inputs.long_pairs]),
             "input_notes_per_second": input_notes_per_second(inputs),
             "tempo_ratio_median": statistics.median(ratios) if ratios else None, "tempo_within_share": within_share(ratios),
-            # Moving an input and its continuation together leaves these as they are: one row for every register.
+            # Moving an input and its continuation together leaves these as they are: one row for every
+            # register and every key.
             "register": register_row([pair.input for pair in inputs.tempo_pairs],
                                      [[n for n in pair.extension if n.start < WINDOW] for pair in inputs.tempo_pairs],
                                      inputs.tempo_keys)}
@@ -186,6 +209,7 @@ def run_sweeps(generate: Generate, inputs: SweepInputs, progress: bool = False) 
         "temperature": {f"{t:g}": windows_of(c, inputs) for t, c in by_temperature.items()},
         "chained": windows_of(chained_continuations(generate, inputs, progress), inputs),
         "register": register_sweep(generate, inputs, progress),
+        "key": key_sweep(generate, inputs, progress),
     }
 
 
