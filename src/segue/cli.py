@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max-training-songs", type=int, help="fit the n-gram on only this many training songs")
     _threads_option(evaluate, None)
     evaluate.add_argument("--sweep-pairs", type=int, default=300,
-                          help="inputs per robustness sweep (tempo, length, temperature, chained, register; default 300)")
+                          help="inputs per robustness sweep (tempo, length, temperature, chained, register, key; default 300)")
     evaluate.add_argument("--unseen", type=Path, action="append", default=[],
                           help="prepared data of music no model here learnt from (`segue prepare --from FOLDER --out "
                                "PATH`): every song in it counts, in a section of its own (repeatable)")

@@ -317,10 +317,7 @@ def unseen_results(candidates: list[Candidate], pairs: list[Pair], progress: boo
     inputs = [p.input for p in pairs]
 
     def measures(continuations: list[list[Note]]) -> dict:
-        ratios = [r for p, c in zip(pairs, continuations) if (r := metrics.tempo_ratio(p.input, c)) is not None]
-        return robustness.register_row(inputs, continuations, keys) | {
-            "tempo_ratio_median": statistics.median(ratios) if ratios else None,
-            "tempo_within_share": robustness.within_share(ratios)}
+        return robustness.register_row(inputs, continuations, keys) | robustness.tempo_row(inputs, continuations)
 
     models = {}
     for candidate in candidates:

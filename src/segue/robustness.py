@@ -141,6 +141,13 @@ def key_sweep(generate: Generate, inputs: SweepInputs, progress: bool = False) -
                        "key sweep", progress)
 
 
+def tempo_row(inputs: list[list[Note]], continuations: list[list[Note]]) -> dict:
+    """How continuations keep their inputs' pace: the median tempo ratio and the share within
+    TEMPO_WITHIN (None where no ratio can be taken)."""
+    ratios = [r for given, notes in zip(inputs, continuations) if (r := metrics.tempo_ratio(given, notes)) is not None]
+    return {"tempo_ratio_median": statistics.median(ratios) if ratios else None, "tempo_within_share": within_share(ratios)}
+
+
 def within_share(ratios: list[float]) -> float | None:
     """Share of tempo ratios within TEMPO_WITHIN (None for none)."""
     low, high = TEMPO_WITHIN
@@ -183,10 +190,9 @@ def truth_windows(inputs: SweepInputs) -> dict:
     true 5 s continuations of the tempo inputs keep their pace (stretching an input and its
     continuation alike leaves the ratio as it is, so one slice stands for all)."""
     rows = windows_of([pair.extension for pair in inputs.long_pairs], inputs)
-    ratios = [r for pair in inputs.tempo_pairs if (r := metrics.tempo_ratio(pair.input, pair.extension)) is not None]
     return {"windows": rows, "rushed_share": metrics.rushed_share([pair.extension for pair in inputs.long_pairs]),
             "input_notes_per_second": input_notes_per_second(inputs),
-            "tempo_ratio_median": statistics.median(ratios) if ratios else None, "tempo_within_share": within_share(ratios),
+            **tempo_row([pair.input for pair in inputs.tempo_pairs], [pair.extension for pair in inputs.tempo_pairs]),
             # Moving an input and its continuation together leaves these as they are: one row for every
             # register and every key.
             "register": register_row([pair.input for pair in inputs.tempo_pairs],
