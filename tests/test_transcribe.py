@@ -11,7 +11,9 @@ import soundfile
 
 from segue.cli import main
 from segue.midi_io import read_midi
-from segue.transcribe import TranscriptionConfig, TranscriptionError, _segments, clipped_share, read_melody, transcribe
+from segue.performances import in_room
+from segue.transcribe import (TranscriptionConfig, TranscriptionError, _segments, clipped_share, read_audio, read_melody,
+                              second_voice_share, transcribe, transcribe_samples)
 from singing import MELODY, SPACING, sung
 
 
@@ -37,6 +39,7 @@ def test_vibrato_and_glides_stay_one_note_and_a_repeated_note_is_two():
     (lambda: sung(snr_db=None, cents=0)[:44] + bytes(200_000), "silent"),
     (lambda: _noise(), "no sung or played notes"),
     (lambda: _clipped(), "clipped"),
+    (lambda: sung(harmony=-4), "notes sound at once in .* % of the recording .*record one voice or instrument alone"),
 ])
 def test_bad_recordings_are_one_plain_sentence(audio, says):
     with pytest.raises(TranscriptionError, match=says):
@@ -154,3 +157,42 @@ def test_a_short_note_takes_the_pitch_most_of_its_frames_hold():
     times, midi, loudness = track((0.3, 60, -20), (0.09, 64, -20), (0.3, 69, -20))
     midi[35:37] = [65.7, 65.8]
     assert [round(p) for p in pitches_of(times, midi, loudness)] == [60, 64, 69]
+
+
+@pytest.mark.parametrize("harmony", [-9, -5, -4, -3, 4])
+def test_a_duet_in_thirds_fourths_or_sixths_is_refused(harmony):
+    """Two voices singing the phrase that many semitones apart: the tracker would follow one of
+    them, or their common subharmonic, so the notes would be wrong."""
+    with pytest.raises(TranscriptionError, match="notes sound at once"):
+        transcribe(sung(harmony=harmony))
+
+
+def test_one_voice_in_an_echoing_room_or_doubled_at_the_octave_is_one_line():
+    """Each note's ring under the next (2 s to die away, as loud as the voice itself) sounds a
+    second pitch only briefly; a line sung an octave lower too is still one tune."""
+    samples, rate = read_audio(sung(cents=0))
+    assert transcribe_samples(in_room(samples, 2.0, 0.0, np.random.default_rng(0)), rate).notes
+    assert [n.pitch for n in transcribe(sung(cents=0, harmony=-12)).notes] == [p - 12 for p in MELODY]
+
+
+def _tones(*parts: tuple[int, float, float], rate: int = 16000) -> np.ndarray:
+    """One second of (MIDI pitch, start, end) tones, three harmonics each."""
+    t = np.arange(rate) / rate
+    signal = np.zeros(rate)
+    for pitch, start, end in parts:
+        phase = 2 * np.pi * 440 * 2 ** ((pitch - 69) / 12) * t
+        signal += ((t >= start) & (t < end)) * (np.sin(phase) + 0.5 * np.sin(2 * phase) + 0.25 * np.sin(3 * phase))
+    return signal
+
+
+@pytest.mark.parametrize(("parts", "tracked", "share"), [
+    (((60, 0, 1), (64, 0.3, 0.4)), 60, 0.0),  # E4 beside C4 for 100 ms: a ring, not a voice
+    (((60, 0, 1), (64, 0.3, 0.7)), 60, 0.4),  # ... for 400 ms: a second note
+    (((60, 0, 1), (72, 0.3, 0.7)), 60, 0.0),  # C5 beside C4: on its harmonics, one line doubled
+    (((60, 0, 1),), 48, 0.0),  # C4 heard an octave low: its octave is C4 itself
+    (((60, 0, 1), (65, 0, 1)), 41, 1.0),  # C4 and F4 heard as their common subharmonic F2: on its harmonics 3 and 4
+])
+def test_a_second_note_is_one_off_the_tracked_pitchs_harmonics_held_150_ms(parts, tracked, share):
+    times = np.arange(0.005, 1.0, 0.01)
+    assert second_voice_share(_tones(*parts), 16000, times, np.full(len(times), float(tracked))) == \
+        pytest.approx(share, abs=0.02)

@@ -35,6 +35,15 @@ Method (all settings are `TranscriptionConfig` fields):
    distances to the nearest equal-tempered semitone (weighted by length), taken off before each
    note is rounded to a semitone, so a phrase sung 40 cents flat is still read in tune.
 
+7. **Several voices at once** (a duet, chords, a melody over an accompaniment) are refused in
+   words: the tracker would follow one line, or the common subharmonic of two, so the notes would
+   be wrong. A voiced frame holds a second note when a spectral peak (128 ms window) within 6 dB
+   of its strongest lies 60 cents or more off every harmonic of the tracked pitch, or when neither
+   the pitch's fundamental nor its octave is among its strong peaks; held 150 ms or longer (a
+   room's ring of the last note dies away sooner), such frames in more than a fifth of the voiced
+   ones refuse the recording. A line doubled at the octave, or two notes a fifth apart, sit on
+   one harmonic series and pass (`second_voice_share`).
+
 How well this works, per voice and noise level, is measured by `segue evaluate-transcription`
 (`transcription_eval.py`, docs/transcription.md).
 
@@ -86,6 +95,15 @@ class TranscriptionConfig:
     min_note_seconds: float = 0.05  # shorter notes are blips
     flux_threshold: float = 0.7  # a spectral-flux peak this far above its running median is an onset...
     onset_lead: float = 0.08  # ...and moves a note's start back to it from at most this far after
+    # Several voices at once (`second_voice_share`):
+    voices_window: float = 0.128  # s of audio per spectrum: partials 16 Hz apart are told apart
+    peak_floor_db: float = 20.0  # a spectral peak counts this far above the spectrum's median (the noise)
+    harmonic_cents: float = 60.0  # a peak this far or further from every harmonic of the tracked pitch is off them
+    second_voice_db: float = 6.0  # a peak off the harmonics this close to the strongest is a second note...
+    low_harmonics_db: float = 25.0  # ...as is the tracked pitch with neither harmonic 1 nor 2 this close to it
+    second_voice_frames: int = 15  # ...once held this many frames in a row (150 ms: longer than a room's ring
+    # of the last note stays that loud)
+    max_second_voice_share: float = 0.2  # a second note in more of the voiced frames than this: several voices
     velocity: int = 80
 
 
@@ -146,6 +164,10 @@ def transcribe_samples(samples: np.ndarray, rate: int,
     voiced = ~np.isnan(midi)
     if voiced.sum() * config.time_step < config.min_note_seconds:
         raise TranscriptionError("no sung or played notes found in the recording (only noise or breath?)")
+    share = second_voice_share(samples, rate, times, midi, config)
+    if share > config.max_second_voice_share:
+        raise TranscriptionError(f"two or more notes sound at once in {100 * share:.0f} % of the recording (several "
+                                 "voices, chords or an accompaniment?): record one voice or instrument alone")
     onsets = _flux_onsets(samples, rate, config)
     segments = _onsets_moved(_segments(times, midi, loudness, onsets, config), onsets, config)
     tuning = _tuning_offset(segments)
@@ -213,6 +235,51 @@ def _pitch_frames(samples: np.ndarray, rate: int, config: TranscriptionConfig):
     loudness = np.array([10 * np.log10(np.mean(samples[max(0, int(t * rate) - window): int(t * rate) + window] ** 2)
                                        + 1e-12) for t in times])
     return times, midi, loudness
+
+
+def second_voice_share(samples: np.ndarray, rate: int, times: np.ndarray, midi: np.ndarray,
+                       config: TranscriptionConfig = TranscriptionConfig()) -> float:
+    """The share of the voiced frames (`midi` not NaN, at `times`) where a second note sounds.
+
+    A voice or an instrument playing one line puts its spectral peaks on the harmonics of its
+    pitch. A frame holds a second note when a peak within `second_voice_db` of its strongest lies
+    off every harmonic of the tracked pitch (another note's partials), or when the tracked pitch has
+    neither its fundamental nor its octave among the strong peaks: a tracker hearing two notes a
+    third or a fourth apart reports their common subharmonic, on whose harmonics both lie. Only
+    runs of `second_voice_frames` such frames count: a room's ring of the last note under the next
+    one dies away sooner, and a unison choir's voices share their harmonics."""
+    voiced = np.flatnonzero(~np.isnan(midi))
+    if not len(voiced):
+        return 0.0
+    width = max(8, round(config.voices_window * rate))
+    padded = np.pad(samples, width)
+    starts = np.round(times[voiced] * rate).astype(int) + width - width // 2
+    frames = padded[starts[:, None] + np.arange(width)] * np.hanning(width)
+    bin_hz = rate / width
+    low, high = max(2, int(60 / bin_hz)), min(width // 2 - 1, int(min(4000.0, 0.45 * rate) / bin_hz))
+    spectrum = 20 * np.log10(np.abs(np.fft.rfft(frames, axis=1)[:, low - 1: high + 2]) + 1e-12)
+    floor = np.median(spectrum, axis=1, keepdims=True)
+    left, centre, right = spectrum[:, :-2], spectrum[:, 1:-1], spectrum[:, 2:]
+    row, column = np.nonzero((centre > left) & (centre >= right) & (centre >= floor + config.peak_floor_db))
+    a, b, c = left[row, column], centre[row, column], right[row, column]
+    curve = np.minimum(a - 2 * b + c, -1e-9)  # below 0 at a peak
+    shift = 0.5 * (a - c) / curve  # the parabola through the three bins peaks this far from the middle one
+    level = b - 0.25 * (a - c) * shift
+    frequency = (low + column + shift) * bin_hz
+    pitch = 440.0 * 2 ** ((midi[voiced[row]] - 69) / 12)
+    harmonic = np.maximum(np.round(frequency / pitch), 1)
+    off = np.abs(1200 * np.log2(frequency / (harmonic * pitch))) > config.harmonic_cents
+    top = np.full(len(voiced), -np.inf)
+    np.maximum.at(top, row, level)
+    second = np.zeros(len(voiced), bool)
+    second[row[off & (level >= top[row] - config.second_voice_db)]] = True
+    grounded = np.zeros(len(voiced), bool)
+    grounded[row[~off & (harmonic <= 2) & (level >= top[row] - config.low_harmonics_db)]] = True
+    flagged = np.zeros(len(midi) + 2, bool)
+    flagged[voiced + 1] = np.isfinite(top) & (second | ~grounded)
+    edges = np.flatnonzero(np.diff(flagged.astype(np.int8)))  # each run's start, then its end
+    lengths = edges[1::2] - edges[::2]
+    return float(lengths[lengths >= config.second_voice_frames].sum()) / len(voiced)
 
 
 def _flux_onsets(samples: np.ndarray, rate: int, config: TranscriptionConfig) -> np.ndarray:

@@ -57,6 +57,7 @@ def _wav(samples: np.ndarray, rate: int = 22050) -> bytes:
     ("/api/transcribe", lambda: _wav(0.2 * np.random.default_rng(0).normal(size=22050 * 2)), 422, "no sung or played"),
     ("/api/transcribe", lambda: _wav(np.clip(10 * soundfile.read(io.BytesIO(sung()))[0], -1, 1)), 422, "clipped"),
     ("/api/transcribe", lambda: sung([60]), 422, "sing at least 1 s"),
+    ("/api/transcribe", lambda: sung(harmony=-4), 422, "two or more notes sound at once"),
     ("/api/transcribe", lambda: sung(MELODY * 2, rate=8000), 422, "at most 6 s"),  # the setting, not the default
     ("/api/transcribe", lambda: sung(MELODY * 2), 413, "recording larger than the 400,000 byte limit"),
     ("/api/transcribe", lambda: b"RIFF" + bytes(2000), 422, "not audio this can read"),
