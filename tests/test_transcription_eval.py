@@ -9,8 +9,8 @@ import pytest
 
 from segue.cli import main
 from segue.notes import Note
-from segue.transcription_eval import (END_TO_END_VARIATIONS, evaluate_transcription, note_scores, octave_shift, one_line,
-                                      write_report)
+from segue.transcription_eval import (END_TO_END_VARIATIONS, SEVERAL_VOICES, evaluate_transcription, note_scores, octave_shift,
+                                      one_line, write_report)
 
 REFERENCE = [Note(60, 0.0, 0.4, 80), Note(62, 0.5, 0.9, 80), Note(64, 1.0, 1.4, 80), Note(65, 1.5, 1.9, 80)]
 
@@ -44,6 +44,10 @@ def test_a_tiny_evaluation_end_to_end(small_corpus_path, tiny_checkpoint_path, t
     assert results["melodies"] == 2 and set(results["timbres"]["whistle"]) == {"clean", "20 dB", "10 dB", "room"}
     assert all(0 <= s["f1"] <= 1 for s in results["timbres"]["whistle"].values())
     assert results["timing_ms_per_5s"]["runs"] == 8 and results["timing_ms_per_5s"]["p50"] > 0
+    assert all(s["refused_as_several_voices"] == 0 for s in results["timbres"]["whistle"].values())
+    several = results["several_voices"]
+    assert set(several) == set(SEVERAL_VOICES) and all(row["recordings"] == 1 for row in several.values())
+    assert several["piano chords"]["refused"] == several["guitar chords"]["refused"] == 1
     e2e = results["end_to_end"]
     assert e2e["true notes"]["inputs"] == 2 and e2e["transcribed"]["inputs"] <= 2
     assert e2e["true notes"]["continuations"] == 2 * END_TO_END_VARIATIONS
@@ -53,6 +57,7 @@ def test_a_tiny_evaluation_end_to_end(small_corpus_path, tiny_checkpoint_path, t
                                        "transcription_ms_p50", "end_to_end_in_key_ratio"}
     md, js = write_report(results, tmp_path / "transcription", "segue evaluate-transcription --test")
     assert md.read_text().count("| whistle |") == 2 and "segue evaluate-transcription --test" in md.read_text()
+    assert "| piano chords | 1 | 1 (100%) |" in md.read_text() and "| one voice (all voices and conditions above) | 8 | 0 |" in md.read_text()
     assert json.loads(js.read_text())["command"] == "segue evaluate-transcription --test"
 
 

@@ -66,6 +66,12 @@ def perform(notes: list[Note], seconds: float, timbre: str, expression: Expressi
             a, b = round(note.start * SAMPLE_RATE), min(total, round(note.end * SAMPLE_RATE))
             bends[a:b] -= offsets[note.pitch] - round(offsets[note.pitch])
         mono = _one_voice(played, total, program, bends, soundfont)
+    return heard(mono, expression, seed)
+
+
+def heard(mono: np.ndarray, expression: Expression, seed: int = 0) -> np.ndarray:
+    """Samples as the microphone hears them: in the expression's room, with its noise, and the
+    level set to a peak of -6 dBFS."""
     if expression.room_seconds is not None:
         mono = in_room(mono, expression.room_seconds, expression.room_drr_db, np.random.default_rng(seed + 2))
     if expression.snr_db is not None:
@@ -93,6 +99,13 @@ def in_room(samples: np.ndarray, seconds: float, direct_to_reverb_db: float, rng
     return samples + reverb * np.sqrt(direct_power / reverb_power / 10 ** (direct_to_reverb_db / 10))
 
 
+def chords(notes: list[Note], seconds: float, program: int, soundfont=None) -> np.ndarray:
+    """Notes that may sound together (chords, an accompaniment) on a General MIDI program, each
+    ringing as the SoundFont lets it: mono samples, `seconds` long plus half a second, unlevelled."""
+    total = round((seconds + 0.5) * SAMPLE_RATE)
+    return _render(notes, total, program, np.zeros(total), soundfont, one_at_a_time=False)
+
+
 def _one_voice(notes: list[Note], total: int, program: int, bends: np.ndarray, soundfont) -> np.ndarray:
     """The notes as one voice sounds them: a note's release rings only until the next note begins
     (then fades out over `HANDOVER`), as a singer's or a flute's does, where a SoundFont lets every
@@ -112,8 +125,10 @@ def _one_voice(notes: list[Note], total: int, program: int, bends: np.ndarray, s
     return streams[0] * gains[0] + streams[1] * gains[1]
 
 
-def _render(notes: list[Note], total: int, program: int, bends: np.ndarray, soundfont) -> np.ndarray:
-    """`total` mono samples of FluidSynth playing the notes with `bends` (semitones per sample)."""
+def _render(notes: list[Note], total: int, program: int, bends: np.ndarray, soundfont,
+            one_at_a_time: bool = True) -> np.ndarray:
+    """`total` mono samples of FluidSynth playing the notes with `bends` (semitones per sample);
+    `one_at_a_time`, each note silences what still rings of the last."""
     _, synth = _synth(soundfont)
     try:
         synth.program_change(0, program)
@@ -126,7 +141,8 @@ def _render(notes: list[Note], total: int, program: int, bends: np.ndarray, soun
             while next_event < len(events) and events[next_event][0] <= frame:
                 message = events[next_event][1]
                 if message.type == "note_on" and message.velocity > 0:
-                    synth.cc(0, 120, 0)  # all sound off: what still rings of this stream's last note stops
+                    if one_at_a_time:
+                        synth.cc(0, 120, 0)  # all sound off: what still rings of this stream's last note stops
                     synth.noteon(0, message.note, message.velocity)
                 else:
                     synth.noteoff(0, message.note)

@@ -70,6 +70,10 @@ class TranscriptionError(ValueError):
     """Audio that cannot be transcribed; the message says why, in plain words."""
 
 
+class SeveralVoicesError(TranscriptionError):
+    """A recording of two or more notes at once, where one line was wanted."""
+
+
 @dataclass(frozen=True)
 class TranscriptionConfig:
     min_seconds: float = 1.0  # shorter recordings hold no phrase
@@ -166,7 +170,7 @@ def transcribe_samples(samples: np.ndarray, rate: int,
         raise TranscriptionError("no sung or played notes found in the recording (only noise or breath?)")
     share = second_voice_share(samples, rate, times, midi, config)
     if share > config.max_second_voice_share:
-        raise TranscriptionError(f"two or more notes sound at once in {100 * share:.0f} % of the recording (several "
+        raise SeveralVoicesError(f"two or more notes sound at once in {100 * share:.0f} % of the recording (several "
                                  "voices, chords or an accompaniment?): record one voice or instrument alone")
     onsets = _flux_onsets(samples, rate, config)
     segments = _onsets_moved(_segments(times, midi, loudness, onsets, config), onsets, config)

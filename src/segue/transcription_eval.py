@@ -31,9 +31,9 @@ from .data import DEFAULT_DATA, Pair, load_corpus, make_pairs
 from .keys import detect_key, in_key_ratio
 from .notes import Note
 from .audio import SAMPLE_RATE, wav_bytes
-from .performances import TIMBRES, Expression, perform
+from .performances import TIMBRES, Expression, chords, heard, perform
 from .robustness import within_share
-from .transcribe import TranscriptionError, transcribe
+from .transcribe import SeveralVoicesError, TranscriptionError, transcribe
 
 SEED = 50_000
 MELODIES = 40  # per timbre and condition
@@ -55,6 +55,13 @@ END_TO_END_TOLERANCE = 0.05  # relative difference of the continuations' measure
 # standard error of about 6 points on their share within the tempo range, above the tolerance.
 END_TO_END_VARIATIONS = 8
 FAST_NOTES_PER_SECOND = 6.0  # melodies faster than this are reported apart too: no one sings them
+# Recordings of two or more notes at once, which `transcribe` should refuse: two voices singing
+# different tunes; one tune sung in parallel thirds, fourths or sixths (semitones below it, in
+# turn); a tune over piano chords; chords alone. Fifths and octaves lie on one harmonic series
+# and are not listened for.
+HARMONIES = {"thirds": (-4, -3), "fourths": (-5,), "sixths": (-9, -8)}
+SEVERAL_VOICES = ("duet", *HARMONIES, "tune over piano chords", "piano chords", "guitar chords")
+CHORD_PROGRAMS = {"piano": 0, "guitar": 24}
 
 
 def one_line(notes: list[Note]) -> list[Note]:
@@ -114,6 +121,7 @@ def evaluate_transcription(data: Path = DEFAULT_DATA, split: str = "test", melod
     results: dict = {"split": split, "melodies": len(pairs), "timbres": {}, "conditions": list(CONDITIONS),
                      "onset_tolerance_s": ONSET_TOLERANCE, "pitch_tolerance_cents": PITCH_TOLERANCE}
     timings, transcribed = [], {}  # transcribed[(timbre, condition, index)]: the notes heard
+    refused_as_several = {(t, c): 0 for t in timbres for c in CONDITIONS}  # one voice taken for several
     jobs = [(t, c, i) for t in timbres for c in CONDITIONS for i in range(len(pairs))]
     # Each recording's expression from a generator of its own, so a voice or condition added at
     # the end leaves every other recording as it was.
@@ -129,8 +137,9 @@ def evaluate_transcription(data: Path = DEFAULT_DATA, split: str = "test", melod
         started = time.perf_counter()
         try:
             notes = transcribe(audio).notes
-        except TranscriptionError:
+        except TranscriptionError as error:
             notes = []
+            refused_as_several[timbre, condition] += isinstance(error, SeveralVoicesError)
         seconds = time.perf_counter() - started
         timings.append(1000 * seconds * 5.0 / (len(samples) / SAMPLE_RATE))  # per 5 s of audio
         transcribed[timbre, condition, index] = (reference, notes)
@@ -143,16 +152,69 @@ def evaluate_transcription(data: Path = DEFAULT_DATA, split: str = "test", melod
             slow = [r["f1"] for r, pair in zip(rows, pairs) if _notes_per_second(pair) <= FAST_NOTES_PER_SECOND]
             summary["f1_up_to_fast"] = float(np.mean(slow)) if slow else None
             summary["empty"] = sum(not transcribed[timbre, condition, i][1] for i in range(len(pairs)))
+            summary["refused_as_several_voices"] = refused_as_several[timbre, condition]
             results["timbres"][timbre][condition] = summary
     results["fast_melodies"] = sum(_notes_per_second(p) > FAST_NOTES_PER_SECOND for p in pairs)
     results["timing_ms_per_5s"] = {"p50": float(np.percentile(timings, 50)), "p90": float(np.percentile(timings, 90)),
                                    "runs": len(timings)}
+    results["several_voices"] = several_voices(pairs, timbres, progress)
     if checkpoint_path is not None:
-        heard = {i: {timbre: metrics.transposed(transcribed[timbre, "clean", i][1], -shifts[timbre, i]) for timbre in timbres}
+        heard_notes = {i: {timbre: metrics.transposed(transcribed[timbre, "clean", i][1], -shifts[timbre, i]) for timbre in timbres}
                  for i in range(len(pairs))}
-        results["end_to_end"] = end_to_end(pairs, heard, checkpoint_path, progress)
+        results["end_to_end"] = end_to_end(pairs, heard_notes, checkpoint_path, progress)
     results["targets"] = check_targets(results)
     return results
+
+
+def several_voices(pairs: list[Pair], timbres: tuple[str, ...], progress: bool) -> dict:
+    """How many recordings of two or more notes at once `transcribe` refuses, per kind in
+    `SEVERAL_VOICES`: one for each of the first half of the melodies (a duet's second tune is one
+    of the second half), in each condition in turn, the voices drawn from `timbres`, the second
+    part 0-8 dB softer than the first."""
+    rng = np.random.default_rng(SEED + 1)
+    half = len(pairs) // 2
+    answer = {}
+    for kind in tqdm(SEVERAL_VOICES, desc="several voices", disable=not progress):
+        refused = 0
+        for index in range(half):
+            pair, condition = pairs[index], list(CONDITIONS)[index % len(CONDITIONS)]
+            first, second = (str(rng.choice(timbres)) for _ in range(2))
+            tune = metrics.transposed(pair.input, octave_shift(pair.input, first))
+            seconds = pair.input_length
+            lead = perform(tune, seconds, first, expression_for(rng, "clean"), seed=SEED + index)
+            if kind == "duet":
+                other = pairs[index + half]
+                part = perform(metrics.transposed(other.input, octave_shift(other.input, second)), seconds, second,
+                               expression_for(rng, "clean"), seed=SEED + half + index)
+            elif kind in HARMONIES:  # two singers of one kind
+                steps = HARMONIES[kind][index % len(HARMONIES[kind])]
+                part = perform(metrics.transposed(tune, steps), seconds, first, expression_for(rng, "clean"),
+                               seed=SEED + half + index)
+            else:
+                program = CHORD_PROGRAMS["guitar" if kind.startswith("guitar") else "piano"]
+                part = chords(_chord_sequence(seconds, rng), seconds, program)
+            if kind in ("piano chords", "guitar chords"):
+                lead = np.zeros_like(part)
+            else:
+                part = part * 10 ** (-rng.uniform(0, 8) / 20) * np.sqrt(np.mean(lead ** 2) / max(np.mean(part ** 2), 1e-12))
+            audio = wav_bytes(heard(lead + part, expression_for(rng, condition), seed=SEED + index))
+            try:
+                transcribe(audio)
+            except SeveralVoicesError:
+                refused += 1
+            except TranscriptionError:
+                pass
+        answer[kind] = {"recordings": half, "refused": refused}
+    return answer
+
+
+def _chord_sequence(seconds: float, rng: np.random.Generator) -> list[Note]:
+    """Triads a second each, below middle C: on I, II, IV, V or VI of a random key, major or minor."""
+    tonic, notes = 48 + int(rng.integers(12)), []
+    for start in np.arange(0.0, seconds, 1.0):
+        root = tonic + int(rng.choice([0, 2, 5, 7, 9]))
+        notes += [Note(root + step, float(start), float(start) + 0.9, 80) for step in (0, 3 + int(rng.integers(2)), 7)]
+    return notes
 
 
 def octave_shift(notes: list[Note], timbre: str) -> int:
@@ -165,7 +227,7 @@ def _notes_per_second(pair: Pair) -> float:
     return len(pair.input) / pair.input_length
 
 
-def end_to_end(pairs: list[Pair], heard: dict[int, dict[str, list[Note]]], checkpoint_path: Path,
+def end_to_end(pairs: list[Pair], heard_notes: dict[int, dict[str, list[Note]]], checkpoint_path: Path,
                progress: bool) -> dict:
     """Continuations from the true notes and from each clean transcription of them (same seeds):
     in-key share, tempo against the true input, and the true continuation's bits per note; for
@@ -176,13 +238,13 @@ def end_to_end(pairs: list[Pair], heard: dict[int, dict[str, list[Note]]], check
     from .generate import extend
 
     checkpoint = load_checkpoint(checkpoint_path)
-    timbres = list(heard[0]) if heard else []
+    timbres = list(heard_notes[0]) if heard_notes else []
     measures: dict[str, dict[str, list]] = {label: {"in_key": [], "tempo": [], "pairs": []}
                                             for label in ("true notes", "transcribed", *timbres)}
     for index, pair in enumerate(tqdm(pairs, desc="continuing", disable=not progress)):
         key = detect_key(pair.input)
         sources = [(("true notes",), pair.input)] + [(("transcribed", timbre), notes)
-                                                     for timbre, notes in heard[index].items() if len(notes) >= 2]
+                                                     for timbre, notes in heard_notes[index].items() if len(notes) >= 2]
         for labels, notes in sources:
             continuations = extend(notes, SECONDS, 1.0, seed=SEED + index, variations=END_TO_END_VARIATIONS,
                                    input_length=pair.input_length, checkpoint=checkpoint)
@@ -216,9 +278,9 @@ def check_targets(results: dict) -> dict:
     targets["transcription_ms_p50"] = {"value": round(p50, 1), "target": f"<= {TIMING_TARGET_MS:g}",
                                        "met": bool(p50 <= TIMING_TARGET_MS)}
     if "transcribed" in results.get("end_to_end", {}):  # none, if no transcription held two notes
-        true, heard = results["end_to_end"]["true notes"], results["end_to_end"]["transcribed"]
+        true, transcribed_row = results["end_to_end"]["true notes"], results["end_to_end"]["transcribed"]
         for name in ("in_key_ratio", "tempo_within_share"):
-            difference = abs(heard[name] - true[name]) / true[name]
+            difference = abs(transcribed_row[name] - true[name]) / true[name]
             targets[f"end_to_end_{name}"] = {"value": round(difference, 3),
                                              "target": f"relative difference <= {END_TO_END_TOLERANCE}",
                                              "met": bool(difference <= END_TO_END_TOLERANCE)}
@@ -271,6 +333,19 @@ def _markdown(results: dict, command: str) -> str:
     timing = results["timing_ms_per_5s"]
     lines += ["", f"Time to transcribe 5 s of audio (per recording, scaled to 5 s): p50 {timing['p50']:.0f} ms, "
               f"p90 {timing['p90']:.0f} ms over {timing['runs']} recordings.", ""]
+    singles = sum(s["refused_as_several_voices"] for by_condition in results["timbres"].values()
+                  for s in by_condition.values())
+    lines += ["## Several voices at once", "",
+              "Recordings of two or more notes at once are refused with a message, as the notes of one line cannot "
+              "be read from them. Each kind below is made from the melodies above (the second part 0–8 dB softer "
+              "than the first, the conditions in turn); *one voice* counts the recordings of the table above "
+              "refused as several voices.", "",
+              "| recordings | count | refused |", "|---|---|---|",
+              f"| one voice (all voices and conditions above) | {len(results['timbres']) * len(conditions) * results['melodies']} "
+              f"| {singles} |"]
+    for kind, row in results["several_voices"].items():
+        lines.append(f"| {kind} | {row['recordings']} | {row['refused']} ({row['refused'] / row['recordings']:.0%}) |")
+    lines.append("")
     if "end_to_end" in results:
         e2e = results["end_to_end"]
         lines += [f"## Continuations from transcribed input ({e2e['checkpoint']})", "",
