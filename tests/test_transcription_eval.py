@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from conftest import require_fluidsynth
 from segue.cli import main
 from segue.notes import Note
 from segue.transcription_eval import (END_TO_END_VARIATIONS, SEVERAL_VOICES, evaluate_transcription, note_scores, octave_shift,
@@ -40,6 +41,7 @@ def test_a_melody_is_moved_by_octaves_into_the_voice_range(median, moved_to):
 
 
 def test_a_tiny_evaluation_end_to_end(small_corpus_path, tiny_checkpoint_path, tmp_path):
+    require_fluidsynth()  # the chords of the several-voices part
     results = evaluate_transcription(small_corpus_path, "train", 2, ("whistle",), tiny_checkpoint_path, progress=False)
     assert results["melodies"] == 2 and set(results["timbres"]["whistle"]) == {"clean", "20 dB", "10 dB", "room"}
     assert all(0 <= s["f1"] <= 1 for s in results["timbres"]["whistle"].values())

@@ -41,7 +41,8 @@ Method (all settings are `TranscriptionConfig` fields):
    of its strongest lies 60 cents or more off every harmonic of the tracked pitch, or when neither
    the pitch's fundamental nor its octave is among its strong peaks; held 150 ms or longer (a
    room's ring of the last note dies away sooner), such frames in more than a fifth of the voiced
-   ones refuse the recording. A line doubled at the octave, or two notes a fifth apart, sit on
+   ones refuse the recording. A peak on the first harmonics of a pitch tracked in the last 100 ms
+   is that note ringing on (a fast run in a room), not a second voice. A line doubled at the octave, or two notes a fifth apart, sit on
    one harmonic series and pass (`second_voice_share`).
 
 How well this works, per voice and noise level, is measured by `segue evaluate-transcription`
@@ -104,6 +105,7 @@ class TranscriptionConfig:
     peak_floor_db: float = 20.0  # a spectral peak counts this far above the spectrum's median (the noise)
     harmonic_cents: float = 60.0  # a peak this far or further from every harmonic of the tracked pitch is off them
     second_voice_db: float = 6.0  # a peak off the harmonics this close to the strongest is a second note...
+    ring_seconds: float = 0.1  # ...unless on harmonic 1-3 of a pitch tracked this recently (the last note ringing)
     low_harmonics_db: float = 25.0  # ...as is the tracked pitch with neither harmonic 1 nor 2 this close to it
     second_voice_frames: int = 15  # ...once held this many frames in a row (150 ms: longer than a room's ring
     # of the last note stays that loud)
@@ -251,7 +253,9 @@ def second_voice_share(samples: np.ndarray, rate: int, times: np.ndarray, midi: 
     neither its fundamental nor its octave among the strong peaks: a tracker hearing two notes a
     third or a fourth apart reports their common subharmonic, on whose harmonics both lie. Only
     runs of `second_voice_frames` such frames count: a room's ring of the last note under the next
-    one dies away sooner, and a unison choir's voices share their harmonics."""
+    one dies away sooner, and a unison choir's voices share their harmonics. A peak on the first
+    harmonics of a pitch tracked in the last `ring_seconds` is that note ringing on (the notes of a
+    fast run in a room overlap), not a second voice."""
     voiced = np.flatnonzero(~np.isnan(midi))
     if not len(voiced):
         return 0.0
@@ -275,8 +279,15 @@ def second_voice_share(samples: np.ndarray, rate: int, times: np.ndarray, midi: 
     off = np.abs(1200 * np.log2(frequency / (harmonic * pitch))) > config.harmonic_cents
     top = np.full(len(voiced), -np.inf)
     np.maximum.at(top, row, level)
+    strong = np.flatnonzero(off & (level >= top[row] - config.second_voice_db))
+    # On one of the first harmonics of a pitch tracked just before: the last note still ringing
+    # under this one (a fast run in a room), not a second voice.
+    before = voiced[row[strong], None] - np.arange(1, round(config.ring_seconds / config.time_step) + 1)
+    recent = np.where(before >= 0, midi[np.maximum(before, 0)], np.nan)
+    partials = 440.0 * 2 ** ((recent[:, :, None] - 69) / 12) * np.arange(1, 4)
+    ringing = np.any(np.abs(1200 * np.log2(frequency[strong, None, None] / partials)) <= config.harmonic_cents, axis=(1, 2))
     second = np.zeros(len(voiced), bool)
-    second[row[off & (level >= top[row] - config.second_voice_db)]] = True
+    second[row[strong[~ringing]]] = True
     grounded = np.zeros(len(voiced), bool)
     grounded[row[~off & (harmonic <= 2) & (level >= top[row] - config.low_harmonics_db)]] = True
     flagged = np.zeros(len(midi) + 2, bool)
