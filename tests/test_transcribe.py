@@ -195,7 +195,7 @@ def _tones(*parts: tuple[int, float, float], rate: int = 16000) -> np.ndarray:
     (((60, 0, 1),), 48, 0.0),  # C4 heard an octave low: its octave is C4 itself
     (((60, 0, 1), (65, 0, 1)), 41, 1.0),  # C4 and F4 heard as their common subharmonic F2: on its harmonics 3 and 4
 ])
-def test_a_second_note_is_one_off_the_tracked_pitchs_harmonics_held_150_ms(parts, tracked, share):
+def test_a_second_note_is_one_off_the_tracked_pitchs_harmonics_held_120_ms(parts, tracked, share):
     times = np.arange(0.005, 1.0, 0.01)
     assert second_voice_share(_tones(*parts), 16000, times, np.full(len(times), float(tracked))) == \
         pytest.approx(share, abs=0.02)

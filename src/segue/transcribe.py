@@ -39,7 +39,7 @@ Method (all settings are `TranscriptionConfig` fields):
    words: the tracker would follow one line, or the common subharmonic of two, so the notes would
    be wrong. A voiced frame holds a second note when a spectral peak (128 ms window) within 6 dB
    of its strongest lies 60 cents or more off every harmonic of the tracked pitch, or when neither
-   the pitch's fundamental nor its octave is among its strong peaks; held 150 ms or longer (a
+   the pitch's fundamental nor its octave is among its strong peaks; held 120 ms or longer (a
    room's ring of the last note dies away sooner), such frames in more than a fifth of the voiced
    ones refuse the recording. A peak on the first harmonics of a pitch tracked in the last 100 ms
    is that note ringing on (a fast run in a room), not a second voice. A line doubled at the octave, or two notes a fifth apart, sit on
@@ -107,7 +107,7 @@ class TranscriptionConfig:
     second_voice_db: float = 6.0  # a peak off the harmonics this close to the strongest is a second note...
     ring_seconds: float = 0.1  # ...unless on harmonic 1-3 of a pitch tracked this recently (the last note ringing)
     low_harmonics_db: float = 25.0  # ...as is the tracked pitch with neither harmonic 1 nor 2 this close to it
-    second_voice_frames: int = 15  # ...once held this many frames in a row (150 ms: longer than a room's ring
+    second_voice_frames: int = 12  # ...once held this many frames in a row (120 ms: longer than a room's ring
     # of the last note stays that loud)
     max_second_voice_share: float = 0.2  # a second note in more of the voiced frames than this: several voices
     velocity: int = 80
