@@ -42,8 +42,8 @@ Method (all settings are `TranscriptionConfig` fields):
    the pitch's fundamental nor its octave is among its strong peaks; held 120 ms or longer (a
    room's ring of the last note dies away sooner), such frames in more than a fifth of the voiced
    ones refuse the recording. A peak on the first harmonics of a pitch tracked in the last 100 ms
-   is that note ringing on (a fast run in a room), not a second voice. A line doubled at the octave, or two notes a fifth apart, sit on
-   one harmonic series and pass (`second_voice_share`).
+   is that note ringing on (a fast run in a room), not a second voice. A line doubled at the
+   octave, or two notes a fifth apart, sit on one harmonic series and pass (`second_voice_share`).
 
 How well this works, per voice and noise level, is measured by `segue evaluate-transcription`
 (`transcription_eval.py`, docs/transcription.md).

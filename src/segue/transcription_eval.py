@@ -60,8 +60,9 @@ FAST_NOTES_PER_SECOND = 6.0  # melodies faster than this are reported apart too:
 # turn); a tune over piano chords; chords alone. Fifths and octaves lie on one harmonic series
 # and are not listened for.
 HARMONIES = {"thirds": (-4, -3), "fourths": (-5,), "sixths": (-9, -8)}
-SEVERAL_VOICES = ("duet", *HARMONIES, "tune over piano chords", "piano chords", "guitar chords")
-CHORD_PROGRAMS = {"piano": 0, "guitar": 24}
+CHORD_KINDS = {"tune over piano chords": (0, True), "piano chords": (0, False), "guitar chords": (24, False)}
+# (the chords' General MIDI program, whether the tune is sung over them)
+SEVERAL_VOICES = ("duet", *HARMONIES, *CHORD_KINDS)
 
 
 def one_line(notes: list[Note]) -> list[Note]:
@@ -159,8 +160,8 @@ def evaluate_transcription(data: Path = DEFAULT_DATA, split: str = "test", melod
                                    "runs": len(timings)}
     results["several_voices"] = several_voices(pairs, timbres, progress)
     if checkpoint_path is not None:
-        heard_notes = {i: {timbre: metrics.transposed(transcribed[timbre, "clean", i][1], -shifts[timbre, i]) for timbre in timbres}
-                 for i in range(len(pairs))}
+        heard_notes = {i: {timbre: metrics.transposed(transcribed[timbre, "clean", i][1], -shifts[timbre, i])
+                           for timbre in timbres} for i in range(len(pairs))}
         results["end_to_end"] = end_to_end(pairs, heard_notes, checkpoint_path, progress)
     results["targets"] = check_targets(results)
     return results
@@ -181,7 +182,8 @@ def several_voices(pairs: list[Pair], timbres: tuple[str, ...], progress: bool) 
             first, second = (str(rng.choice(timbres)) for _ in range(2))
             tune = metrics.transposed(pair.input, octave_shift(pair.input, first))
             seconds = pair.input_length
-            lead = perform(tune, seconds, first, expression_for(rng, "clean"), seed=SEED + index)
+            program, sung_over = CHORD_KINDS.get(kind, (None, True))
+            lead = perform(tune, seconds, first, expression_for(rng, "clean"), seed=SEED + index) if sung_over else 0.0
             if kind == "duet":
                 other = pairs[index + half]
                 part = perform(metrics.transposed(other.input, octave_shift(other.input, second)), seconds, second,
@@ -191,11 +193,8 @@ def several_voices(pairs: list[Pair], timbres: tuple[str, ...], progress: bool) 
                 part = perform(metrics.transposed(tune, steps), seconds, first, expression_for(rng, "clean"),
                                seed=SEED + half + index)
             else:
-                program = CHORD_PROGRAMS["guitar" if kind.startswith("guitar") else "piano"]
                 part = chords(_chord_sequence(seconds, rng), seconds, program)
-            if kind in ("piano chords", "guitar chords"):
-                lead = np.zeros_like(part)
-            else:
+            if sung_over:
                 part = part * 10 ** (-rng.uniform(0, 8) / 20) * np.sqrt(np.mean(lead ** 2) / max(np.mean(part ** 2), 1e-12))
             audio = wav_bytes(heard(lead + part, expression_for(rng, condition), seed=SEED + index))
             try:
