@@ -41,4 +41,9 @@ def _voice(pitches, n, rate, cents, vibrato_cents, glide, rest, vibrato_hz=5.5) 
         frequency[a:b] = 440 * 2 ** ((target - 69) / 12)
         amplitude[a:b] = np.clip(np.minimum(since, (b - a) / rate - since) / 0.02, 0, 1)
     phase = 2 * np.pi * np.cumsum(frequency) / rate
-    return 0.3 * amplitude * (np.sin(phase) + 0.5 * np.sin(2 * phase) + 0.25 * np.sin(3 * phase))
+    return 0.3 * amplitude * voice_like(phase)
+
+
+def voice_like(phase: np.ndarray) -> np.ndarray:
+    """A tone of three harmonics, each half as loud as the one below, at `phase` (radians)."""
+    return np.sin(phase) + 0.5 * np.sin(2 * phase) + 0.25 * np.sin(3 * phase)

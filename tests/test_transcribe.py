@@ -17,7 +17,7 @@ from segue.notes import Note
 from segue.performances import Expression, in_room, perform
 from segue.transcribe import (TranscriptionConfig, TranscriptionError, _segments, clipped_share, read_audio, read_melody,
                               second_voice_share, transcribe, transcribe_samples)
-from singing import MELODY, SPACING, sung
+from singing import MELODY, SPACING, sung, voice_like
 
 
 @pytest.mark.parametrize(("cents", "snr_db", "audio_format"), [(-40, None, "WAV"), (35, 20, "FLAC"), (-40, 10, "OGG")])
@@ -184,7 +184,7 @@ def _tones(*parts: tuple[int, float, float], rate: int = 16000) -> np.ndarray:
     signal = np.zeros(rate)
     for pitch, start, end in parts:
         phase = 2 * np.pi * 440 * 2 ** ((pitch - 69) / 12) * t
-        signal += ((t >= start) & (t < end)) * (np.sin(phase) + 0.5 * np.sin(2 * phase) + 0.25 * np.sin(3 * phase))
+        signal += ((t >= start) & (t < end)) * voice_like(phase)
     return signal
 
 

@@ -274,7 +274,7 @@ def second_voice_share(samples: np.ndarray, rate: int, times: np.ndarray, midi: 
     shift = 0.5 * (a - c) / curve  # the parabola through the three bins peaks this far from the middle one
     level = b - 0.25 * (a - c) * shift
     frequency = (low + column + shift) * bin_hz
-    pitch = 440.0 * 2 ** ((midi[voiced[row]] - 69) / 12)
+    pitch = _hertz(midi[voiced[row]])
     harmonic = np.maximum(np.round(frequency / pitch), 1)
     off = np.abs(1200 * np.log2(frequency / (harmonic * pitch))) > config.harmonic_cents
     top = np.full(len(voiced), -np.inf)
@@ -284,7 +284,7 @@ def second_voice_share(samples: np.ndarray, rate: int, times: np.ndarray, midi: 
     # under this one (a fast run in a room), not a second voice.
     before = voiced[row[strong], None] - np.arange(1, round(config.ring_seconds / config.time_step) + 1)
     recent = np.where(before >= 0, midi[np.maximum(before, 0)], np.nan)
-    partials = 440.0 * 2 ** ((recent[:, :, None] - 69) / 12) * np.arange(1, 4)
+    partials = _hertz(recent[:, :, None]) * np.arange(1, 4)
     ringing = np.any(np.abs(1200 * np.log2(frequency[strong, None, None] / partials)) <= config.harmonic_cents, axis=(1, 2))
     second = np.zeros(len(voiced), bool)
     second[row[strong[~ringing]]] = True
@@ -295,6 +295,10 @@ def second_voice_share(samples: np.ndarray, rate: int, times: np.ndarray, midi: 
     edges = np.flatnonzero(np.diff(flagged.astype(np.int8)))  # each run's start, then its end
     lengths = edges[1::2] - edges[::2]
     return float(lengths[lengths >= config.second_voice_frames].sum()) / len(voiced)
+
+
+def _hertz(midi: np.ndarray) -> np.ndarray:
+    return 440.0 * 2 ** ((midi - 69) / 12)
 
 
 def _flux_onsets(samples: np.ndarray, rate: int, config: TranscriptionConfig) -> np.ndarray:
