@@ -12,14 +12,16 @@ SPACING = 0.4
 
 
 def sung(pitches=MELODY, rate=22050, cents=-40.0, vibrato_cents=50.0, glide=0.04, snr_db=None, rest=0.06,
-         audio_format="WAV", seed=0, harmony=None) -> bytes:
+         audio_format="WAV", seed=0, harmony=None, drift_cents=0.0) -> bytes:
     """A voice-like tone (three harmonics) singing `pitches` SPACING s apart from 0.1 s, with
-    vibrato at 5.5 Hz, a glide from each note into the next, a tuning offset, and noise at `snr_db`;
-    with `harmony`, a second voice as loud sings them that many semitones away (a duet)."""
+    vibrato at 5.5 Hz, a glide from each note into the next, a tuning offset (moving on by
+    `drift_cents` from the first note to the last), and noise at `snr_db`; with `harmony`, a second
+    voice as loud sings them that many semitones away (a duet)."""
     n = int((len(pitches) * SPACING + 0.3) * rate)
-    signal = _voice(pitches, n, rate, cents, vibrato_cents, glide, rest)
+    tuning = cents + drift_cents * np.arange(len(pitches)) / max(1, len(pitches) - 1)
+    signal = _voice(pitches, n, rate, tuning, vibrato_cents, glide, rest)
     if harmony is not None:  # its vibrato a little faster, as two singers' never keep time
-        signal += _voice([p + harmony for p in pitches], n, rate, cents, vibrato_cents, glide, rest, vibrato_hz=6.1)
+        signal += _voice([p + harmony for p in pitches], n, rate, tuning, vibrato_cents, glide, rest, vibrato_hz=6.1)
     if snr_db is not None:
         noise = np.random.default_rng(seed).normal(size=n)
         signal = signal + noise * np.sqrt(np.mean(signal ** 2) / 10 ** (snr_db / 10))
@@ -29,14 +31,15 @@ def sung(pitches=MELODY, rate=22050, cents=-40.0, vibrato_cents=50.0, glide=0.04
 
 
 def _voice(pitches, n, rate, cents, vibrato_cents, glide, rest, vibrato_hz=5.5) -> np.ndarray:
+    """`cents`: each note's tuning offset."""
     t = np.arange(n) / rate
     frequency, amplitude = np.zeros(n), np.zeros(n)
     for i, pitch in enumerate(pitches):
         a, b = int((0.1 + i * SPACING) * rate), int((0.1 + (i + 1) * SPACING - rest) * rate)
         since = t[a:b] - t[a]
-        target = pitch + cents / 100 + vibrato_cents / 100 * np.sin(2 * np.pi * vibrato_hz * since)
+        target = pitch + cents[i] / 100 + vibrato_cents / 100 * np.sin(2 * np.pi * vibrato_hz * since)
         if i and glide:
-            previous = pitches[i - 1] + cents / 100
+            previous = pitches[i - 1] + cents[i - 1] / 100
             target = previous + (target - previous) * np.clip(since / glide, 0, 1)
         frequency[a:b] = 440 * 2 ** ((target - 69) / 12)
         amplitude[a:b] = np.clip(np.minimum(since, (b - a) / rate - since) / 0.02, 0, 1)

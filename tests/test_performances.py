@@ -56,6 +56,21 @@ def test_vibrato_glide_and_tuning_are_what_was_asked():
     assert 60.5 < gliding < 63
 
 
+def test_drift_and_intonation_move_the_notes_as_asked():
+    """An untrained singer: the tuning sinks steadily over the recording, and each note is off by
+    its own normal draw (the same draws for the same seed)."""
+    notes = [Note(62, 0.1 + i, 0.9 + i, 90) for i in range(4)]
+    drifting = pitch_track(perform(notes, 3.5, "whistle", Expression(tuning_cents=20, drift_cents=-100)))
+    sung = [median_between(*drifting, n.start + 0.2, n.end - 0.1) for n in notes]
+    expected = [62 + 0.2 - 1.0 * ((n.start + n.end) / 2) / 4.0 for n in notes]  # 4 s: the phrase and its ring-out
+    assert sung == pytest.approx(expected, abs=0.05)
+    off = [median_between(*pitch_track(perform(notes, 3.5, "whistle", Expression(intonation_cents=30), seed=s)),
+                          n.start + 0.2, n.end - 0.1) - 62 for s in (1, 2) for n in notes]
+    assert 0.1 < np.std(off) < 0.6 and max(map(abs, off)) > 0.15  # about 30 cents, note to note
+    again = pitch_track(perform(notes, 3.5, "whistle", Expression(intonation_cents=30), seed=1))
+    assert [median_between(*again, n.start + 0.2, n.end - 0.1) - 62 for n in notes] == pytest.approx(off[:4], abs=0.01)
+
+
 def test_noise_is_at_the_signal_to_noise_ratio_asked():
     notes = [Note(69, 0.0, 2.0, 90)]
     clean = perform(notes, 2.0, "whistle", Expression(), seed=1)

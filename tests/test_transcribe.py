@@ -29,6 +29,15 @@ def test_a_sung_phrase_becomes_its_notes(cents, snr_db, audio_format):
     assert np.abs(onsets - (0.1 + SPACING * np.arange(len(MELODY)))).max() < 0.05  # within 50 ms
 
 
+@pytest.mark.parametrize(("cents", "drift_cents"), [(-20, -80), (30, 90)])
+def test_a_singer_drifting_off_pitch_is_heard_in_the_key_they_began_in(cents, drift_cents):
+    """Sinking 80 cents (or rising 90) over the phrase: each note is rounded from the tuning of the
+    notes around it, and the tuning given is where the singer ended, for the continuation to follow."""
+    result = transcribe(sung(cents=cents, drift_cents=drift_cents))
+    assert [n.pitch for n in result.notes] == MELODY
+    assert result.tuning_cents == pytest.approx(cents + drift_cents, abs=20)  # it lags a drift a little
+
+
 def test_vibrato_and_glides_stay_one_note_and_a_repeated_note_is_two():
     """±60 cents of vibrato, a wide leap with its glide, and the same pitch sung twice with a breath between."""
     result = transcribe(sung([60, 72, 72, 67], vibrato_cents=60, glide=0.06, cents=0))

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from conftest import require_fluidsynth
 from segue.cli import main
 from segue.notes import Note
-from segue.transcription_eval import (END_TO_END_VARIATIONS, SEVERAL_VOICES, evaluate_transcription, note_scores, octave_shift,
-                                      one_line, write_report)
+from segue.transcription_eval import (END_TO_END_VARIATIONS, SEVERAL_VOICES, evaluate_transcription, expression_for,
+                                      note_scores, octave_shift, one_line, write_report)
 
 REFERENCE = [Note(60, 0.0, 0.4, 80), Note(62, 0.5, 0.9, 80), Note(64, 1.0, 1.4, 80), Note(65, 1.5, 1.9, 80)]
 
@@ -40,12 +41,25 @@ def test_a_melody_is_moved_by_octaves_into_the_voice_range(median, moved_to):
     assert median + octave_shift([Note(median, 0.0, 1.0, 80)], "voice-oohs") == moved_to
 
 
+def test_an_untrained_singer_drifts_and_misses_each_note_within_the_ranges_drawn():
+    untrained = [expression_for(np.random.default_rng(seed), "untrained") for seed in range(200)]
+    assert all(abs(e.tuning_cents) <= 20 and abs(e.drift_cents) <= 60 and e.intonation_cents == 20 for e in untrained)
+    drifts = [e.drift_cents for e in untrained]
+    assert min(drifts) < -50 and max(drifts) > 50 and max(abs(e.tuning_cents) for e in untrained) > 15
+    trained = [expression_for(np.random.default_rng(seed), "clean") for seed in range(200)]
+    assert all(e.drift_cents == 0 and e.intonation_cents == 0 for e in trained)
+    assert max(abs(e.tuning_cents) for e in trained) > 35  # up to 40 cents off A440, held
+    # The condition draws after the others' fields: a recording's vibrato is the same in each.
+    assert [e.vibrato_cents for e in untrained] == [e.vibrato_cents for e in trained]
+
+
 def test_a_tiny_evaluation_end_to_end(small_corpus_path, tiny_checkpoint_path, tmp_path):
     require_fluidsynth()  # the chords of the several-voices part
     results = evaluate_transcription(small_corpus_path, "train", 2, ("whistle",), tiny_checkpoint_path, progress=False)
-    assert results["melodies"] == 2 and set(results["timbres"]["whistle"]) == {"clean", "20 dB", "10 dB", "room"}
+    assert results["melodies"] == 2 and set(results["timbres"]["whistle"]) == {"clean", "20 dB", "10 dB", "room",
+                                                                                    "untrained"}
     assert all(0 <= s["f1"] <= 1 for s in results["timbres"]["whistle"].values())
-    assert results["timing_ms_per_5s"]["runs"] == 8 and results["timing_ms_per_5s"]["p50"] > 0
+    assert results["timing_ms_per_5s"]["runs"] == 10 and results["timing_ms_per_5s"]["p50"] > 0
     assert all(s["refused_as_several_voices"] == 0 for s in results["timbres"]["whistle"].values())
     several = results["several_voices"]
     assert set(several) == set(SEVERAL_VOICES) and all(row["recordings"] == 1 for row in several.values())
@@ -59,7 +73,7 @@ def test_a_tiny_evaluation_end_to_end(small_corpus_path, tiny_checkpoint_path, t
                                        "transcription_ms_p50", "end_to_end_in_key_ratio"}
     md, js = write_report(results, tmp_path / "transcription", "segue evaluate-transcription --test")
     assert md.read_text().count("| whistle |") == 2 and "segue evaluate-transcription --test" in md.read_text()
-    assert "| piano chords | 1 | 1 (100%) |" in md.read_text() and "| one voice (all voices and conditions above) | 8 | 0 |" in md.read_text()
+    assert "| piano chords | 1 | 1 (100%) |" in md.read_text() and "| one voice (all voices and conditions above) | 10 | 0 |" in md.read_text()
     assert json.loads(js.read_text())["command"] == "segue evaluate-transcription --test"
 
 

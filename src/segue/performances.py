@@ -41,7 +41,9 @@ class Expression:
     vibrato_hz: float = 5.5
     vibrato_delay: float = 0.12  # seconds into a note before vibrato starts; it then grows over as long again
     glide_seconds: float = 0.0  # each note starts at the previous note's pitch and slides to its own
-    tuning_cents: float = 0.0  # the whole phrase this far from A440
+    tuning_cents: float = 0.0  # the whole phrase this far from A440 (at its start, with drift)
+    drift_cents: float = 0.0  # the tuning moves this far, steadily, from the start of the recording to its end
+    intonation_cents: float = 0.0  # each note off its pitch by a normal draw this wide (standard deviation)
     room_seconds: float | None = None  # reverberation time (RT60) of the room it is heard in; None: dry
     room_drr_db: float = 5.0  # the direct sound this far above the room's reverberation (a microphone at arm's length)
     snr_db: float | None = None  # white noise this far below the signal's power; None: none
@@ -54,14 +56,14 @@ def perform(notes: list[Note], seconds: float, timbre: str, expression: Expressi
     program = TIMBRES[timbre]
     total = round((seconds + 0.5) * SAMPLE_RATE)
     if program is None:
-        mono = _whistle(notes, total, _bend_curve(notes, total, expression), np.random.default_rng(seed + 1))
+        mono = _whistle(notes, total, _bend_curve(notes, total, expression, seed), np.random.default_rng(seed + 1))
     else:
         # A SoundFont's samples may sound off their notes (by a few cents, or 9 semitones for
         # TimGM6mb's whistle): each note is played that much higher or lower, so that what sounds
         # is the note the reference says.
         offsets = {pitch: sounding_offset(program, pitch, soundfont) for pitch in {n.pitch for n in notes}}
         played = [Note(n.pitch - round(offsets[n.pitch]), n.start, n.end, n.velocity) for n in notes]
-        bends = _bend_curve(played, total, expression)
+        bends = _bend_curve(played, total, expression, seed)
         for note in notes:
             a, b = round(note.start * SAMPLE_RATE), min(total, round(note.end * SAMPLE_RATE))
             bends[a:b] -= offsets[note.pitch] - round(offsets[note.pitch])
@@ -189,9 +191,11 @@ def sounding_offset(program: int, pitch: int, soundfont=None) -> float:
     return float(69 + 12 * np.log2(np.median(frequency[frequency > 0]) / 440) - pitch)
 
 
-def _bend_curve(notes: list[Note], total: int, expression: Expression) -> np.ndarray:
-    """Semitones of bend at every sample: tuning everywhere, vibrato and the glide within notes."""
-    bend = np.full(total, expression.tuning_cents / 100)
+def _bend_curve(notes: list[Note], total: int, expression: Expression, seed: int = 0) -> np.ndarray:
+    """Semitones of bend at every sample: tuning (drifting) everywhere; each note's intonation,
+    vibrato and the glide within notes."""
+    bend = expression.tuning_cents / 100 + expression.drift_cents / 100 * np.arange(total) / max(1, total - 1)
+    aim = np.random.default_rng(seed + 3).normal(0.0, expression.intonation_cents / 100, len(notes))
     for index, note in enumerate(notes):
         a, b = round(note.start * SAMPLE_RATE), min(total, round(note.end * SAMPLE_RATE))
         if b <= a:
@@ -200,8 +204,8 @@ def _bend_curve(notes: list[Note], total: int, expression: Expression) -> np.nda
         # Singers and string players start a note straight and let vibrato grow on a held note.
         depth = expression.vibrato_cents / 100 * np.clip(since / expression.vibrato_delay - 1, 0, 1) \
             if expression.vibrato_delay > 0 else expression.vibrato_cents / 100
-        bend[a:b] += depth * np.sin(2 * np.pi * expression.vibrato_hz * since)
+        bend[a:b] += aim[index] + depth * np.sin(2 * np.pi * expression.vibrato_hz * since)
         if index and expression.glide_seconds > 0:
-            offset = notes[index - 1].pitch - note.pitch
+            offset = notes[index - 1].pitch + aim[index - 1] - note.pitch - aim[index]
             bend[a:b] += offset * np.clip(1 - since / expression.glide_seconds, 0, 1)
     return bend

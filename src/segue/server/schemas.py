@@ -101,8 +101,9 @@ class Melody(BaseModel):
 class TranscriptionResponse(BaseModel):
     notes: list[NoteModel] = Field(description="the notes heard, one at a time")
     input_seconds: float = Field(description="the recording's length")
-    tuning_cents: float = Field(description="how far from A440 the voice was, -50..50; the notes are rounded after "
-                                            "taking it off")
+    tuning_cents: float = Field(description="how far from A440 the voice was at its end, where a continuation "
+                                            "takes over (a singer may drift: each note is rounded after taking off "
+                                            "the tuning of the notes around it)")
     estimated_bpm: float | None = Field(None, description="the tempo heard in the notes (null: too few to tell)")
 
 
