@@ -79,6 +79,11 @@ def test_the_sweeps_measure_every_slice(evaluation):
     assert 0 <= robust["truth"]["register"]["above_top_share"] <= 1
     assert list(sweeps["key"]) == ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
     assert all(0 <= row["in_key_ratio"] <= 1 for row in sweeps["key"].values())
+    lengths = sweeps["input_length"]
+    assert {"1.5 s", "2.5 s", "5 s"} <= set(lengths) <= {"1.5 s", "2.5 s", "5 s", "10 s", "20 s"}
+    assert list(lengths) == list(robust["truth"]["input_length"])
+    assert lengths["5 s"]["input_notes_per_second"] == robust["truth"]["input_length"]["5 s"]["input_notes_per_second"]
+    assert all(0 <= row["in_key_ratio"] <= 1 and row["pairs"] >= 1 for row in lengths.values())
     assert "robustness" not in results["models"]["ngram"]
 
 
@@ -111,6 +116,7 @@ def test_report_files(evaluation, tmp_path):
     assert "### Tempo" in markdown and "### Chained extension" in markdown and "evaluation/tempo.png" in markdown
     assert "### Register" in markdown and "| model | C2 | C3 | C4 | C5 | C6 | C7 |" in markdown
     assert "### Key" in markdown and "| model | C | C# | D | Eb | E | F | F# | G | Ab | A | Bb | B |" in markdown
+    assert "### Input length" in markdown and "| model | 1.5 s (" in markdown
     assert "## Unseen collections" in markdown and "**palestrina**" in markdown
     # 6 pairs (--max-pairs) come from fewer songs than the split holds, and the report says why.
     assert f"from {results['n_songs']} of the split's {results['split_songs']} held-out songs (the others" in markdown

@@ -166,3 +166,30 @@ def test_the_register_sweep_moves_each_input_and_its_key():
     # The truth's row: steady(10, 0.5) is C4 D4 E4 C4 ... (median D4) after an input of median E4.
     truth = robustness.truth_windows(inputs)["register"]
     assert truth["pitch_drift"] == -2 and truth["above_top_share"] == 0 and truth["in_key_ratio"] == 1.0
+
+
+def test_a_shortened_input_is_the_last_seconds_of_the_phrase_from_zero():
+    pair = Pair("test", steady(10, 0.5), steady(10, 0.5), 5.0)  # onsets 0, 0.5 .. 4.5
+    short = robustness.shortened(pair, 1.5)
+    assert [n.start for n in short.input] == pytest.approx([0.0, 0.5, 1.0])  # 3.5, 4.0, 4.5 moved back 3.5 s
+    assert [n.pitch for n in short.input] == [n.pitch for n in pair.input[7:]]
+    assert short.input_length == 1.5 and short.extension == pair.extension
+    assert robustness.shortened(pair, 0.4) is None  # one note left: no phrase
+
+
+def test_the_input_length_sweep_measures_each_length_in_its_melodys_key_beside_the_truth():
+    """Inputs of C-major steps at 2 notes a second repeated back: in key, at their pace; the melody
+    key is read from the input and its continuation together."""
+    pair = Pair("test", [Note(p, 0.5 * i, 0.5 * i + 0.4) for i, p in enumerate([60, 64, 67, 72, 67, 65, 60, 62, 67, 60])],
+                steady(10, 0.5), 5.0)
+    assert robustness.melody_key(pair) == C_MAJOR
+    slices = {f"{s:g} s": ([p], [robustness.melody_key(p)]) for s in (2.5, 5.0) if (p := robustness.shortened(pair, s))}
+    inputs = robustness.SweepInputs([pair], [pair], [C_MAJOR], [C_MAJOR], slices)
+    rows = robustness.input_length_sweep(repeat, inputs)
+    assert list(rows) == ["2.5 s", "5 s"]
+    for label, row in rows.items():
+        assert row["in_key_ratio"] == 1.0 and row["tempo_ratio_median"] == pytest.approx(1.0, abs=0.03), label
+        assert row["input_notes_per_second"] == pytest.approx(2.0) and row["pairs"] == 1
+    assert rows["2.5 s"]["pitch_range"] == 67 - 60 and rows["5 s"]["pitch_range"] == 72 - 60  # the last 5 notes, or all
+    truth = robustness.truth_windows(inputs)["input_length"]
+    assert list(truth) == ["2.5 s", "5 s"] and truth["5 s"]["notes_per_second"] == pytest.approx(2.0)

@@ -277,6 +277,7 @@ def _robustness_markdown(results: dict) -> list[str]:
                            {"*true*": truth["windows"]} | {name: s["chained"] for name, s in swept.items()})
     lines += _moved_markdown("Register", REGISTER_INTRO, truth["register"], {name: s["register"] for name, s in swept.items()})
     lines += _moved_markdown("Key", KEY_INTRO, truth["register"], {name: s["key"] for name, s in swept.items()})
+    lines += _input_length_markdown(truth["input_length"], {name: s["input_length"] for name, s in swept.items()})
     return lines
 
 
@@ -309,24 +310,48 @@ KEY_INTRO = ("The tempo sweep's inputs moved by at most half an octave so that t
              "in their own mode (a tune in A minor moved to C is in C minor), and continued for 5 s.")
 
 
+INPUT_LENGTH_INTRO = ("Inputs of each length, continued for 5 s (training always read 5 s): a shorter input is the last "
+                      "seconds of a tempo-sweep input, a longer one is cut from the test songs as the 5 s ones are. In "
+                      "key: the key of the input and its true continuation together, which a short input alone does not "
+                      "tell. Column heads: the inputs' notes per second.")
+
+
+def _slice_table(heads: list[str], swept: dict[str, dict], truth: dict[str, dict], cell) -> list[str]:
+    """A column per slice (`heads`), a row per model, then the true continuations' row (`truth`: its
+    row per slice); `cell` writes one row's measures."""
+    rows = [f"| {name} | " + " | ".join(cell(row) for row in by_slice.values()) + " |" for name, by_slice in swept.items()]
+    return ["| model | " + " | ".join(heads) + " |", "| --- |" + " ---: |" * len(heads), *rows,
+            "| *true continuation* | " + " | ".join(cell(row) for row in truth.values()) + " |"]
+
+
 def _moved_markdown(title: str, intro: str, truth: dict, swept: dict[str, dict]) -> list[str]:
     """The register or key sweep's tables: a column per slice, a row per model, and the truth's row."""
     slices = list(next(iter(swept.values())))
-    head = "| model | " + " | ".join(slices) + " |"
-    rule = "| --- |" + " ---: |" * len(slices)
-
-    def table(cell) -> list[str]:
-        rows = [f"| {name} | " + " | ".join(cell(row) for row in by_slice.values()) + " |"
-                for name, by_slice in swept.items()]
-        return [head, rule, *rows, "| *true continuation* | " + " | ".join(cell(truth) for _ in slices) + " |"]
-
+    same_truth = dict.fromkeys(slices, truth)
     return ["", f"### {title}", "",
             f"{intro} Moving an input and its true continuation together leaves the truth's measures as they are.", "",
             "Median pitch of the continuation above its input's, in semitones (share of continuations rising above "
             "the input's highest note; sinking below its lowest):", "",
-            *table(lambda r: f"{_signed(r['pitch_drift'])} ({_fmt(r['above_top_share'], 2)}; {_fmt(r['below_bottom_share'], 2)})"),
+            *_slice_table(slices, swept, same_truth, lambda r: f"{_signed(r['pitch_drift'])} "
+                          f"({_fmt(r['above_top_share'], 2)}; {_fmt(r['below_bottom_share'], 2)})"),
             "", "In-key ratio (the input's key, moved with it), onsets under 60 ms apart and notes per second:", "",
-            *table(lambda r: f"{_fmt(r['in_key_ratio'])}, {_fmt(r['rushed_share'], 4)}, {_fmt(r['notes_per_second'], 2)}")]
+            *_slice_table(slices, swept, same_truth, lambda r: f"{_fmt(r['in_key_ratio'])}, {_fmt(r['rushed_share'], 4)}, "
+                          f"{_fmt(r['notes_per_second'], 2)}")]
+
+
+def _input_length_markdown(truth: dict[str, dict], swept: dict[str, dict]) -> list[str]:
+    """The input-length sweep's tables: a column per input length, with its own true continuations."""
+    if not truth:
+        return []
+    heads = [f"{label} ({_fmt(row['input_notes_per_second'], 2)}/s)" for label, row in truth.items()]
+    return ["", "### Input length", "", INPUT_LENGTH_INTRO, "",
+            "In-key ratio, notes per second, and the median tempo ratio (share within x0.67–1.5):", "",
+            *_slice_table(heads, swept, truth, lambda r: f"{_fmt(r['in_key_ratio'])}, {_fmt(r['notes_per_second'], 2)}, "
+                          f"{_fmt(r['tempo_ratio_median'], 2)} ({_fmt(r['tempo_within_share'], 2)})"),
+            "", "Pitch range (semitones), median pitch above the input's (share rising above its highest note) and "
+            "onsets under 60 ms apart:", "",
+            *_slice_table(heads, swept, truth, lambda r: f"{_fmt(r['pitch_range'], 1)}, {_signed(r['pitch_drift'])} "
+                          f"({_fmt(r['above_top_share'], 2)}), {_fmt(r['rushed_share'], 4)}")]
 
 
 def _tempo_figure(results: dict, models: list[str], path: Path) -> Path:

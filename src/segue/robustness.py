@@ -13,6 +13,10 @@ training data, one slice at a time.
   near the input's pitch, or drift up or down?
 - key: the test inputs moved by at most half an octave so that their key's tonic is C, C#, .. B
   (a player may start anywhere) -> the same measures, key by key.
+- input length: inputs of 1.5 to 20 s cut from the test songs as the 5 s ones are (training
+  always read 5 s; a player may give a two-note motif or a whole verse), each continued for 5 s
+  -> the same measures, in the key of the input and its true continuation together (a short input
+  alone does not tell its key), and the tempo ratio, beside the true continuations'.
 
 Each sweep gives the same per-window rows (metrics.pool_windows) beside the true continuations'
 rows, so a glitch rate or a density can be read against what real music does.
@@ -22,13 +26,13 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
 from . import metrics
 from .data import Pair
-from .keys import NOTE_NAMES, Key, pitch_name
+from .keys import NOTE_NAMES, Key, detect_key, pitch_name
 from .notes import Note
 
 # (notes, input_length, seconds, temperature, seed) -> a continuation timed from the input's end
@@ -42,6 +46,7 @@ TEMPO_WITHIN = (0.67, 1.5)  # a continuation "keeps the pace" within this tempo 
 TEMPERATURES = (0.0, 0.5, 1.0, 1.3)
 CHAIN_STEPS = 6
 REGISTERS = (36, 48, 60, 72, 84, 96)  # MIDI: the inputs' median pitch in each register slice (C2 .. C7)
+INPUT_SECONDS = (1.5, 2.5, 5.0, 10.0, 20.0)  # s of input a player gives: a motif .. a verse
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class SweepInputs:
     long_pairs: list[Pair]
     keys: list[Key]  # of the long pairs' inputs
     tempo_keys: list[Key]  # of the tempo pairs' inputs
+    # Per input length ("1.5 s"): pairs whose input is that long, each with its melody's key (`melody_key`)
+    by_input_length: dict[str, tuple[list[Pair], list[Key]]] = field(default_factory=dict)
 
     def reference_pitch(self, index: int) -> float:
         return statistics.median(n.pitch for n in self.long_pairs[index].input)
@@ -141,6 +148,36 @@ def key_sweep(generate: Generate, inputs: SweepInputs, progress: bool = False) -
                        "key sweep", progress)
 
 
+def shortened(pair: Pair, seconds: float) -> Pair | None:
+    """The pair with only the last `seconds` of its input, as if the player began there (a note
+    begun earlier is left out); None when under two notes are left."""
+    origin = pair.input_length - seconds
+    kept = [n.shifted(-origin) for n in pair.input if n.start >= origin]
+    return Pair(pair.song_id, kept, pair.extension, seconds) if len(kept) >= 2 else None
+
+
+def melody_key(pair: Pair) -> Key:
+    """The key of the input and its true continuation together: what a short input belongs to."""
+    return detect_key(pair.input + [n.shifted(pair.input_length) for n in pair.extension])
+
+
+def input_length_row(pairs: list[Pair], keys: list[Key], continuations: list[list[Note]]) -> dict:
+    """5 s continuations of the pairs' inputs -> `register_row`'s measures in `keys`, `tempo_row`'s,
+    and the inputs' own notes per second."""
+    inputs = [pair.input for pair in pairs]
+    return (register_row(inputs, continuations, keys) | tempo_row(inputs, continuations)
+            | {"pairs": len(pairs),
+               "input_notes_per_second": statistics.mean(len(p.input) / p.input_length for p in pairs)})
+
+
+def input_length_sweep(generate: Generate, inputs: SweepInputs, progress: bool = False) -> dict:
+    """Per input length: each input continued for 5 s, measured by `input_length_row`."""
+    return {label: input_length_row(pairs, keys, [generate(pair.input, pair.input_length, WINDOW, 1.0, seed)
+                                                  for seed, pair in enumerate(tqdm(pairs, desc=f"{label} inputs",
+                                                                                   disable=not progress))])
+            for label, (pairs, keys) in inputs.by_input_length.items()}
+
+
 def tempo_row(inputs: list[list[Note]], continuations: list[list[Note]]) -> dict:
     """How continuations keep their inputs' pace: the median tempo ratio and the share within
     TEMPO_WITHIN (None where no ratio can be taken)."""
@@ -196,8 +233,14 @@ def truth_windows(inputs: SweepInputs) -> dict:
             # Moving an input and its continuation together leaves these as they are: one row for every
             # register and every key.
             "register": register_row([pair.input for pair in inputs.tempo_pairs],
-                                     [[n for n in pair.extension if n.start < WINDOW] for pair in inputs.tempo_pairs],
-                                     inputs.tempo_keys)}
+                                     [first_window(pair) for pair in inputs.tempo_pairs], inputs.tempo_keys),
+            "input_length": {label: input_length_row(pairs, keys, [first_window(pair) for pair in pairs])
+                             for label, (pairs, keys) in inputs.by_input_length.items()}}
+
+
+def first_window(pair: Pair) -> list[Note]:
+    """The true continuation's first 5 s."""
+    return [n for n in pair.extension if n.start < WINDOW]
 
 
 def run_sweeps(generate: Generate, inputs: SweepInputs, progress: bool = False) -> dict:
@@ -216,6 +259,7 @@ def run_sweeps(generate: Generate, inputs: SweepInputs, progress: bool = False) 
         "chained": windows_of(chained_continuations(generate, inputs, progress), inputs),
         "register": register_sweep(generate, inputs, progress),
         "key": key_sweep(generate, inputs, progress),
+        "input_length": input_length_sweep(generate, inputs, progress),
     }
 
 
