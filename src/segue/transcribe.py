@@ -39,7 +39,8 @@ Method (all settings are `TranscriptionConfig` fields):
    40 cents flat is still read in tune, and so is one that sinks 80 cents as it goes: it is
    heard in the key it began in, not partly a semitone lower (on validation renders of a singer
    drifting up to 60 cents either way, with each note 20 cents off on average, note F1 rose from
-   0.881 to 0.901 over the seven voices; clean renders were unchanged).
+   0.881 to 0.901 over the seven voices, and from 0.888 to 0.909 in the report's test renders;
+   clean renders were unchanged).
 
 7. **Several voices at once** (a duet, chords, a melody over an accompaniment) are refused in
    words: the tracker would follow one line, or the common subharmonic of two, so the notes would
