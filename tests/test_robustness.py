@@ -178,8 +178,8 @@ def test_a_shortened_input_is_the_last_seconds_of_the_phrase_from_zero():
 
 
 def test_the_input_length_sweep_measures_each_length_in_its_melodys_key_beside_the_truth():
-    """A C major phrase at 2 notes a second, whole and its last 2.5 s, repeated back: in key, at its pace; the melody
-    key is read from the input and its continuation together."""
+    """A C major phrase at 2 notes a second, whole and its last 2.5 s, repeated back: in key, at
+    its pace; the melody's key is read from the input and its continuation together."""
     pair = Pair("test", [Note(p, 0.5 * i, 0.5 * i + 0.4) for i, p in enumerate([60, 64, 67, 72, 67, 65, 60, 62, 67, 60])],
                 steady(10, 0.5), 5.0)
     assert robustness.melody_key(pair) == C_MAJOR
