@@ -47,7 +47,7 @@ def test_a_sung_take_is_kept_transcribed_continued_and_played(tmp_path, tiny_mod
     names = sorted(p.name.split("-")[-1] for p in (tmp_path / "takes").iterdir())
     assert names == ["continuation.mid", "joined.mid", "take.mid", "take.wav"]
     text = out.file.getvalue()
-    assert "heard: 11 notes" in text and "-30 cents" in text and "dB" in text
+    assert "heard: 11 notes" in text and "ended -30 cents from A440" in text and "dB" in text
 
 
 def test_silence_keeps_the_recording_and_says_why_nothing_follows(tmp_path):

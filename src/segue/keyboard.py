@@ -444,7 +444,7 @@ class Display:
 
     def heard(self, notes: list[Note], tuning_cents: float) -> None:
         names = "  ".join(f"{pitch_name(n.pitch)}@{n.start:.2f}" for n in notes)
-        self.console.print(f"[bold]heard[/]: {len(notes)} notes (you sang {tuning_cents:+.0f} cents from A440)")
+        self.console.print(f"[bold]heard[/]: {len(notes)} notes (you ended {tuning_cents:+.0f} cents from A440)")
         self.console.print(f"  {names}")
 
     def not_heard(self, problem: str) -> None:
