@@ -252,17 +252,18 @@ def evaluate(
     keys = [detect_key(p.input) for p in tqdm(pairs, desc="finding keys", disable=not progress)]
     training_pairs = make_pairs(corpus, "train", PairConfig(), NGRAM_SEED, max_training_songs)
     long_pairs = spread(long_pairs, sweep_pairs)
+    tempo_pairs = spread(pairs, sweep_pairs)
     by_input_length = {}
     for seconds in robustness.INPUT_SECONDS:
         # A shorter input is the end of a 5 s one, so its true continuation still covers 5 s (a song
         # may end sooner after a cut made with a shorter window); a longer one is cut as the test
         # pairs are, with that window.
-        cut = ([short for pair in spread(pairs, sweep_pairs) if (short := robustness.shortened(pair, seconds))]
+        cut = ([short for pair in tempo_pairs if (short := robustness.shortened(pair, seconds))]
                if seconds < SECONDS else
                spread(make_pairs(corpus, split, replace(EVALUATION_PAIRS, window=seconds), EVALUATION_SEED), sweep_pairs))
         if cut:
             by_input_length[f"{seconds:g} s"] = (cut, [robustness.melody_key(p) for p in cut])
-    sweep_inputs = robustness.SweepInputs(spread(pairs, sweep_pairs), long_pairs,
+    sweep_inputs = robustness.SweepInputs(tempo_pairs, long_pairs,
                                           [detect_key(p.input) for p in tqdm(long_pairs, desc="finding keys (sweeps)",
                                                                             disable=not progress)],
                                           spread(keys, sweep_pairs), by_input_length)
