@@ -43,20 +43,30 @@ def test_split_percentages():
     assert counts["test"] == pytest.approx(0.05, abs=0.01)
 
 
-def test_pairs_are_five_seconds_of_input_and_five_to_thirty_of_continuation_and_reproducible(small_corpus):
+def test_pairs_are_1_5_to_12_seconds_of_input_and_up_to_thirty_of_continuation_and_reproducible(small_corpus):
     config = data.PairConfig()
     pairs = data.make_pairs(small_corpus, "train", config, seed=7)
     again = data.make_pairs(small_corpus, "train", config, seed=7)
     assert len(pairs) > 50
     assert [p.input for p in pairs[:20]] == [p.input for p in again[:20]]
     for pair in pairs:
-        assert pair.input_length == 5.0
+        assert 1.5 <= pair.input_length <= 12.0
         assert len(pair.input) >= config.min_input_notes and pair.extension
-        assert melody_end(pair.input) <= 5.0 + 1e-9 and pair.extension[-1].start < 30.0
+        assert pair.input[0].start >= 0 and melody_end(pair.input) <= pair.input_length + 1e-9
+        assert pair.extension[-1].start < 30.0
         for line in (pair.input, pair.extension):
             assert all(a.end <= b.start + 1e-9 for a, b in zip(line, line[1:]))  # monophonic
+    # Input lengths and continuation lengths both spread over their ranges.
+    lengths = [pair.input_length for pair in pairs]
+    assert min(lengths) < 2.5 and max(lengths) > 8.0 and 3.5 < np.median(lengths) < 6.0
     last_onsets = [pair.extension[-1].start for pair in pairs]
-    assert min(last_onsets) < 5.0 and max(last_onsets) > 15.0  # lengths spread over the range
+    assert min(last_onsets) < 5.0 and max(last_onsets) > 15.0
+
+
+def test_a_fixed_window_cuts_every_input_at_that_length(small_corpus):
+    pairs = data.make_pairs(small_corpus, "train", data.PairConfig(window=(5.0, 5.0)), seed=7)
+    assert {pair.input_length for pair in pairs} == {5.0}
+    assert max(melody_end(pair.input) for pair in pairs) > 4.5
 
 
 def test_a_fixed_extension_cuts_the_continuation_there_but_keeps_its_last_note_whole(small_corpus):

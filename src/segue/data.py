@@ -381,7 +381,9 @@ class ShardedCorpus:
 
 @dataclass(frozen=True)
 class PairConfig:
-    window: float = 5.0  # seconds of input, and the shortest extension
+    # s: each song's input length (and shortest extension), drawn log-uniformly from here, so the
+    # model learns to continue a two-note motif and a whole verse as well as the usual 5 s.
+    window: tuple[float, float] = (1.5, 12.0)
     # s: each extension lasts a length drawn log-uniformly from here (the rest of the song at
     # most), so the decoder learns long continuations as well as the 5 s a user hears first.
     extension: tuple[float, float] = (5.0, 30.0)
@@ -419,7 +421,7 @@ def make_pairs(corpus: Corpus, split: str, config: PairConfig, seed: int, max_so
 
 def song_pairs(song: Song, config: PairConfig, rng: np.random.Generator) -> list[Pair]:
     pitch, start, end, velocity = _perform(song, config, rng)
-    window = config.window
+    window = _log_uniform(rng, *config.window)
     total = end[-1]
     if total < 2 * window:  # short tunes are played again, as folk tunes are
         repeats = math.ceil(2 * window / total) + 1
@@ -429,10 +431,9 @@ def song_pairs(song: Song, config: PairConfig, rng: np.random.Generator) -> list
         start, end = np.tile(start, repeats) + offsets, np.tile(end, repeats) + offsets
         total = end[-1]
     n_cuts = min(config.pairs_per_song, int((total - 2 * window) // window) + 1)
-    low, high = config.extension
     pairs = []
     for cut in np.sort(rng.uniform(window, total - window, size=n_cuts)):
-        length = low if low == high else math.exp(rng.uniform(math.log(low), math.log(high)))
+        length = _log_uniform(rng, *config.extension)
         source = (start >= cut - window) & (start < cut)
         target = (start >= cut) & (start < cut + length)
         if source.sum() < config.min_input_notes or not target.any():
@@ -448,6 +449,11 @@ def song_pairs(song: Song, config: PairConfig, rng: np.random.Generator) -> list
             )
         )
     return pairs
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    """A draw spread evenly over ratios; equal bounds draw nothing, so fixed settings keep the stream."""
+    return low if low == high else math.exp(rng.uniform(math.log(low), math.log(high)))
 
 
 def _perform(song: Song, config: PairConfig, rng: np.random.Generator) -> tuple[np.ndarray, ...]:

@@ -41,10 +41,11 @@ from .tokenizer import DURATION, GAP, PITCH, Tokenizer
 
 EVALUATION_SEED = 30_000  # test pairs are cut with this seed, the same in every run
 SECONDS = 5.0
-EVALUATION_PAIRS = PairConfig(extension=(SECONDS, SECONDS), pairs_per_song=4)  # 5 s input, 5 s continuation
+EVALUATION_PAIRS = PairConfig(window=(SECONDS, SECONDS), extension=(SECONDS, SECONDS), pairs_per_song=4)  # 5 s input, 5 s continuation
 # Pairs whose true continuation covers the 30 s of the length sweeps (kept if it reaches 25 s):
 # up to four cuts per song, as few test songs last that long.
-LONG_PAIRS = PairConfig(extension=(robustness.LONG_SECONDS, robustness.LONG_SECONDS), pairs_per_song=4)
+LONG_PAIRS = PairConfig(window=(SECONDS, SECONDS), extension=(robustness.LONG_SECONDS, robustness.LONG_SECONDS),
+                        pairs_per_song=4)
 SWEEP_PAIRS = 300  # inputs per sweep, spread over the test pairs
 UNSEEN_PAIRS = 300  # pairs per unseen collection, spread over all of its songs
 DURATION_TOLERANCE = 0.2
@@ -260,7 +261,7 @@ def evaluate(
         # pairs are, with that window.
         cut = ([short for pair in tempo_pairs if (short := robustness.shortened(pair, seconds))]
                if seconds < SECONDS else
-               spread(make_pairs(corpus, split, replace(EVALUATION_PAIRS, window=seconds), EVALUATION_SEED), sweep_pairs))
+               spread(make_pairs(corpus, split, replace(EVALUATION_PAIRS, window=(seconds, seconds)), EVALUATION_SEED), sweep_pairs))
         if cut:
             by_input_length[f"{seconds:g} s"] = (cut, [robustness.melody_key(p) for p in cut])
     sweep_inputs = robustness.SweepInputs(tempo_pairs, long_pairs,
