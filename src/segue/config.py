@@ -40,7 +40,7 @@ class ModelConfig:
 class TrainConfig:
     data: str = str(DATA_DIR / "corpus.npz")  # prepared by `segue prepare` (a file) or `segue prepare --from` (a folder)
     out: str = str(MODELS_DIR / "segue-gru.pt")  # the best checkpoint (lowest validation loss) goes here
-    epochs: int = 6  # passes over the training songs, each with freshly cut and augmented pairs (20 min on 2 cores)
+    epochs: int = 6  # passes over the training songs, each with freshly cut and augmented pairs (20-28 min on 2 cores, by their load)
     batch_size: int = 64  # pairs per optimizer step, over all processes together
     learning_rate: float = 2e-3  # peak, after a linear warm-up, then cosine decay to 5 % of it
     warmup_steps: int = 200

@@ -310,7 +310,7 @@ KEY_INTRO = ("The tempo sweep's inputs moved by at most half an octave so that t
              "in their own mode (a tune in A minor moved to C is in C minor), and continued for 5 s.")
 
 
-INPUT_LENGTH_INTRO = ("Inputs of each length, continued for 5 s (training always read 5 s): a shorter input is the last "
+INPUT_LENGTH_INTRO = ("Inputs of each length, continued for 5 s: a shorter input is the last "
                       "seconds of a tempo-sweep input, a longer one is cut from the test songs as the 5 s ones are. In "
                       "key: the key of the input and its true continuation together, which a short input alone does not "
                       "tell. Column heads: the inputs' notes per second.")
