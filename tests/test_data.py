@@ -78,6 +78,14 @@ def test_a_fixed_extension_cuts_the_continuation_there_but_keeps_its_last_note_w
     assert any(melody_end(pair.extension) > 5.0 for pair in pairs)
 
 
+@pytest.mark.parametrize("bad", [{"window": (0.0, 5.0)}, {"window": (6.0, 5.0)}, {"extension": (-1.0, 5.0)},
+                                 {"ioi_range": (0.6, 0.16)}, {"pairs_per_song": 0}])
+def test_a_pair_config_names_a_bad_setting(bad):
+    name = next(iter(bad))
+    with pytest.raises(ValueError, match=name):
+        data.PairConfig(**bad)
+
+
 def test_augmentation_spreads_keys_registers_and_tempos(small_corpus):
     pairs = data.make_pairs(small_corpus, "train", data.PairConfig(), seed=1)
     medians = [np.median([n.pitch for n in p.input]) for p in pairs]

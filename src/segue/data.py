@@ -2,7 +2,7 @@
 
 `prepare` parses the corpus once (slow: music21 takes ~0.05 s a tune) into one compact .npz of
 monophonic melodies, timed in beats, removes duplicates, and splits train/valid/test by song.
-`make_pairs` then cuts (5 s input, 5 to 30 s extension) pairs from those melodies, in seconds, with a
+`make_pairs` then cuts (1.5 to 12 s input, up to 30 s extension) pairs from those melodies, in seconds, with a
 seeded augmentation that imitates live playing: a tempo per song, any key and register, timing and
 loudness jitter, and the shortened note lengths of real articulation. Training draws fresh pairs every epoch.
 """
@@ -396,6 +396,16 @@ class PairConfig:
     velocity: tuple[int, int] = (55, 105)  # a player's loudness, drawn per song
     velocity_jitter: float = 8.0  # std of the note-to-note loudness variation
     min_input_notes: int = 2
+
+    def __post_init__(self) -> None:
+        # A range of seconds is drawn log-uniformly, so both ends must be positive.
+        for name in ("window", "extension", "ioi_range"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise ValueError(f"{name} must be (low, high) seconds with 0 < low <= high, got {getattr(self, name)!r}")
+        if self.pairs_per_song < 1 or self.min_input_notes < 1:
+            raise ValueError(f"pairs_per_song and min_input_notes must be positive, got "
+                             f"{self.pairs_per_song!r} and {self.min_input_notes!r}")
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ training data, one slice at a time.
   near the input's pitch, or drift up or down?
 - key: the test inputs moved by at most half an octave so that their key's tonic is C, C#, .. B
   (a player may start anywhere) -> the same measures, key by key.
-- input length: inputs of 1.5 to 20 s cut from the test songs as the 5 s ones are (training
-  always read 5 s; a player may give a two-note motif or a whole verse), each continued for 5 s
+- input length: inputs of 1.5 to 20 s cut from the test songs as the 5 s ones are (a player may
+  give a two-note motif or a whole verse), each continued for 5 s
   -> the same measures, in the key of the input and its true continuation together (a short input
   alone does not tell its key), and the tempo ratio, beside the true continuations'.
 
