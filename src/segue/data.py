@@ -470,8 +470,7 @@ def _perform(song: Song, config: PairConfig, rng: np.random.Generator) -> tuple[
     """The song as a player might play it: seconds, a tempo, a key, human timing and articulation."""
     if math.isnan(song.seconds_per_beat):
         spacing = np.median(np.diff(song.onset)) if len(song.onset) > 1 else 1.0
-        low, high = config.ioi_range
-        seconds_per_beat = math.exp(rng.uniform(math.log(low), math.log(high))) / max(float(spacing), 1e-3)
+        seconds_per_beat = _log_uniform(rng, *config.ioi_range) / max(float(spacing), 1e-3)
     else:
         seconds_per_beat = song.seconds_per_beat * (1 + rng.uniform(-config.tempo_scale, config.tempo_scale))
     shift = int(rng.integers(config.register[0], config.register[1] + 1)) - int(np.median(song.pitch))
