@@ -42,6 +42,7 @@ class TrainConfig:
     out: str = str(MODELS_DIR / "segue-gru.pt")  # the best checkpoint (lowest validation loss) goes here
     epochs: int = 6  # passes over the training songs, each with freshly cut and augmented pairs (20-28 min on 2 cores, by their load)
     batch_size: int = 64  # pairs per optimizer step, over all processes together
+    length_pool: int = 32  # this many batches' pairs are sorted by length together and batched alike; 1: as drawn
     learning_rate: float = 2e-3  # peak, after a linear warm-up, then cosine decay to 5 % of it
     warmup_steps: int = 200
     weight_decay: float = 0.01

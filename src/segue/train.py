@@ -48,7 +48,8 @@ def evaluate_loss(model: NoteModel, tokens: list, batch_size: int = 256, device:
     """Mean negative log-likelihood in nats per note (gap + pitch + duration)."""
     model.eval()
     total, notes = 0.0, 0
-    for batch in batches(tokens, batch_size):
+    # The mean does not depend on the order: pairs of like length together pad least.
+    for batch in batches(sorted(tokens, key=lambda pair: (len(pair[1]), len(pair[0]))), batch_size):
         if device is not None:
             batch = batch.to(device)
         _, loss, _ = model(*batch)
@@ -137,14 +138,25 @@ def epoch_pairs(corpus: Corpus | ShardedCorpus, split: str, pair_config: PairCon
 def epoch_batches(corpus, pair_config: PairConfig, tokenizer: Tokenizer, config: TrainConfig, epoch: int,
                   run: Run) -> Iterator[Batch]:
     size = max(1, config.batch_size // run.world)
+    pool = size * config.length_pool
+    rng = np.random.default_rng([config.seed, epoch, run.rank, 1])
     pending: list = []
     for pairs in epoch_pairs(corpus, "train", pair_config, config.seed, epoch, run, config.max_songs):
         pending += [pair_tokens(pair, tokenizer) for pair in pairs]
-        while len(pending) >= size:
-            yield collate(pending[:size])
-            pending = pending[size:]
-    if pending:
-        yield collate(pending)
+        while len(pending) >= pool:
+            yield from _like_length_batches(pending[:pool], size, rng)
+            pending = pending[pool:]
+    yield from _like_length_batches(pending, size, rng)
+
+
+def _like_length_batches(tokens: list, size: int, rng: np.random.Generator) -> Iterator[Batch]:
+    """Batches of pairs of like length, in random order: a batch is padded to its longest
+    continuation and input, and drawn as they come (continuations of 5-30 s) it padded to 3.4 times
+    the notes it held."""
+    order = np.lexsort(([len(s) for s, _ in tokens], [len(t) for _, t in tokens]))
+    starts = np.arange(0, len(tokens), size)
+    for start in starts[rng.permutation(len(starts))]:
+        yield collate([tokens[i] for i in order[start : start + size]])
 
 
 def train(
