@@ -15,7 +15,7 @@ from segue.config import FINE_TUNING
 from segue.data import DataError
 from segue.model import ModelConfig
 from segue.batching import collate, pair_tokens
-from segue.train import PRESETS, state_path, train
+from segue.train import PRESETS, epoch_batches, state_path, train
 from segue.data import make_pairs, PairConfig
 from segue.model import IGNORE
 from segue.tokenizer import Tokenizer
@@ -49,6 +49,26 @@ def test_training_ends_by_fitting_the_pitch_mixture(tiny_checkpoint, small_corpu
     # The network alone is one point of the grid searched, so the fit is never worse than it.
     assert fit["valid_pitch_bits"] <= fit["valid_pitch_bits_network"]
     assert math.isclose(sum(fit["prior"]), 1.0)
+
+
+def test_an_epoch_is_batched_by_length_with_every_pair_once_and_the_batches_in_random_order(small_corpus):
+    config = replace(PRESETS["tiny"][1], max_songs=None, batch_size=4)
+    tokenizer, run = Tokenizer(), segue.train.Run(0, 1, torch.device("cpu"))
+
+    def epoch(length_pool):
+        batches = list(epoch_batches(small_corpus, PairConfig(), tokenizer, replace(config, length_pool=length_pool), 1, run))
+        lengths = [sorted((batch.targets[..., 0] != IGNORE).sum(dim=1).tolist()) for batch in batches]
+        return batches, lengths
+
+    as_drawn, drawn_lengths = epoch(1)
+    batches, lengths = epoch(1000)  # one pool: the whole epoch sorted together
+    assert len(batches) == len(as_drawn) > 4
+    assert sorted(sum(lengths, [])) == sorted(sum(drawn_lengths, []))  # the same pairs, each once
+    by_shortest = sorted(lengths)
+    assert all(a[-1] <= b[0] for a, b in zip(by_shortest, by_shortest[1:]))  # like lengths together
+    assert lengths != by_shortest  # not shortest first: the order is shuffled
+    padded = lambda batches: sum(batch.targets.shape[0] * batch.targets.shape[1] for batch in batches)  # noqa: E731
+    assert padded(batches) < padded(as_drawn)
 
 
 def test_collate_pads_and_starts_the_decoder_with_the_last_input_note(small_corpus):
