@@ -169,10 +169,22 @@ def test_no_gap_faster_than_60_ms_unless_the_input_plays_that_fast():
     allowed = no_faster_than_the_input(tokenizer, steady, scale)
     assert played[allowed].min() >= GLITCH_SECONDS and not allowed[played < GLITCH_SECONDS].any()
     assert allowed[-1] and allowed[played >= GLITCH_SECONDS].all()
-    grace = steady[:3] + [Note(70, 1.2, 1.24), Note(72, 1.24, 1.6)]  # a 40 ms grace note
-    allowed = no_faster_than_the_input(tokenizer, grace, tokenizer.tempo_scale(grace))
-    played = tokenizer.time_values / tokenizer.tempo_scale(grace)
+    # A trill: two of its six spacings are 40 ms, a habit the continuation may keep.
+    trill = steady[:3] + [Note(70, 1.2, 1.24), Note(72, 1.24, 1.28), Note(70, 1.28, 1.6), Note(67, 1.6, 1.9)]
+    allowed = no_faster_than_the_input(tokenizer, trill, tokenizer.tempo_scale(trill))
+    played = tokenizer.time_values / tokenizer.tempo_scale(trill)
     assert played[allowed].min() == pytest.approx(0.04, rel=0.12) and not allowed[played < 0.039].any()
+
+
+def test_one_quick_pair_in_an_input_does_not_let_the_continuation_rush():
+    """A 40 ms grace note, one spacing of seven (a slip or an ornament): still no gap under 60 ms."""
+    tokenizer = Tokenizer()
+    steady = [Note(60 + i, 0.4 * i, 0.4 * i + 0.3) for i in range(6)]
+    grace = steady + [Note(70, 2.4, 2.44), Note(72, 2.44, 2.8)]
+    scale = tokenizer.tempo_scale(grace)
+    played = tokenizer.time_values / scale
+    allowed = no_faster_than_the_input(tokenizer, grace, scale)
+    assert played[allowed].min() >= GLITCH_SECONDS and allowed[played >= GLITCH_SECONDS].all()
 
 
 @pytest.mark.parametrize("temperature", [1.0, 1.6])
