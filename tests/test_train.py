@@ -51,8 +51,8 @@ def test_training_ends_by_fitting_the_pitch_mixture(tiny_checkpoint, small_corpu
     assert math.isclose(sum(fit["prior"]), 1.0)
 
 
-def test_an_epoch_is_batched_by_length_with_every_pair_once_and_the_batches_in_random_order(small_corpus):
-    config = replace(PRESETS["tiny"][1], max_songs=None, batch_size=4)
+def test_an_epoch_is_batched_by_length_alike_in_notes_with_every_pair_once_in_random_order(small_corpus):
+    config = replace(PRESETS["tiny"][1], max_songs=None, batch_size=16)
     tokenizer, run = Tokenizer(), segue.train.Run(0, 1, torch.device("cpu"))
 
     def epoch(length_pool):
@@ -67,6 +67,8 @@ def test_an_epoch_is_batched_by_length_with_every_pair_once_and_the_batches_in_r
     by_shortest = sorted(lengths)
     assert all(a[-1] <= b[0] for a, b in zip(by_shortest, by_shortest[1:]))  # like lengths together
     assert lengths != by_shortest  # not shortest first: the order is shuffled
+    notes = [sum(batch) for batch in lengths]  # more pairs of short continuations, fewer long: alike in notes
+    assert max(notes) < 1.5 * min(notes) and max(map(len, lengths)) > 2 * min(map(len, lengths))
     padded = lambda batches: sum(batch.targets.shape[0] * batch.targets.shape[1] for batch in batches)  # noqa: E731
     assert padded(batches) < padded(as_drawn)
 

@@ -152,11 +152,17 @@ def epoch_batches(corpus, pair_config: PairConfig, tokenizer: Tokenizer, config:
 def _like_length_batches(tokens: list, size: int, rng: np.random.Generator) -> Iterator[Batch]:
     """Batches of pairs of like length, in random order: a batch is padded to its longest
     continuation and input, and drawn as they come (continuations of 5-30 s) it padded to 3.4 times
-    the notes it held."""
+    the notes it held. As many batches as `size` pairs each would make, but each holding about
+    the same number of notes (more pairs of short continuations, fewer long ones): the loss is a
+    mean over a batch's notes, so with equal pairs a note of a short continuation counted several
+    times one of a long continuation (the validation loss fell more slowly)."""
     order = np.lexsort(([len(s) for s, _ in tokens], [len(t) for _, t in tokens]))
-    starts = np.arange(0, len(tokens), size)
-    for start in starts[rng.permutation(len(starts))]:
-        yield collate([tokens[i] for i in order[start : start + size]])
+    notes = np.cumsum([len(tokens[i][1]) for i in order])
+    count = math.ceil(len(tokens) / size)
+    bounds = np.unique(np.searchsorted(notes, notes[-1] * np.arange(count + 1) / count, side="right"))
+    batches = [order[start:end] for start, end in zip(bounds, bounds[1:])]
+    for index in rng.permutation(len(batches)):
+        yield collate([tokens[i] for i in batches[index]])
 
 
 def train(
