@@ -40,9 +40,12 @@ class ModelConfig:
 class TrainConfig:
     data: str = str(DATA_DIR / "corpus.npz")  # prepared by `segue prepare` (a file) or `segue prepare --from` (a folder)
     out: str = str(MODELS_DIR / "segue-gru.pt")  # the best checkpoint (lowest validation loss) goes here
-    epochs: int = 6  # passes over the training songs, each with freshly cut and augmented pairs (20-28 min on 2 cores, by their load)
-    batch_size: int = 64  # pairs per optimizer step, over all processes together
-    length_pool: int = 32  # this many batches' pairs are sorted by length together and batched alike; 1: as drawn
+    epochs: int = 9  # passes over the training songs, each with freshly cut and augmented pairs (about 16 min on 2 cores)
+    batch_size: int = 64  # pairs per optimizer step on average, over all processes together
+    # Batches' worth of pairs sorted by length together and cut into batches of like length, each
+    # with about as many notes (more pairs of short continuations, fewer of long ones), so little
+    # is padded: an epoch 2.7 times quicker than with pairs as drawn; 1: batches as drawn.
+    length_pool: int = 32
     learning_rate: float = 2e-3  # peak, after a linear warm-up, then cosine decay to 5 % of it
     warmup_steps: int = 200
     weight_decay: float = 0.01

@@ -4,8 +4,9 @@ epoch; the best checkpoint kept; resumable; one process or many under `torchrun`
 One code path serves both: `torchrun --nproc_per_node N -m segue.cli train ...` starts N
 processes that train one model with DistributedDataParallel (gloo on CPU, NCCL on GPU). Each
 process reads every shard but cuts pairs only from its own share of the songs (a
-DistributedSampler over each shard's songs), with `batch_size / N` pairs per step, so a step
-sees `batch_size` pairs as in one process. Only rank 0 validates, logs and writes files.
+DistributedSampler over each shard's songs), with `batch_size / N` pairs per step on average,
+so a step sees as many notes as in one process. A batch holds pairs of like length, about as
+many notes in each (`_like_length_batches`). Only rank 0 validates, logs and writes files.
 
 Every `save_every` steps, at the end of each epoch and on Ctrl-C, rank 0 writes a training state
 beside the checkpoint (`<out stem>.train-state`: weights, optimizer, schedule, position, random state);
