@@ -23,8 +23,9 @@ from .tokenizer import DURATION, GAP, N_PITCHES, PITCH, Tokenizer
 # Semitones kept clear of each end of the register the model was trained in: an input whose
 # median pitch is nearer an end than this (or outside) is moved there by whole octaves.
 REGISTER_MARGIN = 6
-# The share of an input's onset spacings that must be under 60 ms before a continuation may
-# play that fast too (`no_faster_than_the_input`): a trill or a tremolo, not one grace note.
+# The share of an input's onset spacings (and at least two of them) that must be under 60 ms
+# before a continuation may play that fast too (`no_faster_than_the_input`): a trill or a
+# tremolo, not one grace note.
 FAST_PLAYING_SHARE = 0.25
 # Extended once at start-up (server, keyboard mode) so the first real request runs at full speed.
 WARM_UP_PHRASE = [Note(60 + step, 0.4 * i, 0.4 * i + 0.35) for i, step in enumerate((0, 2, 4, 5, 7))]
@@ -186,15 +187,16 @@ def first_gap_allowed(tokenizer: Tokenizer, boundary: float) -> np.ndarray:
 
 def no_faster_than_the_input(tokenizer: Tokenizer, line: list[Note], scale: float) -> np.ndarray:
     """Which gap bins a new note may take: none that starts it under GLITCH_SECONDS (60 ms) after
-    the note before, unless the input itself plays that fast as a habit, in at least
-    FAST_PLAYING_SHARE of its onset spacings (then none faster than the quickest spacing of that
-    share). Onsets that close are heard as glitches: about 1 in 17,500 true continuations'
-    onsets, but sampled ones fed back into machine-gun runs; one quick pair in an input (a slip,
-    a grace note, timing jitter on a quick tune) let a 30 s continuation add its own. The
-    longest gap is always allowed."""
-    spacings = [b.start - a.start for a, b in zip(line, line[1:]) if b.start > a.start]
-    habitual = np.quantile(spacings, FAST_PLAYING_SHARE, method="inverted_cdf") if spacings else GLITCH_SECONDS
-    allowed = tokenizer.time_values / scale >= min(GLITCH_SECONDS, habitual)
+    the note before, unless the input itself plays that fast as a habit: in at least
+    FAST_PLAYING_SHARE of its onset spacings, and at least twice (then none faster than the
+    quickest spacing of that share). Onsets that close are heard as glitches: about 1 in 17,500
+    true continuations' onsets, but sampled ones fed back into machine-gun runs; one quick pair
+    in an input (a slip, a grace note, timing jitter on a quick tune) let a 30 s continuation add
+    its own. The longest gap is always allowed."""
+    spacings = sorted(b.start - a.start for a, b in zip(line, line[1:]) if b.start > a.start)
+    habit = max(2, math.ceil(FAST_PLAYING_SHARE * len(spacings)))  # the spacings that make a habit
+    floor = min(GLITCH_SECONDS, spacings[habit - 1]) if len(spacings) >= habit else GLITCH_SECONDS
+    allowed = tokenizer.time_values / scale >= floor
     allowed[-1] = True
     return allowed
 
