@@ -73,6 +73,14 @@ def test_an_epoch_is_batched_by_length_alike_in_notes_with_every_pair_once_in_ra
     assert padded(batches) < padded(as_drawn)
 
 
+def test_an_epoch_whose_pairs_fill_its_pools_exactly_ends_cleanly(small_corpus):
+    config = replace(PRESETS["tiny"][1], max_songs=None, batch_size=1)
+    run = segue.train.Run(0, 1, torch.device("cpu"))
+    pairs = sum(1 for _ in epoch_batches(small_corpus, PairConfig(), Tokenizer(), replace(config, length_pool=1), 1, run))
+    whole = list(epoch_batches(small_corpus, PairConfig(), Tokenizer(), replace(config, length_pool=pairs), 1, run))
+    assert len(whole) == pairs  # one full pool, then nothing left over
+
+
 def test_collate_pads_and_starts_the_decoder_with_the_last_input_note(small_corpus):
     tokenizer = Tokenizer()
     tokens = [pair_tokens(p, tokenizer) for p in make_pairs(small_corpus, "train", PairConfig(), 0)[:5]]

@@ -147,7 +147,8 @@ def epoch_batches(corpus, pair_config: PairConfig, tokenizer: Tokenizer, config:
         while len(pending) >= pool:
             yield from _like_length_batches(pending[:pool], size, rng)
             pending = pending[pool:]
-    yield from _like_length_batches(pending, size, rng)
+    if pending:
+        yield from _like_length_batches(pending, size, rng)
 
 
 def _like_length_batches(tokens: list, size: int, rng: np.random.Generator) -> Iterator[Batch]:
