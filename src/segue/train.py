@@ -50,7 +50,7 @@ def evaluate_loss(model: NoteModel, tokens: list, batch_size: int = 256, device:
     model.eval()
     total, notes = 0.0, 0
     # The mean does not depend on the order: pairs of like length together pad least.
-    for batch in batches(sorted(tokens, key=lambda pair: (len(pair[1]), len(pair[0]))), batch_size):
+    for batch in batches([tokens[i] for i in by_length(tokens)], batch_size):
         if device is not None:
             batch = batch.to(device)
         _, loss, _ = model(*batch)
@@ -151,6 +151,11 @@ def epoch_batches(corpus, pair_config: PairConfig, tokenizer: Tokenizer, config:
         yield from _like_length_batches(pending, size, rng)
 
 
+def by_length(tokens: list) -> np.ndarray:
+    """The order of pairs' tokens by continuation length, then input length (stable)."""
+    return np.lexsort(([len(s) for s, _ in tokens], [len(t) for _, t in tokens]))
+
+
 def _like_length_batches(tokens: list, size: int, rng: np.random.Generator) -> Iterator[Batch]:
     """Batches of pairs of like length, in random order: a batch is padded to its longest
     continuation and input, and drawn as they come (continuations of 5-30 s) it padded to 3.4 times
@@ -158,7 +163,7 @@ def _like_length_batches(tokens: list, size: int, rng: np.random.Generator) -> I
     the same number of notes (more pairs of short continuations, fewer long ones): the loss is a
     mean over a batch's notes, so with equal pairs a note of a short continuation counted several
     times one of a long continuation (the validation loss fell more slowly)."""
-    order = np.lexsort(([len(s) for s, _ in tokens], [len(t) for _, t in tokens]))
+    order = by_length(tokens)
     notes = np.cumsum([len(tokens[i][1]) for i in order])
     count = math.ceil(len(tokens) / size)
     bounds = np.unique(np.searchsorted(notes, notes[-1] * np.arange(count + 1) / count, side="right"))
