@@ -159,7 +159,8 @@ def by_length(tokens: list) -> np.ndarray:
 def _like_length_batches(tokens: list, size: int, rng: np.random.Generator) -> Iterator[Batch]:
     """Batches of pairs of like length, in random order: a batch is padded to its longest
     continuation and input, and drawn as they come (continuations of 5-30 s) it padded to 3.4 times
-    the notes it held. As many batches as `size` pairs each would make, but each holding about
+    the notes it held. As many batches as `size` pairs each would make (fewer where one long pair
+    outweighs a batch's share), but each holding about
     the same number of notes (more pairs of short continuations, fewer long ones): the loss is a
     mean over a batch's notes, so with equal pairs a note of a short continuation counted several
     times one of a long continuation (the validation loss fell more slowly)."""
