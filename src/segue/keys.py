@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from .notes import Note
 
 SCALE_STEPS = {  # pitch classes above the tonic; minor is the natural minor, as music21's key scale
@@ -107,6 +109,7 @@ def _rotated(profiles: dict[str, tuple[float, ...]]) -> list[tuple[Key, list[flo
 # Centered, so that a pitch-class histogram's correlation with a key's profile is the dot product
 # divided by the histogram's own spread, the same for every key.
 _KEY_PROFILES = [(key, _centered(profile)) for key, profile in _rotated(PROFILES)]
+_PROFILE_MATRIX = np.array([profile for _, profile in _KEY_PROFILES])  # (24 keys, 12 pitch classes)
 _AARDEN_ESSEN_KEYS = _rotated(AARDEN_ESSEN)
 
 
@@ -115,16 +118,12 @@ def key_of_pitches(pitches) -> Key:
     note counted once): a quick, dependency-free estimate for where only pitches are known, as in
     the pitch mixture's long-term chain. `detect_key` (music21's analysis, by note length) is the one
     users see."""
-    counts = [0] * 12
-    for pitch in pitches:
-        counts[int(pitch) % 12] += 1
-    # The profiles are centered, so the histogram's mean drops out of the dot product.
-    best, found = 0.0, Key(0, "major")
-    for key, profile in _KEY_PROFILES:
-        score = sum(c * w for c, w in zip(counts, profile))
-        if score > best:
-            best, found = score, key
-    return found
+    counts = np.bincount(np.asarray(pitches, np.int64) % 12, minlength=12)
+    # The profiles are centered, so the histogram's mean drops out of the dot product. The first
+    # best key wins a tie; none scoring above 0 (no pitch, or every class alike) is C major.
+    scores = _PROFILE_MATRIX @ counts
+    best = int(np.argmax(scores))
+    return _KEY_PROFILES[best][0] if scores[best] > 0 else Key(0, "major")
 
 
 def _correlation(a: list[float], b: list[float]) -> float:
