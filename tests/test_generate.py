@@ -209,6 +209,25 @@ def test_the_shipped_model_keeps_a_greedy_30_second_continuation_playable(shippe
     assert len(notes) / 30.0 <= 1.5 * len(phrase) / melody_end(phrase)
 
 
+def test_a_temperature_other_than_0_and_1_keeps_the_mean_pitch_and_times(tiny_checkpoint, phrase, monkeypatch):
+    """Each gap, pitch and duration is drawn keeping its mean (`sampling.sharpen_keeping_mean`):
+    pitches by their number, gaps and durations by the log of their time. Temperatures 0 and 1
+    draw as they always did."""
+    from segue import sampling
+
+    seen, keeping = [], sampling.sharpen_keeping_mean
+    monkeypatch.setattr(sampling, "sharpen_keeping_mean", lambda *args: seen.append(args[3]) or keeping(*args))
+    for temperature in (0.0, 1.0):
+        extend(phrase, seconds=3.0, temperature=temperature, seed=1, checkpoint=tiny_checkpoint)
+    assert seen == []
+    extend(phrase, seconds=3.0, temperature=0.5, seed=1, checkpoint=tiny_checkpoint)
+    times = np.log(tiny_checkpoint.tokenizer.time_values)
+    assert len(seen) % 3 == 0 and len(seen) >= 3
+    for gap, pitch, duration in zip(seen[::3], seen[1::3], seen[2::3]):
+        assert np.array_equal(gap, times) and np.array_equal(duration, times)
+        assert np.array_equal(pitch, np.arange(128))
+
+
 def test_the_pitch_mixture_shapes_the_pitches_and_keeps_every_rule(tiny_checkpoint, phrase):
     alone = replace(tiny_checkpoint, mixture=None)
     mixed = extend(phrase, 10.0, seed=3, variations=4, checkpoint=tiny_checkpoint, key="C major")

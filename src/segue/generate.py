@@ -265,21 +265,23 @@ def _sample_tokens(network: InferenceModel, tokenizer: Tokenizer, jobs: list[Job
     step = by_row([job.source[-1] for job in jobs])
     onsets = np.zeros(len(job_of_row))
     chains = None if mixture is None else ShortTermRows(mixture, [jobs[j].source[:, PITCH] for j in job_of_row])
+    # What temperature keeps the mean of (`sampling.sharpen_keeping_mean`): pitch, and the log of a time.
+    pitch_values, time_values = np.arange(N_PITCHES, dtype=np.float64), np.log(tokenizer.time_values)
     max_steps = math.ceil((ends - boundaries).max() / tokenizer.config.min_time) + 1
     rows = np.empty((max_steps, len(job_of_row), 3), np.int64)
     for index in range(max_steps):
         heads, state = network.decode(step, state, memory)
         step = rows[index]
         step[:, GAP] = choose(network.gap_logits(heads), temperature, top_p, uniforms(),
-                              first_allowed if index == 0 else gap_allowed)
+                              first_allowed if index == 0 else gap_allowed, time_values)
         pitch = network.pitch_probabilities(heads, step[:, GAP])
         if chains is not None:
             pitch = chains.mix(pitch)
-        step[:, PITCH] = choose_probabilities(pitch, temperature, top_p, uniforms(), pitch_allowed)
+        step[:, PITCH] = choose_probabilities(pitch, temperature, top_p, uniforms(), pitch_allowed, pitch_values)
         if chains is not None:
             chains.add(step[:, PITCH])
         step[:, DURATION] = choose(network.duration_logits(heads, step[:, GAP], step[:, PITCH]), temperature, top_p,
-                                   uniforms())
+                                   uniforms(), values=time_values)
         onsets += tokenizer.time_values[step[:, GAP]]
         if (onsets >= ends).all():
             break
