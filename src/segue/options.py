@@ -12,7 +12,7 @@ class Defaults:
     """What a request gets when it does not say."""
 
     seconds: float = 5.0  # length of the continuation
-    temperature: float = 1.0  # 0 = the most likely note each time, 1 = the model's own distribution
+    temperature: float = 1.0  # 0 = the most likely note each time, 1 = the model's own distribution; others keep its mean
     top_p: float = 0.95  # nucleus sampling mass
     variations: int = 1
 
