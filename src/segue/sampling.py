@@ -83,12 +83,15 @@ def tilt_to_mean(weights: np.ndarray, values: np.ndarray, target: np.ndarray) ->
     support = weights > 0
     log_weights = np.where(support, np.log(np.where(support, weights, 1.0)), -np.inf)
     offsets = np.where(support, values - target, 0.0)
-    # At +-bound every choice on one side of the target outweighs every one on the other by e^40.
-    nearest = np.where(support & (offsets != 0), np.abs(offsets), np.inf).min(axis=-1, keepdims=True)
-    finite = np.where(support, log_weights, 0.0)
-    spread = finite.max(axis=-1, keepdims=True) - np.where(support, log_weights, np.inf).min(axis=-1, keepdims=True)
-    bound = np.where(np.isfinite(nearest), (spread + 40.0) / nearest, 0.0)
-    low, high, tilt = -bound, bound.copy(), np.zeros_like(bound)
+    # At `high` the farthest choice above the target outweighs every one below it by e^40 (with
+    # none above, the nearest below is outweighed by those at the target), and so the mean is
+    # above the target; likewise at `low`.
+    spread = log_weights.max(axis=-1, keepdims=True) - np.where(support, log_weights, np.inf).min(axis=-1, keepdims=True)
+    nearest = np.where(offsets != 0, np.abs(offsets), np.inf).min(axis=-1, keepdims=True)
+    above, below = offsets.max(axis=-1, keepdims=True), -offsets.min(axis=-1, keepdims=True)
+    high = np.where(above > 0, (spread + 40.0) / np.where(above > 0, above, 1.0), (spread + 40.0) / nearest)
+    low = -np.where(below > 0, (spread + 40.0) / np.where(below > 0, below, 1.0), (spread + 40.0) / nearest)
+    tilt, last = np.zeros_like(high), np.full_like(high, np.inf)
     for _ in range(TILT_ITERATIONS):
         tilted = softmax(log_weights + tilt * offsets)
         moved = (tilted * offsets).sum(axis=-1, keepdims=True)
@@ -97,7 +100,10 @@ def tilt_to_mean(weights: np.ndarray, values: np.ndarray, target: np.ndarray) ->
         low, high = np.where(moved < 0, tilt, low), np.where(moved > 0, tilt, high)
         variance = (tilted * offsets**2).sum(axis=-1, keepdims=True) - moved**2
         newton = tilt - moved / np.maximum(variance, 1e-300)
-        tilt = np.where((newton > low) & (newton < high), newton, (low + high) / 2)
+        # Newton's step where it stays in the bracket and the last one at least halved the gap;
+        # else bisect (Newton's steps can bounce between the bracket's ends, closing it slowly).
+        useful = (newton > low) & (newton < high) & (np.abs(moved) <= last / 2)
+        tilt, last = np.where(useful, newton, (low + high) / 2), np.abs(moved)
     return softmax(log_weights + tilt * offsets)
 
 
@@ -149,7 +155,7 @@ def choose(
     values: np.ndarray | None = None,
 ) -> np.ndarray:
     """Mask, then temperature, then top-p, then draw: the order every front end uses. With the
-    choices' `values`, the temperature keeps their mean (`sharpen_keeping_mean`)."""
+    choices' `values`, the temperature keeps their mean (`sharpen_keeping_mean`: top-p first)."""
     if allowed is not None:
         logits = mask_logits(logits, allowed)
     if values is not None and _changes_the_mean(temperature):
