@@ -3,7 +3,7 @@ import random
 import pytest
 
 from conftest import played
-from segue.keys import Key, detect_key, in_key_ratio, parse_key, resolve_key
+from segue.keys import Key, detect_key, in_key_ratio, key_of_pitches, parse_key, resolve_key
 from segue.notes import Note
 
 
@@ -72,6 +72,15 @@ def test_detect_key_agrees_with_music21_without_importing_it():
             notes.append(Note(pitch, onset, onset + length))
             onset += length
         assert detect_key(notes) == _music21_key(notes), notes
+
+
+def test_key_of_pitches_finds_every_major_and_minor_key():
+    """The pitch mixture's quick estimate: a scale tune in each of the 24 keys; no pitch is C major."""
+    for tonic in range(12):
+        assert key_of_pitches([60 + tonic + step for step in (0, 2, 4, 5, 7, 9, 11, 12, 7, 4, 0)]) == Key(tonic, "major")
+        minor = [57 + tonic + step for step in (0, 2, 3, 5, 7, 8, 10, 12, 7, 3, 0, 0, 7)]
+        assert key_of_pitches(minor) == Key((9 + tonic) % 12, "minor")
+    assert key_of_pitches([]) == Key(0, "major")
 
 
 def test_resolve_key():
