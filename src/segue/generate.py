@@ -57,6 +57,7 @@ class Job:
     pitch_allowed: np.ndarray | None  # the key's scale and the MIDI range (model pitches), or None for every pitch
     gap_allowed: np.ndarray  # the onset gaps a new note may take (`no_faster_than_the_input`)
     shift: int = 0  # semitones the model hears the input moved by (`register_shift`); its notes are moved back
+    hold: float = 1.0  # how much longer the model hears the input's notes held (`hold_factor`); its notes are held this much shorter
 
 
 def prepare(
@@ -70,9 +71,10 @@ def prepare(
     input_length: float | None = None,
     key: str | Key | None = None,
     register: tuple[int, int] | None = None,
+    held: float | None = None,
 ) -> Job:
-    """Check a request and read its input (see `extend`; `register`: `trained_register` of the
-    model); raises ExtendError naming a bad value."""
+    """Check a request and read its input (see `extend`; `register` and `held`: `trained_register`
+    and `trained_articulation` of the model); raises ExtendError naming a bad value."""
     check_options(seconds, temperature, top_p, variations)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
         raise ExtendError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
@@ -84,18 +86,25 @@ def prepare(
     except ValueError as error:
         raise ExtendError(str(error)) from None
     context = line[-tokenizer.config.max_input_notes - 1 :]  # what the model reads (the first for its onset only)
+    end = input_end(notes, input_length)
     shift = register_shift(context, register)
-    source, tempo = tokenizer.encode_context(transposed(context, shift))
+    hold = hold_factor(context, held)
+    source, tempo = tokenizer.encode_context(transposed(held_longer(context, hold, end), shift))
     # Model pitches that land on a MIDI pitch once moved back; an octave keeps the key's scale.
     moved_back = np.arange(N_PITCHES) - shift
     pitch_allowed = (moved_back >= 0) & (moved_back <= MAX_PITCH)
     if musical_scale is not None:
         pitch_allowed &= np.array([musical_scale.allows(p) for p in range(N_PITCHES)])
     return Job(
-        line, source, tempo, time_to_input_end(line, input_end(notes, input_length), tokenizer, tempo),
+        line, source, tempo, time_to_input_end(line, end, tokenizer, tempo),
         seconds, temperature, top_p, variations, random_seed() if seed is None else seed,
-        None if pitch_allowed.all() else pitch_allowed, no_faster_than_the_input(tokenizer, line, tempo), shift,
+        None if pitch_allowed.all() else pitch_allowed, no_faster_than_the_input(tokenizer, line, tempo), shift, hold,
     )
+
+
+def trained_playing(model: Model) -> dict:
+    """`prepare`'s arguments that move an input to where and how training played its songs."""
+    return {"register": trained_register(model), "held": trained_articulation(model)}
 
 
 def trained_register(model: Model) -> tuple[int, int] | None:
@@ -103,6 +112,43 @@ def trained_register(model: Model) -> tuple[int, int] | None:
     record says; None for a model that does not say."""
     register = model.data.get("pair_config", {}).get("register")
     return None if register is None else (int(register[0]), int(register[1]))
+
+
+def trained_articulation(model: Model) -> float | None:
+    """The share of its notated length training held a note for, the middle of the range its data
+    record gives (`PairConfig.articulation`); None for a model that does not say."""
+    articulation = model.data.get("pair_config", {}).get("articulation")
+    return None if articulation is None else (float(articulation[0]) + float(articulation[1])) / 2
+
+
+def articulation(line: list[Note]) -> float | None:
+    """How detached a line is played: the median share of the time to the next onset that a
+    note is held (1: legato); None with fewer than two such spacings."""
+    held = [min(1.0, a.duration / (b.start - a.start)) for a, b in zip(line, line[1:]) if b.start > a.start]
+    return statistics.median(held) if len(held) >= 2 else None
+
+
+def hold_factor(line: list[Note], held: float | None) -> float:
+    """How much longer the model hears a line's notes held: a line played more detached than
+    training held its notes (`held`, `trained_articulation`) is heard held that long. Training saw
+    the note lengths of players who hold a note for 55-98 % of its value; staccato or key taps
+    were read as quicker music, and the shipped model answered notes held a quarter of their
+    spacing at 1.7 times the input's pace (validation, docs/model-card.md). The continuation is
+    held as much shorter, in the player's touch. 1 for a line held as long as training's or
+    longer, or when either is unknown."""
+    played = articulation(line)
+    if held is None or played is None or played >= held:
+        return 1.0
+    return held / max(played, 1e-3)
+
+
+def held_longer(line: list[Note], factor: float, end: float) -> list[Note]:
+    """Each note held `factor` times as long, but never past the next onset, nor the last past
+    `end` (the recording's end)."""
+    if factor == 1.0:
+        return line
+    ends = [b.start for b in line[1:]] + [max(end, line[-1].end)]
+    return [Note(n.pitch, n.start, min(n.start + n.duration * factor, limit), n.velocity) for n, limit in zip(line, ends)]
 
 
 def register_shift(line: list[Note], register: tuple[int, int] | None) -> int:
@@ -145,7 +191,7 @@ def extend(
     """
     checkpoint = checkpoint or cached_model()
     job = prepare(notes, checkpoint.tokenizer, seconds, temperature, top_p, seed, variations, input_length, key,
-                  trained_register(checkpoint))
+                  **trained_playing(checkpoint))
     return extend_batch([job], checkpoint)[0]
 
 
@@ -203,7 +249,7 @@ def no_faster_than_the_input(tokenizer: Tokenizer, line: list[Note], scale: floa
 
 def continuation_notes(tokens: np.ndarray, tokenizer: Tokenizer, job: Job) -> list[Note]:
     """Sampled tokens -> notes in played seconds from the input's end, at the input's median
-    velocity and pitch (moved back by `job.shift`).
+    velocity and pitch (moved back by `job.shift`), held `job.hold` times shorter than written.
 
     Tokens count from the input's last onset, `job.boundary` model seconds before its end. Notes
     starting past `job.seconds` are dropped, the last is trimmed to fit (and dropped if that leaves less
@@ -212,7 +258,8 @@ def continuation_notes(tokens: np.ndarray, tokenizer: Tokenizer, job: Job) -> li
     boundary, seconds = job.boundary / job.scale, job.seconds
     notes = []
     for note in tokenizer.decode(tokens, velocity=velocity, scale=job.scale):
-        start, end = max(note.start - boundary, 0.0), min(note.end - boundary, seconds)
+        start = max(note.start - boundary, 0.0)
+        end = min(note.start + note.duration / job.hold - boundary, seconds)
         if start >= seconds:
             break
         if end - start >= MIN_NOTE_SECONDS:

@@ -46,9 +46,11 @@ def test_extend_answers_timed_continuations(client, tiny_model):
         assert all(0 <= n["start"] < n["end"] <= 5.0 for n in extension["notes"])
 
 
-@pytest.mark.parametrize("octaves", [0, 3])  # three up: around C7, heard lower (generate.register_shift)
-def test_extend_is_the_library_function(client, tiny_model, octaves):
-    phrase = [segue.Note(n.pitch + 12 * octaves, n.start, n.end, n.velocity) for n in PHRASE]
+# Three octaves up: around C7, heard lower (generate.register_shift); keys tapped for 50 ms: heard
+# held longer (generate.hold_factor).
+@pytest.mark.parametrize("octaves, held", [(0, None), (3, None), (0, 0.05)])
+def test_extend_is_the_library_function(client, tiny_model, octaves, held):
+    phrase = [segue.Note(n.pitch + 12 * octaves, n.start, n.start + (held or n.duration), n.velocity) for n in PHRASE]
     notes = [{"pitch": n.pitch, "start": n.start, "end": n.end, "velocity": n.velocity} for n in phrase]
     body = client.post("/api/extend", json={"notes": notes, "seed": 5, "temperature": 0.8}).json()
     [expected] = segue.extend(phrase, seed=5, temperature=0.8, checkpoint=tiny_model)

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ...modelfile import Model
-from ...generate import input_end, prepare, trained_register
+from ...generate import input_end, prepare, trained_playing
 from ... import midi_io
 from ...midi_io import Meter, meter_of, midi_bytes, read_midi
 from ...notes import quantized
@@ -175,7 +175,7 @@ async def _continue(notes: list[Note], input_seconds: float | None, options: Ext
     started = time.perf_counter()
     job = prepare(notes, batcher.checkpoint.tokenizer, seconds=options.seconds, temperature=options.temperature,
                   top_p=options.top_p, seed=seed, variations=variations, input_length=input_seconds, key=options.key,
-                  register=trained_register(batcher.checkpoint))
+                  **trained_playing(batcher.checkpoint))
     try:
         async with asyncio.timeout(settings.request_seconds):
             continuations = await batcher.extend(job)
