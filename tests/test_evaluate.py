@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from segue import robustness
 from segue.batching import pair_tokens
 from segue.cli import main
 from segue.data import ShardWriter, Song, corpus_root, make_pairs
@@ -84,6 +85,10 @@ def test_the_sweeps_measure_every_slice(evaluation):
     assert list(lengths) == list(robust["truth"]["input_length"])
     assert lengths["5 s"]["input_notes_per_second"] == robust["truth"]["input_length"]["5 s"]["input_notes_per_second"]
     assert all(0 <= row["in_key_ratio"] <= 1 and row["pairs"] >= 1 for row in lengths.values())
+    touches = sweeps["touch"]
+    assert list(touches) == list(robust["truth"]["touch"]) == list(robustness.TOUCHES)
+    assert touches["legato"]["input_articulation"] == 1.0 and touches["staccato (1/5)"]["input_articulation"] == pytest.approx(0.2)
+    assert all(row["tempo_ratio_median"] > 0 and 0 < row["articulation"] <= 1 for row in touches.values())
     assert "robustness" not in results["models"]["ngram"]
 
 
@@ -109,7 +114,7 @@ def test_report_files(evaluation, tmp_path):
     written = write_report(results, examples, tmp_path / "evaluation", "segue evaluate --test")
     assert {p.name for p in written} == {"evaluation.json", "evaluation.md", "piano-rolls.png", "distributions.png",
                                          "tempo.png", "length.png", "chained.png", "temperature.png", "register.png",
-                                         "key.png"}
+                                         "key.png", "touch.png"}
     assert json.loads((tmp_path / "evaluation.json").read_text())["models"]["tiny"]["duration_ok_rate"] == 1.0
     markdown = (tmp_path / "evaluation.md").read_text()
     assert "| tiny |" in markdown and "evaluation/piano-rolls.png" in markdown and "segue evaluate --test" in markdown
@@ -117,6 +122,7 @@ def test_report_files(evaluation, tmp_path):
     assert "### Register" in markdown and "| model | C2 | C3 | C4 | C5 | C6 | C7 |" in markdown
     assert "### Key" in markdown and "| model | C | C# | D | Eb | E | F | F# | G | Ab | A | Bb | B |" in markdown
     assert "### Input length" in markdown and "| model | 1.5 s (" in markdown
+    assert "### Touch" in markdown and "| model | as cut (held " in markdown and "evaluation/touch.png" in markdown
     assert "## Unseen collections" in markdown and "**palestrina**" in markdown
     # 6 pairs (--max-pairs) come from fewer songs than the split holds, and the report says why.
     assert f"from {results['n_songs']} of the split's {results['split_songs']} held-out songs (the others" in markdown

@@ -7,10 +7,10 @@ import pytest
 from conftest import played
 import segue
 from segue import ExtendError, extend
-from segue.generate import (articulation, continuation_notes, extend_batch, hold_factor, held_longer,
+from segue.generate import (continuation_notes, extend_batch, hold_factor, held_longer,
                             no_faster_than_the_input, prepare, register_shift, trained_articulation, trained_register)
 from segue.keys import parse_key
-from segue.metrics import GLITCH_SECONDS, time_stretched
+from segue.metrics import GLITCH_SECONDS, held_for, time_stretched
 from segue.midi_io import read_midi
 from segue.notes import Note, melody_end
 from segue.tokenizer import Tokenizer
@@ -271,27 +271,10 @@ def test_a_phrase_around_c7_is_continued_as_two_octaves_lower_then_moved_back(ti
     assert extend(high, seed=4, variations=3, checkpoint=unrecorded) != continued
 
 
-def detached(notes: list[Note], share: float) -> list[Note]:
-    """Each note held `share` of the time to the next onset (the last, of its own length)."""
-    spacings = [b.start - a.start for a, b in zip(notes, notes[1:])] + [notes[-1].duration]
-    return [Note(n.pitch, n.start, n.start + share * s, n.velocity) for n, s in zip(notes, spacings)]
-
-
-def test_articulation_is_the_median_share_of_the_spacing_a_note_is_held():
-    line = [Note(pitch, 0.5 * i, 0.5 * i + 0.45) for i, pitch in enumerate([60, 62, 64, 65, 67])]  # 0.45 s of each 0.5
-    assert articulation(line) == pytest.approx(0.9)
-    assert articulation(detached(line, 0.2)) == pytest.approx(0.2)
-    # A rest after one note is one share of four; an overlap counts as legato; one spacing tells nothing.
-    rest = line[:2] + [Note(64, 2.0, 2.45), Note(65, 2.5, 2.95), Note(67, 3.0, 3.45)]
-    assert articulation(rest) == pytest.approx(0.9)
-    assert articulation([Note(60, 0, 0.8), Note(62, 0.5, 1.0), Note(64, 1.0, 1.2)]) == pytest.approx(1.0)
-    assert articulation(line[:2]) is None
-
-
 def test_a_line_played_more_detached_than_training_is_heard_held_as_training_held_notes():
     line = [Note(pitch, 0.5 * i, 0.5 * i + 0.1) for i, pitch in enumerate([60, 62, 64, 65, 67])]
     assert hold_factor(line, 0.75) == pytest.approx(3.75)
-    assert hold_factor(detached(line, 0.9), 0.75) == hold_factor(line, None) == 1.0
+    assert hold_factor(held_for(line, share=0.9), 0.75) == hold_factor(line, None) == 1.0
     held = held_longer(line, 3.75, end=2.2)
     assert [n.duration for n in held] == pytest.approx([0.375] * 4 + [0.2])  # the last stops at the recording's end
     assert [n.start for n in held] == [n.start for n in line] and [n.pitch for n in held] == [n.pitch for n in line]
@@ -303,8 +286,8 @@ def test_a_line_played_more_detached_than_training_is_heard_held_as_training_hel
 def test_staccato_is_heard_as_training_played_and_continued_in_the_players_touch(tiny_checkpoint, phrase):
     assert trained_articulation(tiny_checkpoint) == pytest.approx((0.55 + 0.98) / 2)
     tokenizer, held = tiny_checkpoint.tokenizer, trained_articulation(tiny_checkpoint)
-    staccato = detached(phrase, 0.2)
-    as_trained = detached(phrase, held)
+    staccato = held_for(phrase, share=0.2)
+    as_trained = held_for(phrase, share=held)
     job = prepare(staccato, tokenizer, seed=5, variations=3, input_length=6.0, held=held)
     heard = prepare(as_trained, tokenizer, seed=5, variations=3, input_length=6.0, held=held)
     assert job.hold == pytest.approx(held / 0.2) and heard.hold == 1.0
@@ -325,7 +308,7 @@ def test_the_shipped_model_keeps_the_pace_of_a_slow_detached_phrase(shipped_chec
     """Notes held a fifth of their spacing, or keys tapped for 0.1 s, at 1.2 s a note: the shipped
     model once answered such playing 1.7 times as fast (validation: median tempo ratio 0.59)."""
     phrase = time_stretched(read_midi(EXAMPLES / "ode-to-joy.mid").notes, 2.5)
-    line = detached(phrase, 0.2) if touch == "staccato" else [Note(n.pitch, n.start, n.start + 0.1, n.velocity) for n in phrase]
+    line = held_for(phrase, share=0.2) if touch == "staccato" else [Note(n.pitch, n.start, n.start + 0.1, n.velocity) for n in phrase]
     spacing = float(np.median(np.diff([n.start for n in line])))
     ratios = []
     for notes in extend(line, seconds=30.0, variations=8, seed=2, checkpoint=shipped_checkpoint):

@@ -69,3 +69,22 @@ def test_notes_heard_matches_each_note_once_by_pitch_and_onset():
     assert metrics.notes_heard([Note(60, 0.01, 0.4)], twice) == 1
     assert metrics.notes_heard(twice, [Note(60, 0.01, 0.4)]) == 1
     assert metrics.notes_heard(reference, [Note(n.pitch + 1, n.start, n.end) for n in reference]) == 0
+
+
+def test_articulation_is_the_median_share_of_the_spacing_a_note_is_held():
+    line = [Note(pitch, 0.5 * i, 0.5 * i + 0.45) for i, pitch in enumerate([60, 62, 64, 65, 67])]  # 0.45 s of each 0.5
+    assert metrics.articulation(line) == pytest.approx(0.9)
+    assert metrics.articulation(metrics.held_for(line, share=0.2)) == pytest.approx(0.2)
+    # A rest after one note is one share of four; an overlap counts as legato; one spacing tells nothing.
+    rest = line[:2] + [Note(64, 2.0, 2.45), Note(65, 2.5, 2.95), Note(67, 3.0, 3.45)]
+    assert metrics.articulation(rest) == pytest.approx(0.9)
+    assert metrics.articulation([Note(60, 0, 0.8), Note(62, 0.5, 1.0), Note(64, 1.0, 1.2)]) == pytest.approx(1.0)
+    assert metrics.articulation(line[:2]) is None
+
+
+def test_held_for_plays_the_same_onsets_with_another_touch():
+    line = [Note(60, 0.0, 0.45), Note(62, 0.5, 0.95), Note(64, 2.0, 2.4)]
+    assert metrics.held_for(line, share=0.5) == [Note(60, 0.0, 0.25), Note(62, 0.5, 1.25), Note(64, 2.0, 2.2)]
+    assert metrics.held_for(line, seconds=0.1) == [Note(60, 0.0, 0.1), Note(62, 0.5, 0.6), Note(64, 2.0, 2.1)]
+    assert metrics.held_for(line, seconds=1.0) == [Note(60, 0.0, 0.5), Note(62, 0.5, 1.5), Note(64, 2.0, 2.4)]
+    assert metrics.held_for([], share=0.5) == []

@@ -193,3 +193,37 @@ def test_the_input_length_sweep_measures_each_length_in_its_melodys_key_beside_t
     assert rows["2.5 s"]["pitch_range"] == 67 - 60 and rows["5 s"]["pitch_range"] == 72 - 60  # the last 5 notes, or all
     truth = robustness.truth_windows(inputs)["input_length"]
     assert list(truth) == ["2.5 s", "5 s"] and truth["5 s"]["notes_per_second"] == pytest.approx(2.0)
+
+
+def test_the_touch_sweep_holds_each_input_as_each_touch_says_and_measures_the_continuations_touch():
+    """A C major phrase at 2 notes a second, played back by `repeat` with the same touch: the
+    pace kept at every touch, and the continuation held as the input is."""
+    pair = Pair("test", steady(10, 0.5), steady(10, 0.5), 5.0)
+    inputs = robustness.SweepInputs([pair], [pair], [C_MAJOR], [C_MAJOR])
+    rows = robustness.touch_sweep(repeat, inputs)
+    assert list(rows) == list(robustness.TOUCHES) == ["as cut", "legato", "detached (1/2)", "staccato (1/5)",
+                                                      "key taps (0.1 s)", "key taps, x2.5"]
+    held = {"as cut": 0.8, "legato": 1.0, "detached (1/2)": 0.5, "staccato (1/5)": 0.2, "key taps (0.1 s)": 0.2,
+            "key taps, x2.5": 0.1 / 1.25}
+    for touch, row in rows.items():
+        assert row["input_articulation"] == pytest.approx(held[touch]) == row["articulation"], touch
+        assert row["tempo_ratio_median"] == pytest.approx(1.0) and row["tempo_within_share"] == 1.0, touch
+        assert row["in_key_ratio"] == 1.0
+    assert rows["legato"]["notes_per_second"] == pytest.approx(2.0) and rows["key taps, x2.5"]["notes_per_second"] == pytest.approx(0.8)
+    # The true continuation is played with each touch too.
+    truth = robustness.truth_windows(inputs)["touch"]
+    assert {touch: row["articulation"] for touch, row in truth.items()} == pytest.approx(held)
+
+
+def test_a_continuation_that_rushes_short_notes_is_seen_in_the_touch_sweep():
+    """A generator that plays twice as fast when the input's notes are held under half their spacing."""
+    pair = Pair("test", steady(10, 0.5), steady(10, 0.5), 5.0)
+    inputs = robustness.SweepInputs([pair], [pair], [C_MAJOR], [C_MAJOR])
+
+    def rushing(notes, input_length, seconds, temperature, seed):
+        again = repeat(notes, input_length, seconds, temperature, seed)
+        return metrics.time_stretched(again, 0.5) if metrics.articulation(notes) < 0.5 else again
+
+    rows = robustness.touch_sweep(rushing, inputs)
+    assert [rows[t]["tempo_ratio_median"] for t in robustness.TOUCHES] == pytest.approx([1, 1, 1, 0.5, 0.5, 0.5])
+    assert rows["staccato (1/5)"]["tempo_within_share"] == 0.0

@@ -13,7 +13,7 @@ import numpy as np
 from .inference import InferenceModel
 from .keys import Key, resolve_key
 from .markov import PitchMixture, ShortTermRows
-from .metrics import GLITCH_SECONDS, transposed
+from .metrics import GLITCH_SECONDS, articulation, transposed
 from .modelfile import DEFAULT_MODEL, Model, load_model
 from .notes import MAX_PITCH, MIN_NOTE_SECONDS, Note, melody_end, melody_line
 from .options import DEFAULTS, MAX_SECONDS, MAX_SEED, MAX_TEMPERATURE, MAX_VARIATIONS, random_seed
@@ -119,13 +119,6 @@ def trained_articulation(model: Model) -> float | None:
     record gives (`PairConfig.articulation`); None for a model that does not say."""
     articulation = model.data.get("pair_config", {}).get("articulation")
     return None if articulation is None else (float(articulation[0]) + float(articulation[1])) / 2
-
-
-def articulation(line: list[Note]) -> float | None:
-    """How detached a line is played: the median share of the time to the next onset that a
-    note is held (1: legato); None with fewer than two such spacings."""
-    held = [min(1.0, a.duration / (b.start - a.start)) for a, b in zip(line, line[1:]) if b.start > a.start]
-    return statistics.median(held) if len(held) >= 2 else None
 
 
 def hold_factor(line: list[Note], held: float | None) -> float:

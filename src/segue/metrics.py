@@ -74,6 +74,21 @@ def median_spacing(notes: list[Note]) -> float | None:
     return statistics.median(gaps) if gaps else None
 
 
+def articulation(notes: list[Note]) -> float | None:
+    """How detached a notes is played: the median share of the time to the next onset that a
+    note is held (1: legato); None with fewer than two such spacings."""
+    held = [min(1.0, a.duration / (b.start - a.start)) for a, b in zip(notes, notes[1:]) if b.start > a.start]
+    return statistics.median(held) if len(held) >= 2 else None
+
+
+def held_for(notes: list[Note], share: float | None = None, seconds: float | None = None) -> list[Note]:
+    """The same notes played with another touch: each held `share` of the time to the next onset
+    (the last, of its own length), or for `seconds` but never past the next onset."""
+    spacings = [b.start - a.start for a, b in zip(notes, notes[1:])] + [notes[-1].duration] if notes else []
+    return [Note(n.pitch, n.start, n.start + (share * spacing if seconds is None else min(seconds, spacing or seconds)), n.velocity)
+            for n, spacing in zip(notes, spacings)]
+
+
 def transposed(notes: list[Note], semitones: int) -> list[Note]:
     """The same notes `semitones` higher; any moved off the MIDI range (0..127) are left out."""
     return [Note(n.pitch + semitones, n.start, n.end, n.velocity) for n in notes if 0 <= n.pitch + semitones <= MAX_PITCH]

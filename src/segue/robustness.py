@@ -13,6 +13,8 @@ training data, one slice at a time.
   near the input's pitch, or drift up or down?
 - key: the test inputs moved by at most half an octave so that their key's tonic is C, C#, .. B
   (a player may start anywhere) -> the same measures, key by key.
+- touch: the test inputs played legato, detached, staccato or as quick key taps (a computer
+  keyboard's), also at a slow pace -> is the continuation's pace the player's, and its touch?
 - input length: inputs of 1.5 to 20 s cut from the test songs as the 5 s ones are (a player may
   give a two-note motif or a whole verse), each continued for 5 s
   -> the same measures, in the key of the input and its true continuation together (a short input
@@ -27,6 +29,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from tqdm import tqdm
 
@@ -47,6 +50,16 @@ TEMPERATURES = (0.0, 0.5, 1.0, 1.3)
 CHAIN_STEPS = 6
 REGISTERS = (36, 48, 60, 72, 84, 96)  # MIDI: the inputs' median pitch in each register slice (C2 .. C7)
 INPUT_SECONDS = (1.5, 2.5, 5.0, 10.0, 20.0)  # s of input a player gives: a motif .. a verse
+# How a player holds the notes, and how much slower than the input as cut they play: training held
+# each note for 55-98 % of its notated length, as the inputs as cut are.
+TOUCHES: dict[str, tuple[Callable[[list[Note]], list[Note]], float]] = {
+    "as cut": (list, 1.0),
+    "legato": (partial(metrics.held_for, share=1.0), 1.0),
+    "detached (1/2)": (partial(metrics.held_for, share=0.5), 1.0),
+    "staccato (1/5)": (partial(metrics.held_for, share=0.2), 1.0),
+    "key taps (0.1 s)": (partial(metrics.held_for, seconds=0.1), 1.0),
+    "key taps, x2.5": (partial(metrics.held_for, seconds=0.1), 2.5),
+}
 
 
 @dataclass(frozen=True)
@@ -178,6 +191,36 @@ def input_length_sweep(generate: Generate, inputs: SweepInputs, progress: bool =
             for label, (pairs, keys) in inputs.by_input_length.items()}
 
 
+def touched(notes: list[Note], touch: str) -> list[Note]:
+    """The notes played slower and held as the touch `touch` (TOUCHES) says."""
+    hold, factor = TOUCHES[touch]
+    return hold(metrics.time_stretched(notes, factor))
+
+
+def touch_row(inputs: list[list[Note]], continuations: list[list[Note]], keys: list[Key]) -> dict:
+    """Continuations of inputs played with one touch -> `register_row`'s measures, `tempo_row`'s,
+    and the median articulation (`metrics.articulation`) of the inputs and of the continuations."""
+    def held(lines: list[list[Note]]) -> float | None:
+        shares = [a for notes in lines if (a := metrics.articulation(notes)) is not None]
+        return statistics.median(shares) if shares else None
+
+    return (register_row(inputs, continuations, keys) | tempo_row(inputs, continuations)
+            | {"input_articulation": held(inputs), "articulation": held(continuations)})
+
+
+def touch_sweep(generate: Generate, inputs: SweepInputs, progress: bool = False) -> dict:
+    """Per touch: the tempo inputs played with it, each continued for as long as it lasts (5 to 30 s)."""
+    rows = {}
+    for touch, (_, factor) in TOUCHES.items():
+        played, continuations = [], []
+        for seed, pair in enumerate(tqdm(inputs.tempo_pairs, desc=f"touch: {touch}", disable=not progress)):
+            played.append(touched(pair.input, touch))
+            length = pair.input_length * factor
+            continuations.append(generate(played[-1], length, min(max(length, WINDOW), LONG_SECONDS), 1.0, seed))
+        rows[touch] = touch_row(played, continuations, inputs.tempo_keys)
+    return rows
+
+
 def tempo_row(inputs: list[list[Note]], continuations: list[list[Note]]) -> dict:
     """How continuations keep their inputs' pace: the median tempo ratio and the share within
     TEMPO_WITHIN (None where no ratio can be taken)."""
@@ -235,7 +278,11 @@ def truth_windows(inputs: SweepInputs) -> dict:
             "register": register_row([pair.input for pair in inputs.tempo_pairs],
                                      [first_window(pair) for pair in inputs.tempo_pairs], inputs.tempo_keys),
             "input_length": {label: input_length_row(pairs, keys, [first_window(pair) for pair in pairs])
-                             for label, (pairs, keys) in inputs.by_input_length.items()}}
+                             for label, (pairs, keys) in inputs.by_input_length.items()},
+            # The true continuations played with each touch, as their inputs are.
+            "touch": {touch: touch_row([touched(pair.input, touch) for pair in inputs.tempo_pairs],
+                                       [touched(first_window(pair), touch) for pair in inputs.tempo_pairs], inputs.tempo_keys)
+                      for touch in TOUCHES}}
 
 
 def first_window(pair: Pair) -> list[Note]:
@@ -260,6 +307,7 @@ def run_sweeps(generate: Generate, inputs: SweepInputs, progress: bool = False) 
         "register": register_sweep(generate, inputs, progress),
         "key": key_sweep(generate, inputs, progress),
         "input_length": input_length_sweep(generate, inputs, progress),
+        "touch": touch_sweep(generate, inputs, progress),
     }
 
 
