@@ -273,8 +273,10 @@ def test_a_phrase_around_c7_is_continued_as_two_octaves_lower_then_moved_back(ti
 
 def test_a_line_played_more_detached_than_training_is_heard_held_as_training_held_notes():
     line = [Note(pitch, 0.5 * i, 0.5 * i + 0.1) for i, pitch in enumerate([60, 62, 64, 65, 67])]
-    assert hold_factor(line, 0.75) == pytest.approx(3.75)
-    assert hold_factor(held_for(line, share=0.9), 0.75) == hold_factor(line, None) == 1.0
+    # Trained on players holding 55-98 % of a note: a line held under 65 % of its spacing is heard held that long.
+    assert hold_factor(line, (0.55, 0.98)) == pytest.approx(0.65 / 0.2)
+    assert hold_factor(held_for(line, share=0.6), (0.55, 0.98)) == pytest.approx(0.65 / 0.6)
+    assert hold_factor(held_for(line, share=0.7), (0.55, 0.98)) == hold_factor(line, None) == 1.0
     held = held_longer(line, 3.75, end=2.2)
     assert [n.duration for n in held] == pytest.approx([0.375] * 4 + [0.2])  # the last stops at the recording's end
     assert [n.start for n in held] == [n.start for n in line] and [n.pitch for n in held] == [n.pitch for n in line]
@@ -284,13 +286,13 @@ def test_a_line_played_more_detached_than_training_is_heard_held_as_training_hel
 
 
 def test_staccato_is_heard_as_training_played_and_continued_in_the_players_touch(tiny_checkpoint, phrase):
-    assert trained_articulation(tiny_checkpoint) == pytest.approx((0.55 + 0.98) / 2)
-    tokenizer, held = tiny_checkpoint.tokenizer, trained_articulation(tiny_checkpoint)
+    assert trained_articulation(tiny_checkpoint) == (0.55, 0.98)
+    tokenizer, trained = tiny_checkpoint.tokenizer, trained_articulation(tiny_checkpoint)
     staccato = held_for(phrase, share=0.2)
-    as_trained = held_for(phrase, share=held)
-    job = prepare(staccato, tokenizer, seed=5, variations=3, input_length=6.0, held=held)
-    heard = prepare(as_trained, tokenizer, seed=5, variations=3, input_length=6.0, held=held)
-    assert job.hold == pytest.approx(held / 0.2) and heard.hold == 1.0
+    as_trained = held_for(phrase, share=0.65)
+    job = prepare(staccato, tokenizer, seed=5, variations=3, input_length=6.0, articulation_range=trained)
+    heard = prepare(as_trained, tokenizer, seed=5, variations=3, input_length=6.0, articulation_range=trained)
+    assert job.hold == pytest.approx(0.65 / 0.2) and heard.hold == pytest.approx(1.0)
     assert np.array_equal(job.source, heard.source)
     continued = extend(staccato, seed=5, variations=3, input_length=6.0, checkpoint=tiny_checkpoint)
     assert continued == extend_batch([job], tiny_checkpoint)[0]
@@ -300,7 +302,7 @@ def test_staccato_is_heard_as_training_played_and_continued_in_the_players_touch
     # A model whose data record names no articulation hears every input as it is played.
     unrecorded = replace(tiny_checkpoint, data={})
     assert trained_articulation(unrecorded) is None
-    assert prepare(staccato, tokenizer, held=None).hold == 1.0
+    assert prepare(staccato, tokenizer, articulation_range=None).hold == 1.0
 
 
 @pytest.mark.parametrize("touch", ["staccato", "taps"])

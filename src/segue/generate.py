@@ -27,6 +27,11 @@ REGISTER_MARGIN = 6
 # before a continuation may play that fast too (`no_faster_than_the_input`): a trill or a
 # tremolo, not one grace note.
 FAST_PLAYING_SHARE = 0.25
+# How far inside the most detached touch training used (55 % of a note's value) a line must be held
+# to be heard as played: a line held for less of its spacing than 0.55 + this is heard held that long.
+# On 300 validation inputs (`robustness.touch_sweep` and the tempo sweep) 0.65 kept the pace best of
+# 0.55, 0.65 and the middle of the range, 0.765 (which also moved half the inputs as cut).
+ARTICULATION_MARGIN = 0.1
 # Extended once at start-up (server, keyboard mode) so the first real request runs at full speed.
 WARM_UP_PHRASE = [Note(60 + step, 0.4 * i, 0.4 * i + 0.35) for i, step in enumerate((0, 2, 4, 5, 7))]
 
@@ -57,7 +62,7 @@ class Job:
     pitch_allowed: np.ndarray | None  # the key's scale and the MIDI range (model pitches), or None for every pitch
     gap_allowed: np.ndarray  # the onset gaps a new note may take (`no_faster_than_the_input`)
     shift: int = 0  # semitones the model hears the input moved by (`register_shift`); its notes are moved back
-    hold: float = 1.0  # how much longer the model hears the input's notes held (`hold_factor`); its notes are held this much shorter
+    hold: float = 1.0  # times longer the model hears the input's notes held (`hold_factor`); its notes are held as much shorter
 
 
 def prepare(
@@ -71,10 +76,10 @@ def prepare(
     input_length: float | None = None,
     key: str | Key | None = None,
     register: tuple[int, int] | None = None,
-    held: float | None = None,
+    articulation_range: tuple[float, float] | None = None,
 ) -> Job:
-    """Check a request and read its input (see `extend`; `register` and `held`: `trained_register`
-    and `trained_articulation` of the model); raises ExtendError naming a bad value."""
+    """Check a request and read its input (see `extend`; `register` and `articulation_range`:
+    `trained_register` and `trained_articulation` of the model); raises ExtendError naming a bad value."""
     check_options(seconds, temperature, top_p, variations)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
         raise ExtendError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
@@ -88,7 +93,7 @@ def prepare(
     context = line[-tokenizer.config.max_input_notes - 1 :]  # what the model reads (the first for its onset only)
     end = input_end(notes, input_length)
     shift = register_shift(context, register)
-    hold = hold_factor(context, held)
+    hold = hold_factor(context, articulation_range)
     source, tempo = tokenizer.encode_context(transposed(held_longer(context, hold, end), shift))
     # Model pitches that land on a MIDI pitch once moved back; an octave keeps the key's scale.
     moved_back = np.arange(N_PITCHES) - shift
@@ -104,7 +109,7 @@ def prepare(
 
 def trained_playing(model: Model) -> dict:
     """`prepare`'s arguments that move an input to where and how training played its songs."""
-    return {"register": trained_register(model), "held": trained_articulation(model)}
+    return {"register": trained_register(model), "articulation_range": trained_articulation(model)}
 
 
 def trained_register(model: Model) -> tuple[int, int] | None:
@@ -114,25 +119,25 @@ def trained_register(model: Model) -> tuple[int, int] | None:
     return None if register is None else (int(register[0]), int(register[1]))
 
 
-def trained_articulation(model: Model) -> float | None:
-    """The share of its notated length training held a note for, the middle of the range its data
-    record gives (`PairConfig.articulation`); None for a model that does not say."""
+def trained_articulation(model: Model) -> tuple[float, float] | None:
+    """The shares of its notated length training held a note for (`PairConfig.articulation`), as
+    the model's data record says; None for a model that does not say."""
     articulation = model.data.get("pair_config", {}).get("articulation")
-    return None if articulation is None else (float(articulation[0]) + float(articulation[1])) / 2
+    return None if articulation is None else (float(articulation[0]), float(articulation[1]))
 
 
-def hold_factor(line: list[Note], held: float | None) -> float:
-    """How much longer the model hears a line's notes held: a line played more detached than
-    training held its notes (`held`, `trained_articulation`) is heard held that long. Training saw
-    the note lengths of players who hold a note for 55-98 % of its value; staccato or key taps
-    were read as quicker music, and the shipped model answered notes held a quarter of their
-    spacing at 1.7 times the input's pace (validation, docs/model-card.md). The continuation is
-    held as much shorter, in the player's touch. 1 for a line held as long as training's or
-    longer, or when either is unknown."""
+def hold_factor(line: list[Note], articulation_range: tuple[float, float] | None) -> float:
+    """How much longer the model hears a line's notes held: one played more detached than
+    ARTICULATION_MARGIN inside the most detached touch training used (`trained_articulation`) is
+    heard held that long. Training saw players who hold a note for 55-98 % of its value; staccato
+    and key taps were read as quicker music, and the shipped model answered notes held a fifth of
+    their spacing at 1.9 times the input's pace (docs/model-card.md). The continuation is held as
+    much shorter, in the player's touch. 1 for a line held at least that long, or when either is
+    unknown."""
     played = articulation(line)
-    if held is None or played is None or played >= held:
+    if articulation_range is None or played is None:
         return 1.0
-    return held / max(played, 1e-3)
+    return max(1.0, (articulation_range[0] + ARTICULATION_MARGIN) / max(played, 1e-3))
 
 
 def held_longer(line: list[Note], factor: float, end: float) -> list[Note]:

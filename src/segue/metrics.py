@@ -75,7 +75,7 @@ def median_spacing(notes: list[Note]) -> float | None:
 
 
 def articulation(notes: list[Note]) -> float | None:
-    """How detached a notes is played: the median share of the time to the next onset that a
+    """How detached a line is played: the median share of the time to the next onset that a
     note is held (1: legato); None with fewer than two such spacings."""
     held = [min(1.0, a.duration / (b.start - a.start)) for a, b in zip(notes, notes[1:]) if b.start > a.start]
     return statistics.median(held) if len(held) >= 2 else None
