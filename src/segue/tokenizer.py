@@ -96,12 +96,16 @@ class Tokenizer:
             row[:] = gap, note.pitch, self.time_bin(note.duration * scale)
         return tokens
 
-    def encode_context(self, line: list[Note]) -> tuple[np.ndarray, float]:
+    def encode_context(self, line: list[Note], max_lead: float | None = None) -> tuple[np.ndarray, float]:
         """The model's view of an input line -> (tokens, its tempo scale): its last
         max_input_notes notes, the first gap counted from the note before them (or from the start
-        of the recording when nothing was cut)."""
+        of the recording when nothing was cut, counting at most `max_lead` seconds of silence
+        before the first note)."""
         size = self.config.max_input_notes
-        origin = line[-size - 1].start if len(line) > size else 0.0
+        if len(line) > size:
+            origin = line[-size - 1].start
+        else:
+            origin = 0.0 if max_lead is None else max(0.0, line[0].start - max_lead)
         scale = self.tempo_scale(line)
         return self.encode(line[-size:], origin, scale), scale
 
