@@ -317,3 +317,20 @@ def test_the_shipped_model_keeps_the_pace_of_a_slow_detached_phrase(shipped_chec
         ratios.append(float(np.median(np.diff([n.start for n in notes]))) / spacing)
         assert np.median([n.duration for n in notes]) < 0.4 * spacing  # in the player's touch
     assert 0.8 <= float(np.median(ratios)) <= 1.25
+
+
+def test_a_player_who_starts_late_is_heard_as_starting_one_spacing_before_the_first_note(tiny_checkpoint, phrase):
+    """The silence before a recording's first note is the player's, not the tune's: 2 s of it is
+    read as one median spacing, and the continuation, timed from the input's end, is the same."""
+    tokenizer = tiny_checkpoint.tokenizer
+    spacing = float(np.median(np.diff([n.start for n in phrase])))
+    late = [n.shifted(2.0 - phrase[0].start) for n in phrase]
+    in_time = [n.shifted(spacing - phrase[0].start) for n in phrase]
+    job = prepare(late, tokenizer, seed=6, input_length=late[-1].end + 0.3)
+    heard = prepare(in_time, tokenizer, seed=6, input_length=in_time[-1].end + 0.3)
+    assert np.array_equal(job.source, heard.source)
+    rounded = lambda job: [(n.pitch, round(n.start, 6), round(n.end, 6)) for n in extend_batch([job], tiny_checkpoint)[0][0]]  # noqa: E731
+    assert rounded(job) == rounded(heard)
+    # Silence under one spacing is read as it is.
+    early = [n.shifted(0.5 * spacing - phrase[0].start) for n in phrase]
+    assert not np.array_equal(prepare(early, tokenizer).source, heard.source)

@@ -63,6 +63,18 @@ def test_context_keeps_the_last_notes_and_counts_the_first_gap_from_the_note_bef
     assert context[0, GAP] == tokenizer.time_bin((notes[2].start - notes[1].start) * scale)
 
 
+def test_at_most_max_lead_of_silence_before_the_first_note_is_read():
+    tokenizer = Tokenizer(TokenizerConfig(max_input_notes=4))
+    late = [n.shifted(2.0) for n in played([60, 62, 64], spacing=0.5)]  # first onset at 2.1 s
+    tokens, scale = tokenizer.encode_context(late, max_lead=0.5)
+    assert tokens[0, GAP] == tokenizer.time_bin(0.5 * scale)
+    assert tokenizer.encode_context(late)[0][0, GAP] == tokenizer.time_bin(2.1 * scale)  # training reads it all
+    assert tokenizer.encode_context(late, max_lead=3.0)[0][0, GAP] == tokenizer.time_bin(2.1 * scale)
+    # A cut line still counts from the note before its window.
+    long = played([60, 62, 64, 65, 67, 69], spacing=0.5)
+    assert np.array_equal(tokenizer.encode_context(long, max_lead=0.01)[0], tokenizer.encode_context(long)[0])
+
+
 def test_tempo_scale_maps_the_median_spacing_to_the_pulse(tokenizer):
     for spacing in (0.08, 0.3, 1.0, 1.5):
         phrase = played([60, 62, 64, 65, 67], spacing=spacing)
