@@ -84,9 +84,9 @@ def articulation(notes: list[Note]) -> float | None:
 def held_for(notes: list[Note], share: float | None = None, seconds: float | None = None) -> list[Note]:
     """The same notes played with another touch: each held `share` of the time to the next onset
     (the last, of its own length), or for `seconds` but never past the next onset."""
-    spacings = [b.start - a.start for a, b in zip(notes, notes[1:])] + [notes[-1].duration] if notes else []
-    return [Note(n.pitch, n.start, n.start + (share * spacing if seconds is None else min(seconds, spacing or seconds)), n.velocity)
-            for n, spacing in zip(notes, spacings)]
+    spacings = onsets_gaps(notes) + [notes[-1].duration] if notes else []
+    held = [share * spacing if seconds is None else min(seconds, spacing or seconds) for spacing in spacings]
+    return [Note(n.pitch, n.start, n.start + length, n.velocity) for n, length in zip(notes, held)]
 
 
 def transposed(notes: list[Note], semitones: int) -> list[Note]:
