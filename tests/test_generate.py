@@ -8,7 +8,8 @@ from conftest import played
 import segue
 from segue import ExtendError, extend
 from segue.generate import (continuation_notes, extend_batch, hold_factor, held_longer,
-                            no_faster_than_the_input, prepare, register_shift, trained_articulation, trained_register)
+                            no_faster_than_the_input, prepare, register_shift, time_to_input_end, trained_articulation,
+                            trained_register)
 from segue.keys import parse_key
 from segue.metrics import GLITCH_SECONDS, held_for, time_stretched
 from segue.midi_io import read_midi
@@ -298,7 +299,9 @@ def test_staccato_is_heard_as_training_played_and_continued_in_the_players_touch
     assert continued == extend_batch([job], tiny_checkpoint)[0]
     for short, full in zip(continued, extend_batch([heard], tiny_checkpoint)[0]):
         assert [(n.pitch, n.start) for n in short] == [(n.pitch, n.start) for n in full]
-        assert [n.duration for n in short] == pytest.approx([n.duration / job.hold for n in full])
+        # Held as much shorter, but for a last note cut where the continuation ends.
+        whole = [(s, f) for s, f in zip(short, full) if f.end < job.seconds]
+        assert whole and [s.duration for s, _ in whole] == pytest.approx([f.duration / job.hold for _, f in whole])
     # A model whose data record names no articulation hears every input as it is played.
     unrecorded = replace(tiny_checkpoint, data={})
     assert trained_articulation(unrecorded) is None
@@ -317,6 +320,32 @@ def test_the_shipped_model_keeps_the_pace_of_a_slow_detached_phrase(shipped_chec
         ratios.append(float(np.median(np.diff([n.start for n in notes]))) / spacing)
         assert np.median([n.duration for n in notes]) < 0.4 * spacing  # in the player's touch
     assert 0.8 <= float(np.median(ratios)) <= 1.25
+
+
+def test_time_after_the_last_onset_counts_as_at_most_one_spacing_or_the_last_note():
+    tokenizer = Tokenizer()
+    line = [Note(60, 0.0, 0.2), Note(62, 0.5, 0.7), Note(64, 1.0, 1.2)]  # spaced 0.5 s, held 0.2 s
+    assert time_to_input_end(line, 1.3, tokenizer, 2.0) == pytest.approx(0.6)  # a rest under one spacing: as it is
+    assert time_to_input_end(line, 3.0, tokenizer, 2.0) == pytest.approx(1.0)  # 2 s after it: one spacing
+    held = line[:2] + [Note(64, 1.0, 1.8)]
+    assert time_to_input_end(held, 3.0, tokenizer, 2.0) == pytest.approx(1.6)  # still sounding for 0.8 s: no rest
+    assert time_to_input_end(line, 30.0, tokenizer, 100.0) == tokenizer.config.max_time
+
+
+def test_a_player_who_waits_for_the_recording_to_end_is_heard_going_straight_on(tiny_checkpoint, phrase):
+    """A rest after the last note, until the recording ends, is the player's: 2 s of it is read
+    as one median spacing after the last onset, and the continuation, timed from the recording's
+    end, is the same as for the recording that ends there."""
+    tokenizer = tiny_checkpoint.tokenizer
+    spacing = float(np.median(np.diff([n.start for n in phrase])))
+    waited = prepare(phrase, tokenizer, seed=6, input_length=phrase[-1].end + 2.0)
+    straight_on = prepare(phrase, tokenizer, seed=6, input_length=phrase[-1].start + spacing)
+    assert np.array_equal(waited.source, straight_on.source)
+    assert waited.boundary == pytest.approx(straight_on.boundary)
+    rounded = lambda job: [(n.pitch, round(n.start, 6), round(n.end, 6)) for n in extend_batch([job], tiny_checkpoint)[0][0]]  # noqa: E731
+    assert rounded(waited) == rounded(straight_on)
+    # A rest under one spacing is read as it is.
+    assert prepare(phrase, tokenizer, input_length=phrase[-1].start + 0.8 * spacing).boundary < straight_on.boundary
 
 
 def test_a_player_who_starts_late_is_heard_as_starting_one_spacing_before_the_first_note(tiny_checkpoint, phrase):
