@@ -89,6 +89,9 @@ def test_the_sweeps_measure_every_slice(evaluation):
     assert list(touches) == list(robust["truth"]["touch"]) == list(robustness.TOUCHES)
     assert touches["legato"]["input_articulation"] == 1.0 and touches["staccato (1/5)"]["input_articulation"] == pytest.approx(0.2)
     assert all(row["tempo_ratio_median"] > 0 and 0 < row["articulation"] <= 1 for row in touches.values())
+    recordings = sweeps["recording"]
+    assert list(recordings) == list(robust["truth"]["recording"]) == list(robustness.RECORDINGS)
+    assert all(row["tempo_ratio_median"] > 0 and row["first_onset"] >= 0 for row in recordings.values())
     assert "robustness" not in results["models"]["ngram"]
 
 
@@ -114,7 +117,7 @@ def test_report_files(evaluation, tmp_path):
     written = write_report(results, examples, tmp_path / "evaluation", "segue evaluate --test")
     assert {p.name for p in written} == {"evaluation.json", "evaluation.md", "piano-rolls.png", "distributions.png",
                                          "tempo.png", "length.png", "chained.png", "temperature.png", "register.png",
-                                         "key.png", "touch.png"}
+                                         "key.png", "touch.png", "recording.png"}
     assert json.loads((tmp_path / "evaluation.json").read_text())["models"]["tiny"]["duration_ok_rate"] == 1.0
     markdown = (tmp_path / "evaluation.md").read_text()
     assert "| tiny |" in markdown and "evaluation/piano-rolls.png" in markdown and "segue evaluate --test" in markdown
@@ -123,11 +126,12 @@ def test_report_files(evaluation, tmp_path):
     assert "### Key" in markdown and "| model | C | C# | D | Eb | E | F | F# | G | Ab | A | Bb | B |" in markdown
     assert "### Input length" in markdown and "| model | 1.5 s (" in markdown
     assert "### Touch" in markdown and "| model | as cut (held " in markdown and "evaluation/touch.png" in markdown
+    assert "### Recording" in markdown and "| model | as cut | begun 2 s late |" in markdown and "evaluation/recording.png" in markdown
     assert "## Unseen collections" in markdown and "**palestrina**" in markdown
     # 6 pairs (--max-pairs) come from fewer songs than the split holds, and the report says why.
     assert f"from {results['n_songs']} of the split's {results['split_songs']} held-out songs (the others" in markdown
     for picture in ("piano-rolls.png", "distributions.png", "tempo.png", "length.png", "chained.png", "temperature.png",
-                    "register.png", "key.png"):
+                    "register.png", "key.png", "touch.png", "recording.png"):
         assert (tmp_path / "evaluation" / picture).read_bytes()[:4] == b"\x89PNG"
 
 

@@ -3,6 +3,7 @@ real generator whose behaviour is known (the `repeat` baseline keeps the input's
 
 import statistics
 
+import numpy as np
 import pytest
 
 from conftest import played
@@ -227,3 +228,57 @@ def test_a_continuation_that_rushes_short_notes_is_seen_in_the_touch_sweep():
     rows = robustness.touch_sweep(rushing, inputs)
     assert [rows[t]["tempo_ratio_median"] for t in robustness.TOUCHES] == pytest.approx([1, 1, 1, 0.5, 0.5, 0.5])
     assert rows["staccato (1/5)"]["tempo_within_share"] == 0.0
+
+
+def test_a_loosened_line_moves_each_onset_by_its_seeded_draw_and_stays_one_line():
+    line = steady(10, 0.5)
+    assert robustness.loosened(line, 0.0, seed=3) == line
+    loose = robustness.loosened(line, 0.03, seed=3)
+    errors = np.random.default_rng(3).normal(0.0, 0.03, len(line))
+    assert sorted(n.start for n in loose) == pytest.approx(sorted(max(0.0, n.start + e) for n, e in zip(line, errors)))
+    assert all(a.end <= b.start for a, b in zip(loose, loose[1:])) and loose[0].start >= 0
+    assert robustness.loosened(line, 0.03, seed=3) == loose and robustness.loosened(line, 0.03, seed=4) != loose
+    # Two onsets drawn past each other swap places: the line stays monophonic, in order.
+    close = [Note(60, 0.0, 0.01), Note(62, 0.01, 0.02), Note(64, 0.02, 0.5)]
+    moved = robustness.loosened(close, 0.05, seed=1)
+    assert [n.start for n in moved] == sorted(n.start for n in moved) and all(a.end <= b.start for a, b in zip(moved, moved[1:]))
+
+
+def test_a_recording_holds_the_input_late_with_a_rest_or_loosely():
+    pair = Pair("test", steady(10, 0.5), steady(10, 0.5), 5.0)  # last note 4.5 .. 4.9 s
+    notes, length = robustness.recorded(pair, "begun 2 s late", seed=0)
+    assert [n.start for n in notes] == pytest.approx([2.0 + 0.5 * i for i in range(10)]) and length == 7.0
+    notes, length = robustness.recorded(pair, "2 s rest at the end", seed=0)
+    assert notes == pair.input and length == pytest.approx(7.0)
+    notes, length = robustness.recorded(pair, "late and a rest", seed=0)
+    assert notes[0].start == 2.0 and length == pytest.approx(9.0)
+    short_rest = Pair("test", steady(10, 0.5), [], 4.6)  # recorded until 4.6 s, the last note sounding to 4.9
+    assert robustness.recorded(short_rest, "1 s rest at the end", seed=0)[1] == pytest.approx(5.9)
+    notes, length = robustness.recorded(pair, "loose (50 ms)", seed=0)
+    assert notes != pair.input and [n.pitch for n in notes] == [n.pitch for n in pair.input] and length == 5.0
+
+
+def test_a_continuation_thrown_by_a_rest_before_the_recording_ends_is_seen_in_the_recording_sweep():
+    """`repeat` keeps the pace of every recording; a generator that answers a rest of over a second
+    at the recording's end at half the pace is seen in the rest columns only."""
+    pair = Pair("test", steady(10, 0.5), steady(10, 0.5), 5.0)
+    inputs = robustness.SweepInputs([pair], [pair], [C_MAJOR], [C_MAJOR])
+    rows = robustness.recording_sweep(repeat, inputs)
+    assert list(rows) == list(robustness.RECORDINGS)
+    for recording, row in rows.items():
+        assert row["tempo_ratio_median"] == pytest.approx(1.0, abs=0.1) and row["tempo_within_share"] == 1.0, recording
+        assert row["in_key_ratio"] == 1.0 and row["first_onset"] >= 0
+
+    def thrown(notes, input_length, seconds, temperature, seed):
+        again = repeat(notes, input_length, seconds, temperature, seed)
+        return metrics.time_stretched(again, 2.0) if input_length - notes[-1].end > 1.0 else again
+
+    rows = robustness.recording_sweep(thrown, inputs)
+    slowed = {recording for recording, row in rows.items() if row["tempo_within_share"] == 0.0}
+    assert slowed == {"1 s rest at the end", "2 s rest at the end", "late and a rest"}
+    # The true continuations, played as loosely as their inputs (this one comes in 0.25 s after the input).
+    later = Pair("test", steady(10, 0.5), steady(10, 0.5, start=0.25), 5.0)
+    truth = robustness.truth_windows(robustness.SweepInputs([later], [later], [C_MAJOR], [C_MAJOR]))["recording"]
+    assert list(truth) == list(robustness.RECORDINGS) and truth["as cut"]["tempo_ratio_median"] == pytest.approx(1.0)
+    assert truth["as cut"]["first_onset"] == truth["2 s rest at the end"]["first_onset"] == 0.25
+    assert truth["loose (50 ms)"]["first_onset"] == pytest.approx(0.25 + np.random.default_rng(1).normal(0.0, 0.05))

@@ -4,7 +4,7 @@ Every candidate continues the same test pairs (5 s input, 5 s true continuation)
 seeds. Probabilistic candidates are also scored on the true continuations: bits per note, split
 into pitch and timing, and next-note pitch accuracy. The neural models also go through the
 robustness sweeps (`robustness.py`: tempo, length, temperature, chained extension, register, key,
-input length, touch).
+input length, touch, recording).
 
 Unseen collections (`unseen`): prepared datasets of music no model here learnt from (another
 style, another era), every song of which counts. The neural models and the n-gram are scored and

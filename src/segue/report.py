@@ -39,7 +39,8 @@ def write_report(results: dict, examples: dict, out: Path, command: str) -> list
                     _temperature_figure(results, shipped, out / "temperature.png"),
                     _moved_figure(results, swept, "register", out / "register.png"),
                     _moved_figure(results, swept, "key", out / "key.png"),
-                    _touch_figure(results, swept, out / "touch.png")]
+                    _touch_figure(results, swept, out / "touch.png"),
+                    _recording_figure(results, swept, out / "recording.png")]
     json_path = out.with_suffix(".json")
     write_atomically(json_path, json.dumps(results, indent=1) + "\n")
     md_path = out.with_suffix(".md")
@@ -280,6 +281,7 @@ def _robustness_markdown(results: dict) -> list[str]:
     lines += _moved_markdown("Key", KEY_INTRO, truth["register"], {name: s["key"] for name, s in swept.items()})
     lines += _input_length_markdown(truth["input_length"], {name: s["input_length"] for name, s in swept.items()})
     lines += _touch_markdown(truth["touch"], {name: s["touch"] for name, s in swept.items()})
+    lines += _recording_markdown(truth["recording"], {name: s["recording"] for name, s in swept.items()})
     return lines
 
 
@@ -391,6 +393,41 @@ def _touch_figure(results: dict, models: list[str], path: Path) -> Path:
         axis.legend(fontsize=8)
     axes[0].axhspan(0.9, 1.1, color="#2a9d5b", alpha=0.15)
     figure.suptitle("Touch sweep: the same inputs held differently", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path
+
+
+RECORDING_INTRO = ("The tempo sweep's inputs as a recording holds them: begun 2 s into it; with a rest of 1 or 2 s after "
+                   "the last note before it ends (a player who stops and waits); both; or with each onset off by a normal "
+                   "draw of 30 or 50 ms (a player loose in time; the true continuations are played as loosely). Each is "
+                   "continued for 5 s from the recording's end. Comes in: the median time from the recording's end to "
+                   "the continuation's first note (the true continuations' from the input's end as cut).")
+
+
+def _recording_markdown(truth: dict[str, dict], swept: dict[str, dict]) -> list[str]:
+    """The recording sweep's table: a column per kind of recording, with the true continuations."""
+    return ["", "### Recording", "", RECORDING_INTRO, "",
+            "Median tempo ratio (share within x0.67–1.5), notes per second, comes in (s), in-key ratio:", "",
+            *_slice_table(list(truth), swept, truth, lambda r: f"{_fmt(r['tempo_ratio_median'], 2)} "
+                          f"({_fmt(r['tempo_within_share'], 2)}), {_fmt(r['notes_per_second'], 2)}, "
+                          f"{_fmt(r['first_onset'], 2)}, {_fmt(r['in_key_ratio'])}")]
+
+
+def _recording_figure(results: dict, models: list[str], path: Path) -> Path:
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(9, 4))
+    truth = results["robustness"]["truth"]["recording"]
+    recordings = list(truth)
+    for name in models:
+        rows = results["models"][name]["robustness"]["recording"]
+        axis.plot(recordings, [rows[r]["tempo_within_share"] for r in recordings], "o-", label=name)
+    axis.plot(recordings, [truth[r]["tempo_within_share"] for r in recordings], "k--", label="true")
+    axis.set_ylabel("share within x0.67–1.5 of the input's tempo")
+    axis.tick_params(axis="x", labelsize=7, rotation=20)
+    axis.legend(fontsize=8)
+    figure.suptitle("Recording sweep: the same inputs begun late, ended after a rest, played loosely", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)

@@ -15,6 +15,8 @@ training data, one slice at a time.
   (a player may start anywhere) -> the same measures, key by key.
 - touch: the test inputs played legato, detached, staccato or as quick key taps (a computer
   keyboard's), also at a slow pace -> is the continuation's pace the player's, and its touch?
+- recording: the test inputs as a recording holds them: begun late, with a rest before the recording
+  ends, or played loosely in time -> does the continuation keep the pace, and come in on time?
 - input length: inputs of 1.5 to 20 s cut from the test songs as the 5 s ones are (a player may
   give a two-note motif or a whole verse), each continued for 5 s
   -> the same measures, in the key of the input and its true continuation together (a short input
@@ -26,17 +28,19 @@ rows, so a glitch rate or a density can be read against what real music does.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
+import numpy as np
 from tqdm import tqdm
 
 from . import metrics
 from .data import Pair
 from .keys import NOTE_NAMES, Key, detect_key, pitch_name
-from .notes import Note
+from .notes import Note, melody_end
 
 # (notes, input_length, seconds, temperature, seed) -> a continuation timed from the input's end
 Generate = Callable[[list[Note], float, float, float, int], list[Note]]
@@ -59,6 +63,19 @@ TOUCHES: dict[str, tuple[Callable[[list[Note]], list[Note]], float]] = {
     "staccato (1/5)": (partial(metrics.held_for, share=0.2), 1.0),
     "key taps (0.1 s)": (partial(metrics.held_for, seconds=0.1), 1.0),
     "key taps, x2.5": (partial(metrics.held_for, seconds=0.1), 2.5),
+}
+
+# How a recording holds an input besides its notes: seconds of silence before the first note,
+# seconds of rest after the last note-off until the recording ends, and the standard deviation of
+# each onset's error in seconds (a player loose in time; the true continuation is played as loosely).
+RECORDINGS: dict[str, tuple[float, float, float]] = {
+    "as cut": (0.0, 0.0, 0.0),
+    "begun 2 s late": (2.0, 0.0, 0.0),
+    "1 s rest at the end": (0.0, 1.0, 0.0),
+    "2 s rest at the end": (0.0, 2.0, 0.0),
+    "late and a rest": (2.0, 2.0, 0.0),
+    "loose (30 ms)": (0.0, 0.0, 0.03),
+    "loose (50 ms)": (0.0, 0.0, 0.05),
 }
 
 
@@ -221,6 +238,58 @@ def touch_sweep(generate: Generate, inputs: SweepInputs, progress: bool = False)
     return rows
 
 
+def loosened(notes: list[Note], seconds: float, seed: int) -> list[Note]:
+    """The notes with each onset moved by a normal draw of standard deviation `seconds` (none before
+    0), in their new order, each held as long as before but not past the next onset."""
+    if not seconds:
+        return list(notes)
+    errors = np.random.default_rng(seed).normal(0.0, seconds, len(notes))
+    moved = sorted((max(0.0, n.start + error), n) for n, error in zip(notes, errors))
+    ends = [start for start, _ in moved[1:]] + [math.inf]
+    return [Note(n.pitch, start, min(start + n.duration, max(limit, start + 1e-3)), n.velocity)
+            for (start, n), limit in zip(moved, ends)]
+
+
+def recorded(pair: Pair, recording: str, seed: int) -> tuple[list[Note], float]:
+    """The pair's input as the recording `recording` (RECORDINGS) holds it, and the recording's length."""
+    lead, rest, loose = RECORDINGS[recording]
+    notes = [n.shifted(lead) for n in loosened(pair.input, loose, seed)]
+    length = pair.input_length + lead
+    return notes, (max(length, melody_end(notes)) + rest if rest else length)
+
+
+def first_onsets(continuations: list[list[Note]]) -> float | None:
+    """The median time from a recording's end to its continuation's first note."""
+    starts = [notes[0].start for notes in continuations if notes]
+    return statistics.median(starts) if starts else None
+
+
+def recording_sweep(generate: Generate, inputs: SweepInputs, progress: bool = False) -> dict:
+    """Per kind of recording: the tempo inputs as it holds them, each continued for 5 s, measured by
+    `register_row` and `tempo_row`, and how soon the continuation comes in (`first_onsets`)."""
+    rows = {}
+    for recording in RECORDINGS:
+        played, continuations = [], []
+        for seed, pair in enumerate(tqdm(inputs.tempo_pairs, desc=f"recording: {recording}", disable=not progress)):
+            notes, length = recorded(pair, recording, seed)
+            played.append(notes)
+            continuations.append(generate(notes, length, WINDOW, 1.0, seed))
+        rows[recording] = (register_row(played, continuations, inputs.tempo_keys) | tempo_row(played, continuations)
+                           | {"first_onset": first_onsets(continuations)})
+    return rows
+
+
+def true_recording_rows(inputs: SweepInputs) -> dict:
+    """`recording_sweep`'s rows for the true continuations, played as loosely as their inputs."""
+    rows = {}
+    for recording, (_, _, loose) in RECORDINGS.items():
+        played = [recorded(pair, recording, seed)[0] for seed, pair in enumerate(inputs.tempo_pairs)]
+        truth = [loosened(first_window(pair), loose, seed + 1) for seed, pair in enumerate(inputs.tempo_pairs)]
+        rows[recording] = (register_row(played, truth, inputs.tempo_keys) | tempo_row(played, truth)
+                           | {"first_onset": first_onsets(truth)})
+    return rows
+
+
 def tempo_row(inputs: list[list[Note]], continuations: list[list[Note]]) -> dict:
     """How continuations keep their inputs' pace: the median tempo ratio and the share within
     TEMPO_WITHIN (None where no ratio can be taken)."""
@@ -282,7 +351,8 @@ def truth_windows(inputs: SweepInputs) -> dict:
             # The true continuations played with each touch, as their inputs are.
             "touch": {touch: touch_row([touched(pair.input, touch) for pair in inputs.tempo_pairs],
                                        [touched(first_window(pair), touch) for pair in inputs.tempo_pairs], inputs.tempo_keys)
-                      for touch in TOUCHES}}
+                      for touch in TOUCHES},
+            "recording": true_recording_rows(inputs)}
 
 
 def first_window(pair: Pair) -> list[Note]:
@@ -308,6 +378,7 @@ def run_sweeps(generate: Generate, inputs: SweepInputs, progress: bool = False) 
         "key": key_sweep(generate, inputs, progress),
         "input_length": input_length_sweep(generate, inputs, progress),
         "touch": touch_sweep(generate, inputs, progress),
+        "recording": recording_sweep(generate, inputs, progress),
     }
 
 
