@@ -377,20 +377,24 @@ def _touch_markdown(truth: dict[str, dict], swept: dict[str, dict]) -> list[str]
             *_slice_table(heads, swept, truth, lambda r: f"{_fmt(r['in_key_ratio'])}, {_fmt(r['rushed_share'], 4)}")]
 
 
+def _plot_slices(axis, results: dict, models: list[str], sweep: str, measure: str, label: str) -> None:
+    """A line per model and a dashed one for the true continuations: `measure` in each slice of `sweep`."""
+    truth = results["robustness"]["truth"][sweep]
+    slices = list(truth)
+    for name in models:
+        rows = results["models"][name]["robustness"][sweep]
+        axis.plot(slices, [rows[s][measure] for s in slices], "o-", label=name)
+    axis.plot(slices, [truth[s][measure] for s in slices], "k--", label="true")
+    axis.set_ylabel(label)
+    axis.tick_params(axis="x", labelsize=7, rotation=20)
+    axis.legend(fontsize=8)
+
+
 def _touch_figure(results: dict, models: list[str], path: Path) -> Path:
     plt = _pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
-    truth = results["robustness"]["truth"]["touch"]
-    touches = list(truth)
-    for axis, (measure, label) in zip(axes, [("tempo_ratio_median", "median tempo ratio (continuation / input)"),
-                                             ("articulation", "held share of the spacing (continuation)")]):
-        for name in models:
-            rows = results["models"][name]["robustness"]["touch"]
-            axis.plot(touches, [rows[t][measure] for t in touches], "o-", label=name)
-        axis.plot(touches, [truth[t][measure] for t in touches], "k--", label="true")
-        axis.set_ylabel(label)
-        axis.tick_params(axis="x", labelsize=7, rotation=20)
-        axis.legend(fontsize=8)
+    _plot_slices(axes[0], results, models, "touch", "tempo_ratio_median", "median tempo ratio (continuation / input)")
+    _plot_slices(axes[1], results, models, "touch", "articulation", "held share of the spacing (continuation)")
     axes[0].axhspan(0.9, 1.1, color="#2a9d5b", alpha=0.15)
     figure.suptitle("Touch sweep: the same inputs held differently", fontsize=10)
     figure.tight_layout()
@@ -418,15 +422,7 @@ def _recording_markdown(truth: dict[str, dict], swept: dict[str, dict]) -> list[
 def _recording_figure(results: dict, models: list[str], path: Path) -> Path:
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(9, 4))
-    truth = results["robustness"]["truth"]["recording"]
-    recordings = list(truth)
-    for name in models:
-        rows = results["models"][name]["robustness"]["recording"]
-        axis.plot(recordings, [rows[r]["tempo_within_share"] for r in recordings], "o-", label=name)
-    axis.plot(recordings, [truth[r]["tempo_within_share"] for r in recordings], "k--", label="true")
-    axis.set_ylabel("share within x0.67–1.5 of the input's tempo")
-    axis.tick_params(axis="x", labelsize=7, rotation=20)
-    axis.legend(fontsize=8)
+    _plot_slices(axis, results, models, "recording", "tempo_within_share", "share within x0.67–1.5 of the input's tempo")
     figure.suptitle("Recording sweep: the same inputs begun late, ended after a rest, played loosely", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
