@@ -243,8 +243,8 @@ def loosened(notes: list[Note], seconds: float, seed: int) -> list[Note]:
     0), in their new order, each held as long as before but not past the next onset."""
     if not seconds:
         return list(notes)
-    errors = np.random.default_rng(seed).normal(0.0, seconds, len(notes))
-    moved = sorted((max(0.0, n.start + error), n) for n, error in zip(notes, errors))
+    errors = np.random.default_rng(seed).normal(0.0, seconds, len(notes)).tolist()
+    moved = sorted(((max(0.0, n.start + error), n) for n, error in zip(notes, errors)), key=lambda item: item[0])
     ends = [start for start, _ in moved[1:]] + [math.inf]
     return [Note(n.pitch, start, min(start + n.duration, max(limit, start + 1e-3)), n.velocity)
             for (start, n), limit in zip(moved, ends)]
