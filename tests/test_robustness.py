@@ -257,6 +257,9 @@ def test_a_recording_holds_the_input_late_with_a_rest_or_loosely():
     assert notes[0].start == 2.0 and length == pytest.approx(9.0)
     short_rest = Pair("test", steady(10, 0.5), [], 4.6)  # recorded until 4.6 s, the last note sounding to 4.9
     assert robustness.recorded(short_rest, "1 s rest at the end", seed=0)[1] == pytest.approx(5.9)
+    notes, length = robustness.recorded(pair, "a 1 s pause inside", seed=0)
+    assert [n.start for n in notes] == pytest.approx([0.5 * i + (1.0 if i >= 5 else 0.0) for i in range(10)])
+    assert length == 6.0
     notes, length = robustness.recorded(pair, "loose (50 ms)", seed=0)
     assert notes != pair.input and [n.pitch for n in notes] == [n.pitch for n in pair.input] and length == 5.0
 

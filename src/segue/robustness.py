@@ -16,7 +16,8 @@ training data, one slice at a time.
 - touch: the test inputs played legato, detached, staccato or as quick key taps (a computer
   keyboard's), also at a slow pace -> is the continuation's pace the player's, and its touch?
 - recording: the test inputs as a recording holds them: begun late, with a rest before the recording
-  ends, or played loosely in time -> does the continuation keep the pace, and come in on time?
+  ends, with a pause inside, or played loosely in time -> does the continuation keep the pace, and
+  come in on time?
 - input length: inputs of 1.5 to 20 s cut from the test songs as the 5 s ones are (a player may
   give a two-note motif or a whole verse), each continued for 5 s
   -> the same measures, in the key of the input and its true continuation together (a short input
@@ -33,6 +34,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -65,17 +67,25 @@ TOUCHES: dict[str, tuple[Callable[[list[Note]], list[Note]], float]] = {
     "key taps, x2.5": (partial(metrics.held_for, seconds=0.1), 2.5),
 }
 
-# How a recording holds an input besides its notes: seconds of silence before the first note,
-# seconds of rest after the last note-off until the recording ends, and the standard deviation of
-# each onset's error in seconds (a player loose in time; the true continuation is played as loosely).
-RECORDINGS: dict[str, tuple[float, float, float]] = {
-    "as cut": (0.0, 0.0, 0.0),
-    "begun 2 s late": (2.0, 0.0, 0.0),
-    "1 s rest at the end": (0.0, 1.0, 0.0),
-    "2 s rest at the end": (0.0, 2.0, 0.0),
-    "late and a rest": (2.0, 2.0, 0.0),
-    "loose (30 ms)": (0.0, 0.0, 0.03),
-    "loose (50 ms)": (0.0, 0.0, 0.05),
+
+class Recording(NamedTuple):
+    """How a recording holds an input besides its notes (seconds)."""
+
+    lead: float = 0.0  # silence before the first note
+    rest: float = 0.0  # rest after the last note-off until the recording ends
+    loose: float = 0.0  # standard deviation of each onset's error (the true continuation is played as loosely)
+    pause: float = 0.0  # a pause before the middle note: a player who hesitates, or two motifs apart
+
+
+RECORDINGS: dict[str, Recording] = {
+    "as cut": Recording(),
+    "begun 2 s late": Recording(lead=2.0),
+    "1 s rest at the end": Recording(rest=1.0),
+    "2 s rest at the end": Recording(rest=2.0),
+    "late and a rest": Recording(lead=2.0, rest=2.0),
+    "a 1 s pause inside": Recording(pause=1.0),
+    "loose (30 ms)": Recording(loose=0.03),
+    "loose (50 ms)": Recording(loose=0.05),
 }
 
 
@@ -252,10 +262,12 @@ def loosened(notes: list[Note], seconds: float, seed: int) -> list[Note]:
 
 def recorded(pair: Pair, recording: str, seed: int) -> tuple[list[Note], float]:
     """The pair's input as the recording `recording` (RECORDINGS) holds it, and the recording's length."""
-    lead, rest, loose = RECORDINGS[recording]
-    notes = [n.shifted(lead) for n in loosened(pair.input, loose, seed)]
-    length = pair.input_length + lead
-    return notes, (max(length, melody_end(notes)) + rest if rest else length)
+    held = RECORDINGS[recording]
+    notes = loosened(pair.input, held.loose, seed)
+    middle = len(notes) // 2
+    notes = [n.shifted(held.lead + (held.pause if i >= middle else 0.0)) for i, n in enumerate(notes)]
+    length = pair.input_length + held.lead + held.pause
+    return notes, (max(length, melody_end(notes)) + held.rest if held.rest else length)
 
 
 def first_onsets(continuations: list[list[Note]]) -> float | None:
@@ -282,9 +294,9 @@ def recording_sweep(generate: Generate, inputs: SweepInputs, progress: bool = Fa
 def true_recording_rows(inputs: SweepInputs) -> dict:
     """`recording_sweep`'s rows for the true continuations, played as loosely as their inputs."""
     rows = {}
-    for recording, (_, _, loose) in RECORDINGS.items():
+    for recording, held in RECORDINGS.items():
         played = [recorded(pair, recording, seed)[0] for seed, pair in enumerate(inputs.tempo_pairs)]
-        truth = [loosened(first_window(pair), loose, seed + 1) for seed, pair in enumerate(inputs.tempo_pairs)]
+        truth = [loosened(first_window(pair), held.loose, seed + 1) for seed, pair in enumerate(inputs.tempo_pairs)]
         rows[recording] = (register_row(played, truth, inputs.tempo_keys) | tempo_row(played, truth)
                            | {"first_onset": first_onsets(truth)})
     return rows
