@@ -7,14 +7,13 @@ import pytest
 from conftest import played
 import segue
 from segue import ExtendError, extend
-from segue.generate import (continuation_notes, extend_batch, hold_factor, held_longer,
-                            no_faster_than_the_input, prepare, register_shift, time_to_input_end, trained_articulation,
-                            trained_register)
+from segue.generate import (continuation_notes, extend_batch, heard_end, hold_factor, held_longer,
+                            no_faster_than_the_input, prepare, register_shift, trained_articulation, trained_register)
 from segue.keys import parse_key
 from segue.metrics import GLITCH_SECONDS, held_for, time_stretched
 from segue.midi_io import read_midi
 from segue.notes import Note, melody_end
-from segue.tokenizer import Tokenizer
+from segue.tokenizer import Tokenizer, TokenizerConfig
 
 EXAMPLES = Path(segue.__file__).parent / "examples"
 
@@ -322,30 +321,41 @@ def test_the_shipped_model_keeps_the_pace_of_a_slow_detached_phrase(shipped_chec
     assert 0.8 <= float(np.median(ratios)) <= 1.25
 
 
-def test_time_after_the_last_onset_counts_as_at_most_one_spacing_or_the_last_note():
-    tokenizer = Tokenizer()
+def test_a_wait_before_the_end_is_heard_whole_spacings_shorter_on_the_players_beat():
+    tokenizer = Tokenizer()  # pulse 0.3 s
     line = [Note(60, 0.0, 0.2), Note(62, 0.5, 0.7), Note(64, 1.0, 1.2)]  # spaced 0.5 s, held 0.2 s
-    assert time_to_input_end(line, 1.3, tokenizer, 2.0) == pytest.approx(0.6)  # a rest under one spacing: as it is
-    assert time_to_input_end(line, 3.0, tokenizer, 2.0) == pytest.approx(1.0)  # 2 s after it: one spacing
-    held = line[:2] + [Note(64, 1.0, 1.8)]
-    assert time_to_input_end(held, 3.0, tokenizer, 2.0) == pytest.approx(1.6)  # still sounding for 0.8 s: no rest
-    assert time_to_input_end(line, 30.0, tokenizer, 100.0) == tokenizer.config.max_time
+    assert heard_end(line, 1.3, tokenizer) == 1.3  # under one spacing after the last onset: as it is
+    assert heard_end(line, 3.0, tokenizer) == pytest.approx(1.5)  # 2 s after it: one spacing, on the beat
+    assert heard_end(line, 3.2, tokenizer) == pytest.approx(1.2)  # the next beat (3.5) is 0.3 s on, as at 1.5
+    held = line[:2] + [Note(64, 1.0, 1.8)]  # still sounding 0.8 s after its onset
+    assert heard_end(held, 1.8, tokenizer) == 1.8 and heard_end(held, 3.05, tokenizer) == pytest.approx(1.55)
+    # One note has no spacing: it is heard at the tokenizer's pulse; with none, its end stands.
+    assert heard_end([Note(60, 0.0, 0.1)], 5.0, tokenizer) == pytest.approx(0.2)
+    assert heard_end([Note(60, 0.0, 0.1)], 5.0, Tokenizer(TokenizerConfig(pulse=None))) == 5.0
 
 
-def test_a_player_who_waits_for_the_recording_to_end_is_heard_going_straight_on(tiny_checkpoint, phrase):
-    """A rest after the last note, until the recording ends, is the player's: 2 s of it is read
-    as one median spacing after the last onset, and the continuation, timed from the recording's
-    end, is the same as for the recording that ends there."""
-    tokenizer = tiny_checkpoint.tokenizer
-    spacing = float(np.median(np.diff([n.start for n in phrase])))
-    waited = prepare(phrase, tokenizer, seed=6, input_length=phrase[-1].end + 2.0)
-    straight_on = prepare(phrase, tokenizer, seed=6, input_length=phrase[-1].start + spacing)
+def test_a_player_who_waits_for_the_recording_to_end_is_heard_going_straight_on(tiny_checkpoint):
+    """A rest after the last note, until the recording ends, is the player's: a detached phrase
+    (0.4 s apart, held 0.12 s, the last 0.3 s), then 2.05 s of waiting, is read (touch rule and all)
+    and continued from the recording's end as the same phrase recorded to 0.35 s after its last
+    onset, five whole spacings earlier, so the continuation stays on the player's beat."""
+    tokenizer, trained = tiny_checkpoint.tokenizer, trained_articulation(tiny_checkpoint)
+    phrase = [Note(p, 0.1 + 0.4 * i, 0.1 + 0.4 * i + 0.12, 90) for i, p in enumerate([60, 62, 64, 65, 67, 65, 64])]
+    phrase.append(Note(62, 2.9, 3.2, 90))
+    waited = prepare(phrase, tokenizer, seed=6, input_length=3.2 + 2.05, articulation_range=trained)
+    straight_on = prepare(phrase, tokenizer, seed=6, input_length=3.25, articulation_range=trained)
+    assert waited.hold > 2.0
     assert np.array_equal(waited.source, straight_on.source)
-    assert waited.boundary == pytest.approx(straight_on.boundary)
+    assert waited.boundary == pytest.approx(straight_on.boundary) == pytest.approx(0.35 * waited.scale)
     rounded = lambda job: [(n.pitch, round(n.start, 6), round(n.end, 6)) for n in extend_batch([job], tiny_checkpoint)[0][0]]  # noqa: E731
     assert rounded(waited) == rounded(straight_on)
-    # A rest under one spacing is read as it is.
-    assert prepare(phrase, tokenizer, input_length=phrase[-1].start + 0.8 * spacing).boundary < straight_on.boundary
+    # Ending 2.5 s after the last onset, six spacings are taken off (the next beat, 0.3 s after the
+    # end, is 0.3 s after the end heard): the wait is measured from the note as played, not as the
+    # touch rule holds it (0.65 s), which would take off five.
+    later = prepare(phrase, tokenizer, seed=6, input_length=2.9 + 2.5, articulation_range=trained)
+    assert later.boundary == pytest.approx(0.1 * waited.scale)
+    # A rest under one spacing after the last onset is read as it is.
+    assert prepare(phrase[:4], tokenizer, input_length=1.3 + 0.36).boundary == pytest.approx(0.36 * waited.scale)
 
 
 def test_a_player_who_starts_late_is_heard_as_starting_one_spacing_before_the_first_note(tiny_checkpoint, phrase):

@@ -230,20 +230,21 @@ def test_a_continuation_that_rushes_short_notes_is_seen_in_the_touch_sweep():
     assert rows["staccato (1/5)"]["tempo_within_share"] == 0.0
 
 
-def test_a_loosened_line_moves_each_onset_by_its_seeded_draw_and_stays_one_line():
+def test_a_loosened_line_moves_its_onsets_by_seeded_draws_and_keeps_its_notes_in_order():
     line = steady(10, 0.5)
-    assert robustness.loosened(line, 0.0, seed=3) == line
-    loose = robustness.loosened(line, 0.03, seed=3)
+    assert robustness.loosened(line, 0.0, np.random.default_rng(3)) == line
+    loose = robustness.loosened(line, 0.03, np.random.default_rng(3))
     errors = np.random.default_rng(3).normal(0.0, 0.03, len(line))
-    assert sorted(n.start for n in loose) == pytest.approx(sorted(max(0.0, n.start + e) for n, e in zip(line, errors)))
+    assert [n.start for n in loose] == pytest.approx(sorted(max(0.0, n.start + e) for n, e in zip(line, errors)))
+    assert [n.pitch for n in loose] == [n.pitch for n in line] and all(type(n.start) is float for n in loose)
     assert all(a.end <= b.start for a, b in zip(loose, loose[1:])) and loose[0].start >= 0
-    assert robustness.loosened(line, 0.03, seed=3) == loose and robustness.loosened(line, 0.03, seed=4) != loose
-    # Two onsets drawn past each other swap places, and those drawn before 0 all start at 0: the
-    # line stays in order, each note ending by the next onset.
+    assert robustness.loosened(line, 0.03, np.random.default_rng(4)) != loose
+    # Onsets drawn past each other are given out in time order, and those drawn before 0 all start
+    # at 0: the notes keep their order, each ending by the next onset.
     close = [Note(60, 0.0, 0.01), Note(62, 0.01, 0.02), Note(64, 0.02, 0.5)]
     for seed in range(20):
-        moved = robustness.loosened(close, 0.05, seed)
-        assert [n.start for n in moved] == sorted(n.start for n in moved) and all(type(n.start) is float for n in moved)
+        moved = robustness.loosened(close, 0.05, np.random.default_rng(seed))
+        assert [n.pitch for n in moved] == [60, 62, 64] and [n.start for n in moved] == sorted(n.start for n in moved)
         assert all(a.end <= b.start or a.start == b.start for a, b in zip(moved, moved[1:]))
 
 
@@ -251,6 +252,8 @@ def test_a_recording_holds_the_input_late_with_a_rest_or_loosely():
     pair = Pair("test", steady(10, 0.5), steady(10, 0.5), 5.0)  # last note 4.5 .. 4.9 s
     notes, length = robustness.recorded(pair, "begun 2 s late", seed=0)
     assert [n.start for n in notes] == pytest.approx([2.0 + 0.5 * i for i in range(10)]) and length == 7.0
+    notes, length = robustness.recorded(pair, "as cut", seed=0)
+    assert notes == pair.input and length == 5.0
     notes, length = robustness.recorded(pair, "2 s rest at the end", seed=0)
     assert notes == pair.input and length == pytest.approx(7.0)
     notes, length = robustness.recorded(pair, "late and a rest", seed=0)
@@ -262,6 +265,8 @@ def test_a_recording_holds_the_input_late_with_a_rest_or_loosely():
     assert length == 6.0
     notes, length = robustness.recorded(pair, "loose (50 ms)", seed=0)
     assert notes != pair.input and [n.pitch for n in notes] == [n.pitch for n in pair.input] and length == 5.0
+    # The timing errors are drawn apart from the seed's own stream, which generation draws from.
+    assert notes == robustness.loosened(pair.input, 0.05, np.random.default_rng((0, robustness.INPUT_TIMING)))
 
 
 def test_a_continuation_thrown_by_a_rest_before_the_recording_ends_is_seen_in_the_recording_sweep():
@@ -287,4 +292,7 @@ def test_a_continuation_thrown_by_a_rest_before_the_recording_ends_is_seen_in_th
     truth = robustness.truth_windows(robustness.SweepInputs([later], [later], [C_MAJOR], [C_MAJOR]))["recording"]
     assert list(truth) == list(robustness.RECORDINGS) and truth["as cut"]["tempo_ratio_median"] == pytest.approx(1.0)
     assert truth["as cut"]["first_onset"] == truth["2 s rest at the end"]["first_onset"] == 0.25
-    assert truth["loose (50 ms)"]["first_onset"] == pytest.approx(0.25 + np.random.default_rng(1).normal(0.0, 0.05))
+    true_loose = robustness.loosened(robustness.first_window(later), 0.05, np.random.default_rng((0, robustness.TRUTH_TIMING)))
+    assert truth["loose (50 ms)"]["first_onset"] == pytest.approx(true_loose[0].start) != 0.25
+    played = robustness.recorded(later, "loose (50 ms)", seed=0)[0]
+    assert truth["loose (50 ms)"]["tempo_ratio_median"] == pytest.approx(metrics.tempo_ratio(played, true_loose))

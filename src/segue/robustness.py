@@ -72,11 +72,13 @@ class Recording(NamedTuple):
     """How a recording holds an input besides its notes (seconds)."""
 
     lead: float = 0.0  # silence before the first note
-    rest: float = 0.0  # rest after the last note-off until the recording ends
+    rest: float = 0.0  # rest after the later of the input's end as cut and its last note-off
     loose: float = 0.0  # standard deviation of each onset's error (the true continuation is played as loosely)
     pause: float = 0.0  # a pause before the middle note: a player who hesitates, or two motifs apart
 
 
+# Streams of the timing errors, apart from the seed's own, which the generator draws its notes from.
+INPUT_TIMING, TRUTH_TIMING = 1, 2
 RECORDINGS: dict[str, Recording] = {
     "as cut": Recording(),
     "begun 2 s late": Recording(lead=2.0),
@@ -248,26 +250,26 @@ def touch_sweep(generate: Generate, inputs: SweepInputs, progress: bool = False)
     return rows
 
 
-def loosened(notes: list[Note], seconds: float, seed: int) -> list[Note]:
-    """The notes with each onset moved by a normal draw of standard deviation `seconds` (none before
-    0), in their new order, each held as long as before but not past the next onset."""
+def loosened(notes: list[Note], seconds: float, rng: np.random.Generator) -> list[Note]:
+    """The notes with their onsets moved by normal draws of standard deviation `seconds` (none
+    before 0), given out in time order so that the notes keep theirs, each held as long as before
+    but not past the next onset."""
     if not seconds:
         return list(notes)
-    errors = np.random.default_rng(seed).normal(0.0, seconds, len(notes)).tolist()
-    moved = sorted(((max(0.0, n.start + error), n) for n, error in zip(notes, errors)), key=lambda item: item[0])
-    ends = [start for start, _ in moved[1:]] + [math.inf]
+    starts = sorted(max(0.0, n.start + error) for n, error in zip(notes, rng.normal(0.0, seconds, len(notes)).tolist()))
+    ends = starts[1:] + [math.inf]
     return [Note(n.pitch, start, min(start + n.duration, max(limit, start + 1e-3)), n.velocity)
-            for (start, n), limit in zip(moved, ends)]
+            for n, start, limit in zip(notes, starts, ends)]
 
 
 def recorded(pair: Pair, recording: str, seed: int) -> tuple[list[Note], float]:
     """The pair's input as the recording `recording` (RECORDINGS) holds it, and the recording's length."""
     held = RECORDINGS[recording]
-    notes = loosened(pair.input, held.loose, seed)
+    notes = loosened(pair.input, held.loose, np.random.default_rng((seed, INPUT_TIMING)))
     middle = len(notes) // 2
     notes = [n.shifted(held.lead + (held.pause if i >= middle else 0.0)) for i, n in enumerate(notes)]
     length = pair.input_length + held.lead + held.pause
-    return notes, (max(length, melody_end(notes)) + held.rest if held.rest else length)
+    return notes, max(length, melody_end(notes)) + held.rest
 
 
 def first_onsets(continuations: list[list[Note]]) -> float | None:
@@ -296,7 +298,8 @@ def true_recording_rows(inputs: SweepInputs) -> dict:
     rows = {}
     for recording, held in RECORDINGS.items():
         played = [recorded(pair, recording, seed)[0] for seed, pair in enumerate(inputs.tempo_pairs)]
-        truth = [loosened(first_window(pair), held.loose, seed + 1) for seed, pair in enumerate(inputs.tempo_pairs)]
+        truth = [loosened(first_window(pair), held.loose, np.random.default_rng((seed, TRUTH_TIMING)))
+                 for seed, pair in enumerate(inputs.tempo_pairs)]
         rows[recording] = (register_row(played, truth, inputs.tempo_keys) | tempo_row(played, truth)
                            | {"first_onset": first_onsets(truth)})
     return rows
