@@ -230,8 +230,14 @@ def heard_end(line: list[Note], end: float, tokenizer: Tokenizer) -> float:
     spacing = median_spacing(line) or tokenizer.config.pulse
     if spacing is None:
         return end
-    wait = end - last.start - max(last.duration, spacing)
-    return end - math.ceil(wait / spacing - 1e-9) * spacing if wait > 0 else end  # (a whole number of spacings, less rounding)
+    room = max(last.duration, spacing)
+    wait = end - last.start - room
+    if wait <= 0:
+        return end
+    # How far the recording's end falls short of the player's next beat (a remainder, not a count
+    # of spacings: a wait of 1e308 s has one too); on a beat, less rounding, it falls short by none.
+    short = -wait % spacing
+    return last.start + room - (0.0 if short > spacing - 1e-9 else short)
 
 
 def time_to_input_end(line: list[Note], end: float, tokenizer: Tokenizer, scale: float) -> float:
