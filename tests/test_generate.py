@@ -327,6 +327,9 @@ def test_a_wait_before_the_end_is_heard_whole_spacings_shorter_on_the_players_be
     assert heard_end(line, 1.3, tokenizer) == 1.3  # under one spacing after the last onset: as it is
     assert heard_end(line, 3.0, tokenizer) == pytest.approx(1.5)  # 2 s after it: one spacing, on the beat
     assert heard_end(line, 3.2, tokenizer) == pytest.approx(1.2)  # the next beat (3.5) is 0.3 s on, as at 1.5
+    # A wait of whole spacings that rounding leaves a hair short of them still ends on the beat.
+    tenths = [Note(60, 0.0, 0.1), Note(62, 0.4, 0.5), Note(64, 0.8, 0.9)]
+    assert heard_end(tenths, 3.2, tokenizer) == pytest.approx(1.2)
     held = line[:2] + [Note(64, 1.0, 1.8)]  # still sounding 0.8 s after its onset
     assert heard_end(held, 1.8, tokenizer) == 1.8 and heard_end(held, 3.05, tokenizer) == pytest.approx(1.55)
     # One note has no spacing: it is heard at the tokenizer's pulse; with none, its end stands.
