@@ -18,6 +18,11 @@ from segue.tokenizer import Tokenizer, TokenizerConfig
 EXAMPLES = Path(segue.__file__).parent / "examples"
 
 
+def first_continuation(job, checkpoint) -> list[tuple[int, float, float]]:
+    """A prepared job's first continuation as (pitch, start, end), rounded to the microsecond."""
+    return [(n.pitch, round(n.start, 6), round(n.end, 6)) for n in extend_batch([job], checkpoint)[0][0]]
+
+
 @pytest.fixture
 def phrase():
     return played([60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67], spacing=0.42)
@@ -350,8 +355,7 @@ def test_a_player_who_waits_for_the_recording_to_end_is_heard_going_straight_on(
     assert waited.hold > 2.0
     assert np.array_equal(waited.source, straight_on.source)
     assert waited.boundary == pytest.approx(straight_on.boundary) == pytest.approx(0.35 * waited.scale)
-    rounded = lambda job: [(n.pitch, round(n.start, 6), round(n.end, 6)) for n in extend_batch([job], tiny_checkpoint)[0][0]]  # noqa: E731
-    assert rounded(waited) == rounded(straight_on)
+    assert first_continuation(waited, tiny_checkpoint) == first_continuation(straight_on, tiny_checkpoint)
     # Ending 2.5 s after the last onset, six spacings are taken off (the next beat, 0.3 s after the
     # end, is 0.3 s after the end heard): the wait is measured from the note as played, not as the
     # touch rule holds it (0.65 s), which would take off five.
@@ -371,8 +375,7 @@ def test_a_player_who_starts_late_is_heard_as_starting_one_spacing_before_the_fi
     job = prepare(late, tokenizer, seed=6, input_length=late[-1].end + 0.3)
     heard = prepare(in_time, tokenizer, seed=6, input_length=in_time[-1].end + 0.3)
     assert np.array_equal(job.source, heard.source)
-    rounded = lambda job: [(n.pitch, round(n.start, 6), round(n.end, 6)) for n in extend_batch([job], tiny_checkpoint)[0][0]]  # noqa: E731
-    assert rounded(job) == rounded(heard)
+    assert first_continuation(job, tiny_checkpoint) == first_continuation(heard, tiny_checkpoint)
     # Silence under one spacing is read as it is.
     early = [n.shifted(0.5 * spacing - phrase[0].start) for n in phrase]
     assert not np.array_equal(prepare(early, tokenizer).source, heard.source)
