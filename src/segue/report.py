@@ -405,11 +405,10 @@ def _touch_figure(results: dict, models: list[str], path: Path) -> Path:
 
 RECORDING_INTRO = ("The tempo sweep's inputs as a recording holds them: begun 2 s into it; going on 1 or 2 s longer "
                    "after the input as cut (or its last note-off, if later), a player who stops and waits; both; with a "
-                   "1 s pause before the "
-                   "middle note (a player who hesitates); or with each onset off by a normal draw of 30 or 50 ms (a "
-                   "player loose in time; the true continuations are played as loosely). Each is continued for 5 s from "
-                   "the recording's end. Comes in: the median time from the recording's end to the continuation's first "
-                   "note (the true continuations' from the input's end as cut).")
+                   "1 s pause before the middle note (a player who hesitates); or with each onset off by a normal draw "
+                   "of 30 or 50 ms (a player loose in time; the true continuations are played as loosely). Each is "
+                   "continued for 5 s from the recording's end. Comes in: the median time from the recording's end to "
+                   "the continuation's first note (the true continuations' from the input's end as cut).")
 
 
 def _recording_markdown(truth: dict[str, dict], swept: dict[str, dict]) -> list[str]:

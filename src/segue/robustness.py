@@ -264,12 +264,12 @@ def loosened(notes: list[Note], seconds: float, rng: np.random.Generator) -> lis
 
 def recorded(pair: Pair, recording: str, seed: int) -> tuple[list[Note], float]:
     """The pair's input as the recording `recording` (RECORDINGS) holds it, and the recording's length."""
-    held = RECORDINGS[recording]
-    notes = loosened(pair.input, held.loose, np.random.default_rng((seed, INPUT_TIMING)))
+    kind = RECORDINGS[recording]
+    notes = loosened(pair.input, kind.loose, np.random.default_rng((seed, INPUT_TIMING)))
     middle = len(notes) // 2
-    notes = [n.shifted(held.lead + (held.pause if i >= middle else 0.0)) for i, n in enumerate(notes)]
-    length = pair.input_length + held.lead + held.pause
-    return notes, max(length, melody_end(notes)) + held.rest
+    notes = [n.shifted(kind.lead + (kind.pause if i >= middle else 0.0)) for i, n in enumerate(notes)]
+    length = pair.input_length + kind.lead + kind.pause
+    return notes, max(length, melody_end(notes)) + kind.rest
 
 
 def first_onsets(continuations: list[list[Note]]) -> float | None:
@@ -296,9 +296,9 @@ def recording_sweep(generate: Generate, inputs: SweepInputs, progress: bool = Fa
 def true_recording_rows(inputs: SweepInputs) -> dict:
     """`recording_sweep`'s rows for the true continuations, played as loosely as their inputs."""
     rows = {}
-    for recording, held in RECORDINGS.items():
+    for recording, kind in RECORDINGS.items():
         played = [recorded(pair, recording, seed)[0] for seed, pair in enumerate(inputs.tempo_pairs)]
-        truth = [loosened(first_window(pair), held.loose, np.random.default_rng((seed, TRUTH_TIMING)))
+        truth = [loosened(first_window(pair), kind.loose, np.random.default_rng((seed, TRUTH_TIMING)))
                  for seed, pair in enumerate(inputs.tempo_pairs)]
         rows[recording] = (register_row(played, truth, inputs.tempo_keys) | tempo_row(played, truth)
                            | {"first_onset": first_onsets(truth)})
