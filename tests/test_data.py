@@ -1,5 +1,6 @@
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,7 @@ def test_pairs_are_1_5_to_12_seconds_of_input_and_up_to_thirty_of_continuation_a
     assert len(pairs) > 50
     assert [p.input for p in pairs[:20]] == [p.input for p in again[:20]]
     for pair in pairs:
-        assert 1.5 <= pair.input_length <= 12.0
+        assert 1.5 <= pair.input_length <= 12.0 + config.pause[1]  # a hesitation makes the recording longer
         assert len(pair.input) >= config.min_input_notes and pair.extension
         assert pair.input[0].start >= 0 and melody_end(pair.input) <= pair.input_length + 1e-9
         assert pair.extension[-1].start < 30.0
@@ -58,15 +59,41 @@ def test_pairs_are_1_5_to_12_seconds_of_input_and_up_to_thirty_of_continuation_a
             assert all(a.end <= b.start + 1e-9 for a, b in zip(line, line[1:]))  # monophonic
     # Input lengths and continuation lengths both spread over their ranges.
     lengths = [pair.input_length for pair in pairs]
-    assert min(lengths) < 2.5 and max(lengths) > 8.0 and 3.5 < np.median(lengths) < 6.0
+    # (a song's cuts share one length, so over these 45 songs the median ranges 2.8-5.8 s by seed)
+    assert min(lengths) < 2.5 and max(lengths) > 8.0 and 2.5 < np.median(lengths) < 6.5
     last_onsets = [pair.extension[-1].start for pair in pairs]
     assert min(last_onsets) < 5.0 and max(last_onsets) > 15.0
 
 
 def test_a_fixed_window_cuts_every_input_at_that_length(small_corpus):
-    pairs = data.make_pairs(small_corpus, "train", data.PairConfig(window=(5.0, 5.0)), seed=7)
+    pairs = data.make_pairs(small_corpus, "train", data.PairConfig(window=(5.0, 5.0), hesitation=0.0), seed=7)
     assert {pair.input_length for pair in pairs} == {5.0}
     assert max(melody_end(pair.input) for pair in pairs) > 4.5
+
+
+def test_a_hesitating_player_pauses_once_inside_the_input_and_plays_the_continuation_through(small_corpus):
+    steady = data.PairConfig(window=(5.0, 5.0), hesitation=0.0)
+    hesitant = replace(steady, hesitation=1.0, pause=(2.0, 2.0))
+    places = []
+    for index, song in enumerate(small_corpus.songs("train")):
+        # The first cut of a song draws the same performance either way, then the pause.
+        [plain, *_] = data.song_pairs(song, steady, np.random.default_rng(index)) or [None]
+        [held_up, *_] = data.song_pairs(song, hesitant, np.random.default_rng(index)) or [None]
+        if plain is None or len(plain.input) < 2:
+            continue
+        assert held_up.extension == plain.extension and held_up.input_length == plain.input_length + 2.0
+        at = next(i for i, (a, b) in enumerate(zip(plain.input, held_up.input)) if a != b)
+        assert 1 <= at and held_up.input[at:] == [note.shifted(2.0) for note in plain.input[at:]]
+        places.append(at / len(plain.input))
+    assert len(places) > 20 and min(places) < 0.25 and max(places) > 0.75  # anywhere inside the phrase
+
+
+def test_by_default_a_share_of_inputs_hold_one_pause(small_corpus):
+    config = data.PairConfig(window=(5.0, 5.0))
+    pauses = [pair.input_length - 5.0 for pair in data.make_pairs(small_corpus, "train", config, seed=3)]
+    paused = [pause for pause in pauses if pause > 0]
+    assert len(paused) / len(pauses) == pytest.approx(config.hesitation, abs=0.06)
+    assert config.pause[0] <= min(paused) and max(paused) <= config.pause[1] and np.median(paused) < 1.5
 
 
 def test_a_fixed_extension_cuts_the_continuation_there_but_keeps_its_last_note_whole(small_corpus):
@@ -79,7 +106,8 @@ def test_a_fixed_extension_cuts_the_continuation_there_but_keeps_its_last_note_w
 
 
 @pytest.mark.parametrize("bad", [{"window": (0.0, 5.0)}, {"window": (6.0, 5.0)}, {"extension": (-1.0, 5.0)},
-                                 {"ioi_range": (0.6, 0.16)}, {"pairs_per_song": 0}])
+                                 {"ioi_range": (0.6, 0.16)}, {"pairs_per_song": 0}, {"hesitation": 1.5},
+                                 {"pause": (0.0, 1.0)}])
 def test_a_pair_config_names_a_bad_setting(bad):
     name = next(iter(bad))
     with pytest.raises(ValueError, match=name):

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from segue.notes import Note, melody_end, melody_line, quantized
+from segue.notes import Note, melody_end, melody_line, paused, quantized
 
 
 @pytest.mark.parametrize(
@@ -63,3 +63,9 @@ def test_quantized_notes_land_on_the_grid_and_keep_a_step_each():
     assert snapped == [Note(60, 0.0, 0.25), Note(62, 0.25, 0.5), Note(64, 0.5, 1.5)]  # the doubled 64 once
     with pytest.raises(ValueError, match="grid"):
         quantized(notes, 0.0, 1.5)
+
+
+def test_a_pause_moves_the_note_it_comes_before_and_every_later_one():
+    line = [Note(60, 0.0, 0.4), Note(62, 0.5, 0.9), Note(64, 1.0, 1.4)]
+    assert paused(line, 1, 2.0) == [Note(60, 0.0, 0.4), Note(62, 2.5, 2.9), Note(64, 3.0, 3.4)]
+    assert paused(line, 3, 2.0) == line

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .files import write_atomically
-from .notes import Note, melody_line
+from .notes import Note, melody_line, paused
 from .paths import DATA_DIR
 
 # music21 corpus folders used by default, and how a melody is taken from each.
@@ -396,16 +396,23 @@ class PairConfig:
     velocity: tuple[int, int] = (55, 105)  # a player's loudness, drawn per song
     velocity_jitter: float = 8.0  # std of the note-to-note loudness variation
     min_input_notes: int = 2
+    # A player who hesitates: this share of inputs (of two notes or more) gets one pause, of seconds
+    # drawn log-uniformly from `pause`, before a note drawn from its second to its last, so a rest
+    # inside a phrase is not taken for its pace. Only the input: the continuation is played through.
+    hesitation: float = 0.2
+    pause: tuple[float, float] = (0.3, 3.0)
 
     def __post_init__(self) -> None:
         # A range of seconds is drawn log-uniformly, so both ends must be positive.
-        for name in ("window", "extension", "ioi_range"):
+        for name in ("window", "extension", "ioi_range", "pause"):
             low, high = getattr(self, name)
             if not 0 < low <= high:
                 raise ValueError(f"{name} must be (low, high) seconds with 0 < low <= high, got {getattr(self, name)!r}")
         if self.pairs_per_song < 1 or self.min_input_notes < 1:
             raise ValueError(f"pairs_per_song and min_input_notes must be positive, got "
                              f"{self.pairs_per_song!r} and {self.min_input_notes!r}")
+        if not 0 <= self.hesitation <= 1:
+            raise ValueError(f"hesitation must be a share between 0 and 1, got {self.hesitation!r}")
 
 
 @dataclass(frozen=True)
@@ -449,15 +456,14 @@ def song_pairs(song: Song, config: PairConfig, rng: np.random.Generator) -> list
         if source.sum() < config.min_input_notes or not target.any():
             continue
         origin = cut - window
-        pairs.append(
-            Pair(
-                song.song_id,
-                # The recording stops at the cut; the continuation's notes keep their whole length.
-                _notes(pitch[source], start[source] - origin, np.minimum(end[source], cut) - origin, velocity[source]),
-                _notes(pitch[target], start[target] - cut, end[target] - cut, velocity[target]),
-                window,
-            )
-        )
+        # The recording stops at the cut; the continuation's notes keep their whole length.
+        played = _notes(pitch[source], start[source] - origin, np.minimum(end[source], cut) - origin, velocity[source])
+        length = window
+        if config.hesitation and len(played) > 1 and rng.random() < config.hesitation:
+            pause = _log_uniform(rng, *config.pause)
+            played, length = paused(played, int(rng.integers(1, len(played))), pause), window + pause
+        pairs.append(Pair(song.song_id, played, _notes(pitch[target], start[target] - cut, end[target] - cut,
+                                                       velocity[target]), length))
     return pairs
 
 

@@ -42,14 +42,16 @@ from .tokenizer import DURATION, GAP, PITCH, Tokenizer
 
 EVALUATION_SEED = 30_000  # test pairs are cut with this seed, the same in every run
 SECONDS = 5.0
-EVALUATION_PAIRS = PairConfig(window=(SECONDS, SECONDS), extension=(SECONDS, SECONDS), pairs_per_song=4)  # 5 s input, 5 s continuation
+# Test inputs are cut as recorded, without training's pauses (the recording sweep adds its own).
+EVALUATION_PAIRS = PairConfig(window=(SECONDS, SECONDS), extension=(SECONDS, SECONDS), pairs_per_song=4,
+                              hesitation=0.0)  # 5 s input, 5 s continuation
 # Pairs whose true continuation covers the 30 s of the length sweeps (kept if it reaches 25 s):
 # up to four cuts per song, as few test songs last that long.
 LONG_PAIRS = PairConfig(window=(SECONDS, SECONDS), extension=(robustness.LONG_SECONDS, robustness.LONG_SECONDS),
-                        pairs_per_song=4)
+                        pairs_per_song=4, hesitation=0.0)
 # The n-gram learns from pairs cut as training's default cuts them, but with 5 s inputs, as every
-# test pair has: a baseline that stays put when training's input lengths change.
-NGRAM_PAIRS = PairConfig(window=(SECONDS, SECONDS))
+# test pair has, and no pauses: a baseline that stays put when training's inputs change.
+NGRAM_PAIRS = PairConfig(window=(SECONDS, SECONDS), hesitation=0.0)
 SWEEP_PAIRS = 300  # inputs per sweep, spread over the test pairs
 UNSEEN_PAIRS = 300  # pairs per unseen collection, spread over all of its songs
 DURATION_TOLERANCE = 0.2

@@ -20,7 +20,7 @@ from .markov import PitchMixture, ShortTermRows, entropy, fit_intervals
 from .model import IGNORE
 from .tokenizer import GAP, PITCH
 
-FIT_PAIRS = PairConfig(window=(5.0, 5.0), extension=(5.0, 5.0), pairs_per_song=4)  # as the evaluation's: 5 s in, 5 s out
+FIT_PAIRS = PairConfig(window=(5.0, 5.0), extension=(5.0, 5.0), pairs_per_song=4, hesitation=0.0)  # as the evaluation's: 5 s in, 5 s out
 FIT_SEED = 50_000
 MAX_FIT_PAIRS = 2000
 BIASES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)

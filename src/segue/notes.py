@@ -73,6 +73,12 @@ def melody_line(notes: list[Note]) -> list[Note]:
     return line
 
 
+def paused(notes: list[Note], at: int, seconds: float) -> list[Note]:
+    """The line with a pause of `seconds` before its note `at`: that note and the ones after it
+    come that much later (a player who hesitates)."""
+    return [note.shifted(seconds) if index >= at else note for index, note in enumerate(notes)]
+
+
 def melody_end(notes: list[Note]) -> float:
     """The time the last note lets go (0.0 for no notes)."""
     return max((n.end for n in notes), default=0.0)

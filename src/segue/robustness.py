@@ -42,7 +42,7 @@ from tqdm import tqdm
 from . import metrics
 from .data import Pair
 from .keys import NOTE_NAMES, Key, detect_key, pitch_name
-from .notes import Note, melody_end
+from .notes import Note, melody_end, paused
 
 # (notes, input_length, seconds, temperature, seed) -> a continuation timed from the input's end
 Generate = Callable[[list[Note], float, float, float, int], list[Note]]
@@ -266,8 +266,7 @@ def recorded(pair: Pair, recording: str, seed: int) -> tuple[list[Note], float]:
     """The pair's input as the recording `recording` (RECORDINGS) holds it, and the recording's length."""
     kind = RECORDINGS[recording]
     notes = loosened(pair.input, kind.loose, np.random.default_rng((seed, INPUT_TIMING)))
-    middle = len(notes) // 2
-    notes = [n.shifted(kind.lead + (kind.pause if i >= middle else 0.0)) for i, n in enumerate(notes)]
+    notes = [n.shifted(kind.lead) for n in paused(notes, len(notes) // 2, kind.pause)]
     length = pair.input_length + kind.lead + kind.pause
     return notes, max(length, melody_end(notes)) + kind.rest
 
