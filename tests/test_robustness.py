@@ -294,5 +294,21 @@ def test_a_continuation_thrown_by_a_rest_before_the_recording_ends_is_seen_in_th
     assert truth["as cut"]["first_onset"] == truth["2 s rest at the end"]["first_onset"] == 0.25
     true_loose = robustness.loosened(robustness.first_window(later), 0.05, np.random.default_rng((0, robustness.TRUTH_TIMING)))
     assert truth["loose (50 ms)"]["first_onset"] == pytest.approx(true_loose[0].start) != 0.25
-    played = robustness.recorded(later, "loose (50 ms)", seed=0)[0]
-    assert truth["loose (50 ms)"]["tempo_ratio_median"] == pytest.approx(metrics.tempo_ratio(played, true_loose))
+    assert truth["loose (50 ms)"]["tempo_ratio_median"] == pytest.approx(metrics.tempo_ratio(later.input, true_loose))
+
+
+def test_the_recording_sweep_measures_the_pace_against_the_input_as_cut():
+    """A pause inside a short phrase can move its median spacing: here from 0.25 s to 0.5 s. A
+    continuation that keeps the pace the player played at is within in every column."""
+    swung = [Note(60, start, start + 0.2) for start in np.cumsum([0.0] + [0.25, 0.5] * 4 + [0.25])[:10]]
+    pair = Pair("test", swung, steady(20, 0.25), 5.0)
+    assert metrics.median_spacing(robustness.recorded(pair, "a 1 s pause inside", seed=0)[0]) == 0.5
+    inputs = robustness.SweepInputs([pair], [pair], [C_MAJOR], [C_MAJOR])
+
+    def keeping(notes, input_length, seconds, temperature, seed):
+        return steady(int(seconds / 0.25), 0.25)
+
+    rows = robustness.recording_sweep(keeping, inputs)
+    assert {recording: row["tempo_within_share"] for recording, row in rows.items()} == dict.fromkeys(robustness.RECORDINGS, 1.0)
+    truth = robustness.true_recording_rows(inputs)
+    assert truth["a 1 s pause inside"]["tempo_ratio_median"] == pytest.approx(1.0)

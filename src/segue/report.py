@@ -407,8 +407,10 @@ RECORDING_INTRO = ("The tempo sweep's inputs as a recording holds them: begun 2 
                    "after the input as cut (or its last note-off, if later), a player who stops and waits; both; with a "
                    "1 s pause before the middle note (a player who hesitates); or with each onset off by a normal draw "
                    "of 30 or 50 ms (a player loose in time; the true continuations are played as loosely). Each is "
-                   "continued for 5 s from the recording's end. Comes in: the median time from the recording's end to "
-                   "the continuation's first note (the true continuations' from the input's end as cut).")
+                   "continued for 5 s from the recording's end. The tempo ratio is taken against the input as cut: "
+                   "the pace the player played at, which a pause inside a short phrase, or loose onsets, would move. "
+                   "Comes in: the median time from the recording's end to the continuation's first note (the true "
+                   "continuations' from the input's end as cut).")
 
 
 def _recording_markdown(truth: dict[str, dict], swept: dict[str, dict]) -> list[str]:

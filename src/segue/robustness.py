@@ -279,27 +279,29 @@ def first_onsets(continuations: list[list[Note]]) -> float | None:
 
 def recording_sweep(generate: Generate, inputs: SweepInputs, progress: bool = False) -> dict:
     """Per kind of recording: the tempo inputs as it holds them, each continued for 5 s, measured by
-    `register_row` and `tempo_row`, and how soon the continuation comes in (`first_onsets`)."""
-    rows = {}
+    `register_row`, by `tempo_row` against the input as cut (the pace the player meant: a pause
+    inside moves the median spacing of a short phrase, and loose onsets that of both sides), and
+    how soon the continuation comes in (`first_onsets`)."""
+    rows, as_cut = {}, [pair.input for pair in inputs.tempo_pairs]
     for recording in RECORDINGS:
         played, continuations = [], []
         for seed, pair in enumerate(tqdm(inputs.tempo_pairs, desc=f"recording: {recording}", disable=not progress)):
             notes, length = recorded(pair, recording, seed)
             played.append(notes)
             continuations.append(generate(notes, length, WINDOW, 1.0, seed))
-        rows[recording] = (register_row(played, continuations, inputs.tempo_keys) | tempo_row(played, continuations)
+        rows[recording] = (register_row(played, continuations, inputs.tempo_keys) | tempo_row(as_cut, continuations)
                            | {"first_onset": first_onsets(continuations)})
     return rows
 
 
 def true_recording_rows(inputs: SweepInputs) -> dict:
     """`recording_sweep`'s rows for the true continuations, played as loosely as their inputs."""
-    rows = {}
+    rows, as_cut = {}, [pair.input for pair in inputs.tempo_pairs]
     for recording, kind in RECORDINGS.items():
         played = [recorded(pair, recording, seed)[0] for seed, pair in enumerate(inputs.tempo_pairs)]
         truth = [loosened(first_window(pair), kind.loose, np.random.default_rng((seed, TRUTH_TIMING)))
                  for seed, pair in enumerate(inputs.tempo_pairs)]
-        rows[recording] = (register_row(played, truth, inputs.tempo_keys) | tempo_row(played, truth)
+        rows[recording] = (register_row(played, truth, inputs.tempo_keys) | tempo_row(as_cut, truth)
                            | {"first_onset": first_onsets(truth)})
     return rows
 
