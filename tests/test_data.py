@@ -59,7 +59,7 @@ def test_pairs_are_1_5_to_12_seconds_of_input_and_up_to_thirty_of_continuation_a
             assert all(a.end <= b.start + 1e-9 for a, b in zip(line, line[1:]))  # monophonic
     # Input lengths and continuation lengths both spread over their ranges.
     lengths = [pair.input_length for pair in pairs]
-    # (a song's cuts share one length, so over these 45 songs the median ranges 2.8-5.8 s by seed)
+    # (a song's cuts share one length, so over these 48 songs the median ranges 2.9-6.0 s by seed)
     assert min(lengths) < 2.5 and max(lengths) > 8.0 and 2.5 < np.median(lengths) < 6.5
     last_onsets = [pair.extension[-1].start for pair in pairs]
     assert min(last_onsets) < 5.0 and max(last_onsets) > 15.0
@@ -79,7 +79,7 @@ def test_a_hesitating_player_pauses_once_inside_the_input_and_plays_the_continua
         # The first cut of a song draws the same performance either way, then the pause.
         [plain, *_] = data.song_pairs(song, steady, np.random.default_rng(index)) or [None]
         [held_up, *_] = data.song_pairs(song, hesitant, np.random.default_rng(index)) or [None]
-        if plain is None or len(plain.input) < 2:
+        if plain is None:
             continue
         assert held_up.extension == plain.extension and held_up.input_length == plain.input_length + 2.0
         at = next(i for i, (a, b) in enumerate(zip(plain.input, held_up.input)) if a != b)
@@ -90,10 +90,10 @@ def test_a_hesitating_player_pauses_once_inside_the_input_and_plays_the_continua
 
 def test_by_default_a_share_of_inputs_hold_one_pause(small_corpus):
     config = data.PairConfig(window=(5.0, 5.0))
-    pauses = [pair.input_length - 5.0 for pair in data.make_pairs(small_corpus, "train", config, seed=3)]
-    paused = [pause for pause in pauses if pause > 0]
-    assert len(paused) / len(pauses) == pytest.approx(config.hesitation, abs=0.06)
-    assert config.pause[0] <= min(paused) and max(paused) <= config.pause[1] and np.median(paused) < 1.5
+    pauses = [pair.input_length - 5.0 for seed in range(10) for pair in data.make_pairs(small_corpus, "train", config, seed)]
+    held_up = [pause for pause in pauses if pause > 0]
+    assert len(pauses) > 800 and len(held_up) / len(pauses) == pytest.approx(config.hesitation, abs=0.04)
+    assert config.pause[0] <= min(held_up) and max(held_up) <= config.pause[1] and 0.7 < np.median(held_up) < 1.2
 
 
 def test_a_fixed_extension_cuts_the_continuation_there_but_keeps_its_last_note_whole(small_corpus):

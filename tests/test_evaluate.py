@@ -3,17 +3,18 @@
 import json
 import math
 import shutil
+import statistics
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from segue import robustness
+from segue import metrics, robustness
 from segue.batching import pair_tokens
 from segue.cli import main
-from segue.data import ShardWriter, Song, corpus_root, make_pairs
-from segue.evaluate import EVALUATION_PAIRS, evaluate, neural_candidate, neural_scores
+from segue.data import ShardWriter, Song, corpus_root, load_corpus, make_pairs
+from segue.evaluate import EVALUATION_PAIRS, EVALUATION_SEED, evaluate, neural_candidate, neural_scores
 from segue.ingest import prepare_from
 from segue.mixing import mixed_pitch, network_pitch
 from segue.report import write_report
@@ -220,3 +221,18 @@ def test_an_empty_test_split_is_one_line_that_names_the_other_split(tiny_checkpo
                  "--out", str(tmp_path / "ev")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "the test split has no songs" in err and "--split valid" in err
+
+
+def test_the_committed_report_measured_the_pairs_the_code_cuts():
+    """Cutting the test pairs draws from one random stream, so a change to how pairs are cut (an
+    augmentation that draws even when it is off) would leave docs/evaluation.json describing
+    other inputs: the true continuations' measures must come out as it records them."""
+    root = Path(__file__).resolve().parents[1]
+    committed = json.loads((root / "docs" / "evaluation.json").read_text())
+    corpus = load_corpus(root / "data" / "corpus.npz")
+    pairs = make_pairs(corpus, committed["split"], EVALUATION_PAIRS, EVALUATION_SEED)
+    assert len(pairs) == committed["n_pairs"] and corpus.fingerprint == committed["data_fingerprint"]
+    truth = committed["ground_truth"]
+    assert statistics.mean(len(p.extension) for p in pairs) == pytest.approx(truth["notes_per_extension"], abs=1e-12)
+    assert statistics.median(r for p in pairs if (r := metrics.tempo_ratio(p.input, p.extension)) is not None) \
+        == pytest.approx(truth["tempo_ratio_median"], abs=1e-12)
