@@ -450,20 +450,21 @@ def song_pairs(song: Song, config: PairConfig, rng: np.random.Generator) -> list
     n_cuts = min(config.pairs_per_song, int((total - 2 * window) // window) + 1)
     pairs = []
     for cut in np.sort(rng.uniform(window, total - window, size=n_cuts)):
-        length = _log_uniform(rng, *config.extension)
+        extension = _log_uniform(rng, *config.extension)
         source = (start >= cut - window) & (start < cut)
-        target = (start >= cut) & (start < cut + length)
+        target = (start >= cut) & (start < cut + extension)
         if source.sum() < config.min_input_notes or not target.any():
             continue
         origin = cut - window
         # The recording stops at the cut; the continuation's notes keep their whole length.
         played = _notes(pitch[source], start[source] - origin, np.minimum(end[source], cut) - origin, velocity[source])
-        length = window
+        following = _notes(pitch[target], start[target] - cut, end[target] - cut, velocity[target])
+        recorded = window
+        # Drawn only when asked for, so pairs cut without hesitations keep the same random stream.
         if config.hesitation and len(played) > 1 and rng.random() < config.hesitation:
             pause = _log_uniform(rng, *config.pause)
-            played, length = paused(played, int(rng.integers(1, len(played))), pause), window + pause
-        pairs.append(Pair(song.song_id, played, _notes(pitch[target], start[target] - cut, end[target] - cut,
-                                                       velocity[target]), length))
+            played, recorded = paused(played, int(rng.integers(1, len(played))), pause), window + pause
+        pairs.append(Pair(song.song_id, played, following, recorded))
     return pairs
 
 

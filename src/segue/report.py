@@ -425,7 +425,7 @@ def _recording_markdown(truth: dict[str, dict], swept: dict[str, dict]) -> list[
 def _recording_figure(results: dict, models: list[str], path: Path) -> Path:
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(9, 4))
-    _plot_slices(axis, results, models, "recording", "tempo_within_share", "share within x0.67–1.5 of the input's tempo")
+    _plot_slices(axis, results, models, "recording", "tempo_within_share", "share within x0.67–1.5 of the input's tempo as cut")
     figure.suptitle("Recording sweep: the same inputs begun late, ended after a rest, played loosely", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=90)

@@ -279,9 +279,9 @@ def first_onsets(continuations: list[list[Note]]) -> float | None:
 
 def recording_sweep(generate: Generate, inputs: SweepInputs, progress: bool = False) -> dict:
     """Per kind of recording: the tempo inputs as it holds them, each continued for 5 s, measured by
-    `register_row`, by `tempo_row` against the input as cut (the pace the player meant: a pause
-    inside moves the median spacing of a short phrase, and loose onsets that of both sides), and
-    how soon the continuation comes in (`first_onsets`)."""
+    `register_row`, by `tempo_row` against the input as cut (the pace the player played at, which a
+    pause inside a short phrase, or loose onsets, would move), and how soon the continuation comes
+    in (`first_onsets`)."""
     rows, as_cut = {}, [pair.input for pair in inputs.tempo_pairs]
     for recording in RECORDINGS:
         played, continuations = [], []
