@@ -398,7 +398,8 @@ class PairConfig:
     min_input_notes: int = 2
     # A player who hesitates: this share of inputs (of two notes or more) gets one pause, of seconds
     # drawn log-uniformly from `pause`, before a note drawn from its second to its last, so a rest
-    # inside a phrase is not taken for its pace. Only the input: the continuation is played through.
+    # inside a phrase does not throw the continuation off the phrase's pace (untrained, it slowed
+    # down: docs/model-card.md). Only the input: the continuation is played through.
     hesitation: float = 0.2
     pause: tuple[float, float] = (0.3, 3.0)
 
