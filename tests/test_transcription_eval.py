@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from conftest import require_fluidsynth
+from segue import transcription_eval
 from segue.cli import main
 from segue.notes import Note
 from segue.transcription_eval import (END_TO_END_VARIATIONS, SEVERAL_VOICES, evaluate_transcription, expression_for,
-                                      note_scores, octave_shift, one_line, write_report)
+                                      note_scores, octave_shift, one_line, repeats_found, write_report)
 
 REFERENCE = [Note(60, 0.0, 0.4, 80), Note(62, 0.5, 0.9, 80), Note(64, 1.0, 1.4, 80), Note(65, 1.5, 1.9, 80)]
 
@@ -29,6 +30,16 @@ def test_note_scores_count_onsets_within_50_ms_and_pitches_within_50_cents():
     scores = note_scores(REFERENCE, short)
     assert scores["f1"] == 1.0 and scores["f1_with_offsets"] == 0.0
     assert note_scores(REFERENCE, [])["recall"] == 0.0
+
+
+def test_repeated_notes_are_counted_apart_from_the_others():
+    sung = [Note(60, 0.0, 0.4, 80), Note(60, 0.5, 0.9, 80), Note(62, 1.0, 1.4, 80), Note(62, 1.5, 1.9, 80),
+            Note(62, 2.0, 2.4, 80)]
+    # The second 60 merged into the first, the last 62 into the one before.
+    heard = [Note(60, 0.0, 0.9, 80), Note(62, 1.0, 1.4, 80), Note(62, 1.5, 2.4, 80)]
+    assert repeats_found(sung, heard) == {"repeated": 3, "repeated_found": 1, "other": 2, "other_found": 2}
+    assert repeats_found(sung, []) == {"repeated": 3, "repeated_found": 0, "other": 2, "other_found": 0}
+    assert repeats_found(REFERENCE, REFERENCE) == {"repeated": 0, "repeated_found": 0, "other": 4, "other_found": 4}
 
 
 def test_one_line_keeps_the_top_of_a_chord_and_cuts_overlaps():
@@ -72,7 +83,10 @@ def test_a_tiny_evaluation_end_to_end(small_corpus_path, tiny_checkpoint_path, t
     assert set(results["targets"]) >= {"note_f1_clean_every_timbre", "note_f1_10dB_every_timbre",
                                        "transcription_ms_p50", "end_to_end_in_key_ratio"}
     md, js = write_report(results, tmp_path / "transcription", "segue evaluate-transcription --test")
-    assert md.read_text().count("| whistle |") == 2 and "segue evaluate-transcription --test" in md.read_text()
+    assert md.read_text().count("| whistle |") == 3 and "segue evaluate-transcription --test" in md.read_text()
+    repeats = results["timbres"]["whistle"]["clean"]["repeats"]
+    assert repeats["repeated"] + repeats["other"] == sum(len(p.input) for p in transcription_eval.test_melodies(small_corpus_path, "train", 2))
+    assert "*Repeated notes*" in md.read_text()
     assert "| piano chords | 1 | 1 (100%) |" in md.read_text() and "| one voice (all voices and conditions above) | 10 | 0 |" in md.read_text()
     assert json.loads(js.read_text())["command"] == "segue evaluate-transcription --test"
 

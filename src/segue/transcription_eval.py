@@ -96,11 +96,7 @@ def note_scores(reference: list[Note], estimate: list[Note]) -> dict[str, float]
     """mir_eval's note precision, recall and F1, without and with offsets."""
     import mir_eval
 
-    def arrays(notes: list[Note]) -> tuple[np.ndarray, np.ndarray]:
-        intervals = np.array([[n.start, n.end] for n in notes]).reshape(-1, 2)
-        return intervals, np.array([440.0 * 2 ** ((n.pitch - 69) / 12) for n in notes])
-
-    (ref_i, ref_p), (est_i, est_p) = arrays(reference), arrays(estimate)
+    (ref_i, ref_p), (est_i, est_p) = _mir_eval_notes(reference), _mir_eval_notes(estimate)
     scores = {}
     for name, offset_ratio in (("", None), ("_with_offsets", 0.2)):
         with warnings.catch_warnings():  # "Estimated notes are empty": scored as nothing found
@@ -110,6 +106,27 @@ def note_scores(reference: list[Note], estimate: list[Note]) -> dict[str, float]
                 offset_ratio=offset_ratio)
         scores |= {f"precision{name}": precision, f"recall{name}": recall, f"f1{name}": f1}
     return scores
+
+
+def repeats_found(reference: list[Note], estimate: list[Note]) -> dict[str, int]:
+    """How many of the reference's notes repeat the pitch of the note before (`repeated`) and how
+    many do not (`other`), and of each how many were found (onset and pitch as in `note_scores`).
+    A repeated note is heard only by its new attack, not by a change of pitch."""
+    import mir_eval
+
+    found = {index for index, _ in mir_eval.transcription.match_notes(
+        *_mir_eval_notes(reference), *_mir_eval_notes(estimate), onset_tolerance=ONSET_TOLERANCE,
+        pitch_tolerance=PITCH_TOLERANCE, offset_ratio=None)} if reference and estimate else set()
+    repeated = {index for index in range(1, len(reference)) if reference[index].pitch == reference[index - 1].pitch}
+    others = set(range(len(reference))) - repeated
+    return {"repeated": len(repeated), "repeated_found": len(repeated & found),
+            "other": len(others), "other_found": len(others & found)}
+
+
+def _mir_eval_notes(notes: list[Note]) -> tuple[np.ndarray, np.ndarray]:
+    """Notes as mir_eval takes them: (onset, offset) intervals and pitches in Hz."""
+    intervals = np.array([[n.start, n.end] for n in notes]).reshape(-1, 2)
+    return intervals, np.array([440.0 * 2 ** ((n.pitch - 69) / 12) for n in notes])
 
 
 def test_melodies(data: Path, split: str, count: int) -> list[Pair]:
@@ -162,6 +179,8 @@ def evaluate_transcription(data: Path = DEFAULT_DATA, split: str = "test", melod
             summary["f1_up_to_fast"] = float(np.mean(slow)) if slow else None
             summary["empty"] = sum(not transcribed[timbre, condition, i][1] for i in range(len(pairs)))
             summary["refused_as_several_voices"] = refused_as_several[timbre, condition]
+            counts = [repeats_found(*transcribed[timbre, condition, i]) for i in range(len(pairs))]
+            summary["repeats"] = {name: sum(c[name] for c in counts) for name in counts[0]}
             results["timbres"][timbre][condition] = summary
     results["fast_melodies"] = sum(_notes_per_second(p) > FAST_NOTES_PER_SECOND for p in pairs)
     results["timing_ms_per_5s"] = {"p50": float(np.percentile(timings, 50)), "p90": float(np.percentile(timings, 90)),
@@ -306,6 +325,14 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+def _recall_cell(counts: dict[str, int]) -> str:
+    def share(found: int, total: int) -> str:
+        return f"{found / total:.2f}" if total else "—"
+
+    return (f"{share(counts['repeated_found'], counts['repeated'])} / {share(counts['other_found'], counts['other'])} "
+            f"({counts['repeated']} / {counts['other']})")
+
+
 def _markdown(results: dict, command: str) -> str:
     conditions = results["conditions"]
     lines = [
@@ -339,6 +366,14 @@ def _markdown(results: dict, command: str) -> str:
         slow = [_fmt(by_condition[c]["f1_up_to_fast"]) for c in ("clean", "10 dB")]
         lines.append(f"| {timbre} | " + " | ".join(cells) + f" | {by_condition['clean']['f1_with_offsets']:.3f} | "
                      + " | ".join(slow) + " |")
+    lines += ["", "*Repeated notes*: a note on the pitch of the one before is told from it only by its new attack "
+              "(a dip in loudness, a new onset), not by a change of pitch. The share of such notes found, beside the "
+              "share of the other notes found (recall, pooled over the melodies; how many notes of each kind).", "",
+              "| voice | " + " | ".join(f"{c}: repeated / other" for c in conditions) + " |",
+              "|---|" + "---|" * len(conditions)]
+    for timbre, by_condition in results["timbres"].items():
+        cells = [_recall_cell(by_condition[c]["repeats"]) for c in conditions]
+        lines.append(f"| {timbre} | " + " | ".join(cells) + " |")
     timing = results["timing_ms_per_5s"]
     lines += ["", f"Time to transcribe 5 s of audio (per recording, scaled to 5 s): p50 {timing['p50']:.0f} ms, "
               f"p90 {timing['p90']:.0f} ms over {timing['runs']} recordings.", ""]
