@@ -97,3 +97,30 @@ def test_a_room_rings_on_after_the_note_at_the_ratio_asked():
     wet = perform([Note(69, 0.1, 0.5, 90)], 1.0, "whistle", Expression(room_seconds=0.5), seed=3)
     after = slice(round(0.6 * SAMPLE_RATE), round(0.7 * SAMPLE_RATE))
     assert np.mean(wet[after] ** 2) > 100 * np.mean(dry[after] ** 2)
+
+
+def loudness_db(samples: np.ndarray, start: float, end: float) -> float:
+    return float(10 * np.log10(np.mean(samples[round(start * SAMPLE_RATE): round(end * SAMPLE_RATE)] ** 2) + 1e-12))
+
+
+def test_a_hum_rearticulates_a_repeated_pitch_and_hums_on_through_a_change_of_pitch():
+    notes = [Note(55, 0.1, 0.6, 90), Note(55, 0.6, 1.1, 90), Note(59, 1.1, 1.6, 90)]
+    for seed in range(5):
+        hum = perform(notes, 2.0, "hum", seed=seed)
+        held = loudness_db(hum, 0.3, 0.5)
+        assert held - loudness_db(hum, 0.595, 0.605) >= 5  # the dip drawn is 6-18 dB at its deepest
+        assert held - min(loudness_db(hum, t - 0.01, t + 0.01) for t in np.arange(1.0, 1.2, 0.01)) < 3
+        assert loudness_db(hum, 0.0, 0.09) < -100 and loudness_db(hum, 1.8, 2.0) < -100  # silent around it
+        assert loudness_db(hum, 1.6, 1.62) > held - 10  # dying away after the last note, not cut off
+
+
+def test_a_hum_is_nasal_its_harmonics_strongest_low_and_dipping_near_1_khz():
+    hum = perform([Note(48, 0.1, 1.9, 90)], 2.0, "hum", seed=0)[round(0.5 * SAMPLE_RATE): round(1.5 * SAMPLE_RATE)]
+    spectrum = np.abs(np.fft.rfft(hum * np.hanning(len(hum))))
+    frequencies = np.fft.rfftfreq(len(hum), 1 / SAMPLE_RATE)
+
+    def band_db(low: float, high: float) -> float:
+        return float(10 * np.log10(np.sum(spectrum[(frequencies >= low) & (frequencies < high)] ** 2)))
+
+    murmur, zero, high = band_db(200, 350), band_db(900, 1100), band_db(3000, 5000)
+    assert murmur - zero > 20 and murmur - high > 18

@@ -21,6 +21,7 @@ from .microphone import MicrophoneError
 from .files import write_atomically
 from .midi_io import MidiError
 from .options import DEFAULTS
+from .performances import TIMBRES
 from .transcribe import TranscriptionError
 from .threads import GENERATION_THREADS, use_threads
 
@@ -143,8 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     heard.add_argument("--split", choices=("test", "valid"), default="test", help="held-out songs to use")
     heard.add_argument("--melodies", type=int, default=40, help="melodies per voice and noise level (default 40)")
     heard.add_argument("--timbre", action="append", help="a voice to use (repeatable; default: all of "
-                                                           "choir-aahs, voice-oohs, synth-voice, whistle, recorder, "
-                                                           "flute, violin)")
+                                                           f"{', '.join(TIMBRES)})")
     heard.add_argument("--checkpoint", type=Path, default=DEFAULT_MODEL,
                        help="the model whose continuations are compared (default: the shipped one)")
     heard.add_argument("--no-continuations", action="store_true", help="transcription scores only")
@@ -386,7 +386,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_transcription(args: argparse.Namespace) -> int:
     from .audio import find_soundfont
-    from .performances import TIMBRES
     from .threads import training_threads
     from .transcription_eval import evaluate_transcription, write_report
 

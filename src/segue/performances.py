@@ -21,8 +21,9 @@ BEND_RANGE = 12  # semitones either way: room for a glide across an octave
 BEND_STEP = 0.005  # seconds between pitch-bend updates (200 Hz: smooth for 6 Hz vibrato)
 HANDOVER = 0.03  # s: a note's ring fades out over this once the next note begins
 # Voices and instruments people carry a tune with: General MIDI programs (counting from 0), or
-# None for a whistle made here (a sine with breath noise): TimGM6mb's whistle sample sounds 9
-# semitones below its note and is silent above about F5, where people whistle.
+# None for a voice made here (`MADE_HERE`): a whistle, as TimGM6mb's whistle sample sounds 9
+# semitones below its note and is silent above about F5, where people whistle; and a hum, a voice
+# modelled from its source and filter rather than played from a recorded sample.
 TIMBRES: dict[str, int | None] = {
     "choir-aahs": 52,
     "voice-oohs": 53,
@@ -31,8 +32,22 @@ TIMBRES: dict[str, int | None] = {
     "recorder": 74,
     "flute": 73,
     "violin": 40,
+    "hum": None,
 }
 WHISTLE_BREATH = 0.03  # breath noise beside the whistled tone, as a share of its amplitude
+# A hum ("mmm"): the voice's harmonics falling away at 6 dB an octave (the glottal source's 12,
+# less the 6 the lips radiate), shaped by the nasal tract with the lips closed: a strong murmur
+# resonance low, a weak one high, and the antiresonance of the closed mouth between them (Fujimura
+# 1962, nasal murmurs: ~250 Hz, ~2,200 Hz, a zero near 1 kHz; frequency and bandwidth in Hz).
+HUM_RESONANCES = ((270.0, 120.0, 1.0), (2200.0, 300.0, 0.08))  # (frequency, bandwidth, gain)
+HUM_ANTIRESONANCE = (1000.0, 250.0)
+HUM_TOP_HZ = 5000.0  # harmonics above this are left out (they are far below the murmur)
+HUM_ATTACK = 0.04  # s: the voice swells into a note after silence over this, and dies away over 1.5 times it
+HUM_REPEAT_DIP_DB = (6.0, 18.0)  # a note on the pitch just hummed is re-attacked by a dip this deep (drawn)...
+HUM_REPEAT_DIP = 0.05  # ...this long, around the new note's start: legato on one pitch would be one note
+HUM_WANDER_CENTS = 8.0  # slow, random pitch wander of a held voice (standard deviation)...
+HUM_SHIMMER_DB = 1.0  # ...and of its loudness
+HUM_BREATH = 0.02  # breath noise beside the voice, as a share of its amplitude
 
 
 @dataclass(frozen=True)
@@ -56,7 +71,7 @@ def perform(notes: list[Note], seconds: float, timbre: str, expression: Expressi
     program = TIMBRES[timbre]
     total = round((seconds + 0.5) * SAMPLE_RATE)
     if program is None:
-        mono = _whistle(notes, total, _bend_curve(notes, total, expression, seed), np.random.default_rng(seed + 1))
+        mono = MADE_HERE[timbre](notes, total, _bend_curve(notes, total, expression, seed), np.random.default_rng(seed + 1))
     else:
         # A SoundFont's samples may sound off their notes (by a few cents, or 9 semitones for
         # TimGM6mb's whistle): each note is played that much higher or lower, so that what sounds
@@ -176,6 +191,65 @@ def _whistle(notes: list[Note], total: int, bends: np.ndarray, rng: np.random.Ge
     frequency = np.where(envelope > 0, 440 * 2 ** ((pitch + bends - 69) / 12), 0.0)
     phase = 2 * np.pi * np.cumsum(frequency) / SAMPLE_RATE
     return envelope * (np.sin(phase) + WHISTLE_BREATH * rng.normal(size=total))
+
+
+def _hum(notes: list[Note], total: int, bends: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A hummed voice: harmonics of the pitch (with `bends`, and a slow wander of its own) shaped
+    by the nasal murmur (`HUM_RESONANCES`, `HUM_ANTIRESONANCE`), with breath noise. It swells into
+    a note after a silence and dies away after one; from one pitch to another it hums on (legato),
+    and a note on the pitch just hummed is re-attacked by a dip in loudness."""
+    pitch = np.full(total, float(notes[0].pitch) if notes else 60.0)
+    envelope = np.zeros(total)
+    attack, fade = round(HUM_ATTACK * SAMPLE_RATE), round(1.5 * HUM_ATTACK * SAMPLE_RATE)
+    for index, note in enumerate(notes):
+        a, b = round(note.start * SAMPLE_RATE), min(total, round(note.end * SAMPLE_RATE))
+        if b <= a:
+            continue
+        before = notes[index - 1] if index else None
+        joined = before is not None and note.start - before.end < HUM_ATTACK
+        pitch[a:] = note.pitch  # held on through the fade after the note
+        level = note.velocity / 127
+        envelope[a:b] = level
+        if not joined:  # a swell from silence
+            ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(min(attack, b - a)) / attack)
+            envelope[a: a + len(ramp)] *= ramp
+        elif before.pitch == note.pitch:  # the same pitch again: a dip around the new start
+            width = round(HUM_REPEAT_DIP * SAMPLE_RATE)
+            floor = 10 ** (-rng.uniform(*HUM_REPEAT_DIP_DB) / 20)
+            lo, hi = max(0, a - width // 2), min(total, a + width // 2)
+            shape = 0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(lo, hi) - (a - width // 2)) / width)
+            envelope[lo:hi] *= 1 - (1 - floor) * shape
+        if index + 1 == len(notes) or notes[index + 1].start - note.end >= HUM_ATTACK:  # dies away
+            tail = np.arange(min(fade, total - b))
+            envelope[b: b + len(tail)] = np.maximum(envelope[b: b + len(tail)], level * (1 - tail / fade))
+    seconds = total / SAMPLE_RATE
+    wander = _slow_noise(rng, total, seconds) * HUM_WANDER_CENTS / 100
+    shimmer = 10 ** (_slow_noise(rng, total, seconds) * HUM_SHIMMER_DB / 20)
+    frequency = 440 * 2 ** ((pitch + bends + wander - 69) / 12)
+    phase = 2 * np.pi * np.cumsum(frequency) / SAMPLE_RATE
+    voice = np.zeros(total)
+    for harmonic in range(1, int(HUM_TOP_HZ / frequency.min()) + 1):
+        at = harmonic * frequency
+        voice += np.where(at < HUM_TOP_HZ, _nasal(at) / harmonic, 0.0) * np.sin(harmonic * phase)
+    voice /= max(np.max(np.abs(voice)), 1e-9)
+    return envelope * shimmer * (voice + HUM_BREATH * rng.normal(size=total))
+
+
+def _nasal(hertz: np.ndarray) -> np.ndarray:
+    """The nasal tract's gain at `hertz`: the murmur resonances over the closed mouth's antiresonance."""
+    gain = sum(weight * frequency ** 2 / np.sqrt((frequency ** 2 - hertz ** 2) ** 2 + (width * hertz) ** 2)
+               for frequency, width, weight in HUM_RESONANCES)
+    zero, zero_width = HUM_ANTIRESONANCE
+    return gain * np.sqrt((zero ** 2 - hertz ** 2) ** 2 + (zero_width * hertz) ** 2) / zero ** 2
+
+
+def _slow_noise(rng: np.random.Generator, total: int, seconds: float) -> np.ndarray:
+    """Random drift of unit standard deviation, changing over about a fifth of a second."""
+    knots = rng.normal(size=max(2, int(seconds / 0.2) + 2))
+    return np.interp(np.arange(total) / SAMPLE_RATE, np.arange(len(knots)) * 0.2, knots)
+
+
+MADE_HERE = {"whistle": _whistle, "hum": _hum}
 
 
 @cache
