@@ -10,7 +10,7 @@ import pytest
 from conftest import require_fluidsynth
 from segue.audio import SAMPLE_RATE, find_soundfont
 from segue.notes import Note
-from segue.performances import TIMBRES, Expression, in_room, perform, sounding_offset
+from segue.performances import TIMBRES, Expression, coloured_noise, in_room, perform, sounding_offset
 
 require_fluidsynth()
 
@@ -71,15 +71,35 @@ def test_drift_and_intonation_move_the_notes_as_asked():
     assert [median_between(*again, n.start + 0.2, n.end - 0.1) - 62 for n in notes] == pytest.approx(off[:4], abs=0.01)
 
 
-def test_noise_is_at_the_signal_to_noise_ratio_asked():
+@pytest.mark.parametrize("slope", [0.0, 1.0])
+def test_noise_is_at_the_signal_to_noise_ratio_asked(slope):
     notes = [Note(69, 0.0, 2.0, 90)]
     clean = perform(notes, 2.0, "whistle", Expression(), seed=1)
-    noisy = perform(notes, 2.0, "whistle", Expression(snr_db=10), seed=1)
+    noisy = perform(notes, 2.0, "whistle", Expression(snr_db=10, noise_slope=slope), seed=1)
     # Both are normalized to -6 dBFS: the clean tone's share of the noisy one by least squares.
     a, b = round(0.1 * SAMPLE_RATE), round(1.9 * SAMPLE_RATE)
     scale = np.dot(noisy[a:b], clean[a:b]) / np.dot(clean[a:b], clean[a:b])
     noise = noisy[a:b] - scale * clean[a:b]
     assert 10 * np.log10(np.mean((scale * clean[a:b]) ** 2) / np.mean(noise ** 2)) == pytest.approx(10, abs=0.5)
+    # Its colour: from the 100 Hz octave to the 6.4 kHz one, white noise gains 3 dB an octave, pink none.
+    powers = octave_powers_db(noise)
+    assert powers[-1] - powers[0] == pytest.approx(18.0 * (1 - slope), abs=2.0)
+
+
+def octave_powers_db(noise: np.ndarray) -> np.ndarray:
+    """Power in the octaves from 100 Hz to 12.8 kHz, in dB."""
+    power = np.abs(np.fft.rfft(noise)) ** 2
+    frequency = np.fft.rfftfreq(len(noise), 1 / SAMPLE_RATE)
+    return np.array([10 * np.log10(power[(frequency >= low) & (frequency < 2 * low)].sum())
+                     for low in (100, 200, 400, 800, 1600, 3200, 6400)])
+
+
+def test_pink_noise_has_as_much_power_in_every_octave_and_white_noise_twice_as_much_in_the_next():
+    rng = np.random.default_rng(0)
+    for slope, step_db in ((0.0, 3.0), (1.0, 0.0), (2.0, -3.0)):
+        noise = coloured_noise(rng, 4 * SAMPLE_RATE, slope)
+        assert np.mean(noise ** 2) == pytest.approx(1.0, rel=0.02)
+        assert np.diff(octave_powers_db(noise)) == pytest.approx(np.full(6, step_db), abs=0.6)
 
 
 def test_a_room_rings_on_after_the_note_at_the_ratio_asked():

@@ -1,8 +1,8 @@
 """A melody performed the way a person sings, hums or plays it alone: a General MIDI voice through
-FluidSynth, with vibrato, a glide from each note into the next, the whole phrase off A440 by a
-tuning offset, the reverberation of a room, and background noise at a given signal-to-noise
-ratio. The transcription
-evaluation renders its test set with this, so the set is made in code and never stored.
+FluidSynth (or a whistle or a hum made here), with vibrato, a glide from each note into the next,
+the whole phrase off A440 by a tuning offset, the reverberation of a room, and background noise
+(white or coloured) at a given signal-to-noise ratio. The transcription evaluation renders its
+test set with this, so the set is made in code and never stored.
 
 Expression is done with pitch bend on a ±12 semitone range, set every `BEND_STEP` seconds."""
 
@@ -61,7 +61,9 @@ class Expression:
     intonation_cents: float = 0.0  # each note off its pitch by a normal draw this wide (standard deviation)
     room_seconds: float | None = None  # reverberation time (RT60) of the room it is heard in; None: dry
     room_drr_db: float = 5.0  # the direct sound this far above the room's reverberation (a microphone at arm's length)
-    snr_db: float | None = None  # white noise this far below the signal's power; None: none
+    snr_db: float | None = None  # background noise this far below the signal's power; None: none
+    noise_slope: float = 0.0  # the noise's power falls as 1 / frequency ** this: 0 white (hiss), 1 pink (a fan,
+    # a room's hum of traffic and voices), 2 brown (rumble)
 
 
 def perform(notes: list[Note], seconds: float, timbre: str, expression: Expression = Expression(),
@@ -93,10 +95,22 @@ def heard(mono: np.ndarray, expression: Expression, seed: int = 0) -> np.ndarray
         mono = in_room(mono, expression.room_seconds, expression.room_drr_db, np.random.default_rng(seed + 2))
     if expression.snr_db is not None:
         power = np.mean(mono[np.abs(mono) > 1e-4] ** 2) if np.any(np.abs(mono) > 1e-4) else 0.0
-        noise = np.random.default_rng(seed).normal(size=len(mono))
+        noise = coloured_noise(np.random.default_rng(seed), len(mono), expression.noise_slope)
         mono = mono + noise * np.sqrt(power / 10 ** (expression.snr_db / 10))
     peak = np.max(np.abs(mono)) if len(mono) else 0.0
     return mono * (0.5 / peak) if peak > 0 else mono  # as a recorder would set its level
+
+
+def coloured_noise(rng: np.random.Generator, length: int, slope: float) -> np.ndarray:
+    """Gaussian noise of unit power whose power spectrum falls as 1 / frequency ** `slope`
+    (0: white). Below 20 Hz it is held flat: no microphone passes lower."""
+    noise = rng.normal(size=length)
+    if slope == 0 or length < 2:
+        return noise
+    spectrum = np.fft.rfft(noise)
+    frequency = np.maximum(np.fft.rfftfreq(length, 1 / SAMPLE_RATE), 20.0)
+    shaped = np.fft.irfft(spectrum * frequency ** (-slope / 2), length)
+    return shaped / np.sqrt(np.mean(shaped ** 2))
 
 
 def in_room(samples: np.ndarray, seconds: float, direct_to_reverb_db: float, rng: np.random.Generator) -> np.ndarray:

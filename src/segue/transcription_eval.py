@@ -4,7 +4,7 @@ changes in the continuations.
 The test set is made in code each run, never stored: the opening 5 s of held-out test songs (the
 same pairs `segue evaluate` uses, reduced to one line), performed by each of `performances.TIMBRES`
 with vibrato (30-60 cents at 5-6 Hz, growing on held notes), a glide into each note (30-80 ms),
-the whole phrase off A440 by up to ±40 cents, and white noise at 20 and 10 dB SNR, or heard
+the whole phrase off A440 by up to ±40 cents, and white noise at 20 and 10 dB SNR (pink at 10), or heard
 in a room (RT60 0.5 s, the direct sound 5 dB above the reverberation), or sung by an untrained
 voice (drifting up to 60 cents, each note about 20 cents off); each voice plays in its own range
 (`MEDIAN_FROM`: the melody moved by octaves). Each performance's expression is drawn from a seeded
@@ -42,11 +42,14 @@ MELODIES = 40  # per timbre and condition
 # What each condition adds to a performance, as `Expression` fields (a pair: drawn uniformly between
 # them for each recording): background noise (as SNR); a living room's reverberation heard from
 # arm's length; an untrained singer, who starts within 20 cents of A440 (so which semitone was
-# meant stays clear), drifts by up to 60 cents either way and sings each note about 20 cents off.
-# The last two have no target: they show what a room and an untrained voice cost.
+# meant stays clear), drifts by up to 60 cents either way and sings each note about 20 cents off;
+# pink noise (a fan, traffic), whose power lies low, over a voice's first harmonics, where white
+# noise is thin. The last three have no target: they show what a room, an untrained voice and
+# the noise of a real place cost.
 CONDITIONS = {"clean": {}, "20 dB": {"snr_db": 20.0}, "10 dB": {"snr_db": 10.0},
               "room": {"room_seconds": 0.5, "room_drr_db": 5.0},
-              "untrained": {"tuning_cents": (-20.0, 20.0), "drift_cents": (-60.0, 60.0), "intonation_cents": 20.0}}
+              "untrained": {"tuning_cents": (-20.0, 20.0), "drift_cents": (-60.0, 60.0), "intonation_cents": 20.0},
+              "10 dB pink": {"snr_db": 10.0, "noise_slope": 1.0}}
 # Where each voice carries a tune: a melody is moved by octaves until its median pitch is in
 # [low, low + 12). Test songs are transposed anywhere from bass to treble, and no one sings a bass
 # line on a recorder.
@@ -348,8 +351,10 @@ def _markdown(results: dict, command: str) -> str:
         "Conditions: *clean*; white noise at *20 dB* and *10 dB* SNR; *room*: heard in a living room (reverberation "
         "time 0.5 s) from arm's length (the direct sound 5 dB above the reverberation); *untrained*: a singer who "
         "starts within 20 cents of A440, drifts steadily by up to 60 cents either way over the recording, and sings "
-        "each note off by a normal draw of 20 cents (standard deviation). The targets do not cover the last two: "
-        "they show what a room's ring under the next notes and an untrained voice cost.",
+        "each note off by a normal draw of 20 cents (standard deviation). The targets do not cover these two: "
+        "they show what a room's ring under the next notes and an untrained voice cost. *10 dB pink*: noise at 10 dB SNR "
+        "whose power falls by 3 dB an octave (a fan, traffic, the murmur of a room), lying over a voice's first "
+        "harmonics, where white noise is thin; it has no target either.",
         "",
         f"Note F1 with `mir_eval.transcription` (onset within {1000 * results['onset_tolerance_s']:.0f} ms, pitch "
         f"within {results['pitch_tolerance_cents']:.0f} cents), the mean over melodies; precision / recall "
