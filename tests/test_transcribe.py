@@ -179,6 +179,16 @@ def test_a_duet_in_thirds_fourths_or_sixths_is_refused(harmony):
         transcribe(sung(harmony=harmony))
 
 
+def test_a_second_singer_joining_for_the_last_two_notes_is_heard():
+    """A third below through the last two of eleven notes: a second note in about 16 % of the
+    voiced frames, enough to refuse the take (more than 12 %)."""
+    alone, rate = read_audio(sung(cents=0))
+    duet, _ = read_audio(sung(cents=0, harmony=-4))
+    joins = np.arange(len(alone)) / rate >= 0.1 + (len(MELODY) - 2) * SPACING
+    with pytest.raises(TranscriptionError, match="notes sound at once"):
+        transcribe_samples(alone + (duet - alone) * joins, rate)
+
+
 def test_one_voice_in_an_echoing_room_or_doubled_at_the_octave_is_one_line():
     """Each note's ring under the next (2 s to die away, as loud as the voice itself) sounds a
     second pitch only briefly; a line sung an octave lower too is still one tune."""
