@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from conftest import require_fluidsynth
-from segue import transcription_eval
 from segue.cli import main
 from segue.notes import Note
 from segue.transcription_eval import (END_TO_END_VARIATIONS, SEVERAL_VOICES, evaluate_transcription, expression_for,
@@ -85,7 +84,7 @@ def test_a_tiny_evaluation_end_to_end(small_corpus_path, tiny_checkpoint_path, t
     md, js = write_report(results, tmp_path / "transcription", "segue evaluate-transcription --test")
     assert md.read_text().count("| whistle |") == 3 and "segue evaluate-transcription --test" in md.read_text()
     repeats = results["timbres"]["whistle"]["clean"]["repeats"]
-    assert repeats["repeated"] + repeats["other"] == sum(len(p.input) for p in transcription_eval.test_melodies(small_corpus_path, "train", 2))
+    assert repeats["repeated_found"] <= repeats["repeated"] and 0 < repeats["other_found"] <= repeats["other"]
     assert "*Repeated notes*" in md.read_text()
     assert "| piano chords | 1 | 1 (100%) |" in md.read_text() and "| one voice (all voices and conditions above) | 12 | 0 |" in md.read_text()
     assert json.loads(js.read_text())["command"] == "segue evaluate-transcription --test"

@@ -41,11 +41,12 @@ WHISTLE_BREATH = 0.03  # breath noise beside the whistled tone, as a share of it
 # 1962, nasal murmurs: ~250 Hz, ~2,200 Hz, a zero near 1 kHz; frequency and bandwidth in Hz).
 HUM_RESONANCES = ((270.0, 120.0, 1.0), (2200.0, 300.0, 0.08))  # (frequency, bandwidth, gain)
 HUM_ANTIRESONANCE = (1000.0, 250.0)
-HUM_TOP_HZ = 5000.0  # harmonics above this are left out (they are far below the murmur)
+HUM_TOP_HZ = 5000.0  # harmonics above this are left out (they are far weaker than the murmur)
 HUM_ATTACK = 0.04  # s: the voice swells into a note after silence over this, and dies away over 1.5 times it
-HUM_REPEAT_DIP_DB = (6.0, 18.0)  # a note on the pitch just hummed is re-attacked by a dip this deep (drawn)...
-HUM_REPEAT_DIP = 0.05  # ...this long, around the new note's start: legato on one pitch would be one note
-HUM_WANDER_CENTS = 8.0  # slow, random pitch wander of a held voice (standard deviation)...
+HUM_JOIN = 0.04  # s: a note this soon after the last is hummed on from it, legato, not begun anew
+HUM_REPEAT_DIP_DB = (6.0, 18.0)  # a note hummed on at the pitch just hummed is re-attacked by a dip this deep...
+HUM_REPEAT_DIP = 0.05  # ...this long, around its start (drawn): legato on one pitch would be one note
+HUM_WANDER_CENTS = 8.0  # slow, random pitch wander of a held voice (standard deviation at its knots)...
 HUM_SHIMMER_DB = 1.0  # ...and of its loudness
 HUM_BREATH = 0.02  # breath noise beside the voice, as a share of its amplitude
 
@@ -103,13 +104,13 @@ def heard(mono: np.ndarray, expression: Expression, seed: int = 0) -> np.ndarray
 
 def coloured_noise(rng: np.random.Generator, length: int, slope: float) -> np.ndarray:
     """Gaussian noise of unit power whose power spectrum falls as 1 / frequency ** `slope`
-    (0: white). Below 20 Hz it is held flat: no microphone passes lower."""
+    (0: white, as drawn). Coloured, it has none below 20 Hz: no microphone passes it."""
     noise = rng.normal(size=length)
     if slope == 0 or length < 2:
         return noise
-    spectrum = np.fft.rfft(noise)
-    frequency = np.maximum(np.fft.rfftfreq(length, 1 / SAMPLE_RATE), 20.0)
-    shaped = np.fft.irfft(spectrum * frequency ** (-slope / 2), length)
+    frequency = np.fft.rfftfreq(length, 1 / SAMPLE_RATE)
+    gain = np.where(frequency >= 20.0, np.maximum(frequency, 20.0) ** (-slope / 2), 0.0)
+    shaped = np.fft.irfft(np.fft.rfft(noise) * gain, length)
     return shaped / np.sqrt(np.mean(shaped ** 2))
 
 
@@ -210,35 +211,36 @@ def _whistle(notes: list[Note], total: int, bends: np.ndarray, rng: np.random.Ge
 def _hum(notes: list[Note], total: int, bends: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A hummed voice: harmonics of the pitch (with `bends`, and a slow wander of its own) shaped
     by the nasal murmur (`HUM_RESONANCES`, `HUM_ANTIRESONANCE`), with breath noise. It swells into
-    a note after a silence and dies away after one; from one pitch to another it hums on (legato),
-    and a note on the pitch just hummed is re-attacked by a dip in loudness."""
-    pitch = np.full(total, float(notes[0].pitch) if notes else 60.0)
+    a note after a silence and dies away after one; into a note that follows within `HUM_JOIN` it
+    hums on (legato), re-attacking it by a dip in loudness when the pitch is the same."""
+    sounded = [n for n in notes if min(total, round(n.end * SAMPLE_RATE)) > round(n.start * SAMPLE_RATE)]
+    pitch = np.full(total, float(sounded[0].pitch) if sounded else 60.0)
     envelope = np.zeros(total)
     attack, fade = round(HUM_ATTACK * SAMPLE_RATE), round(1.5 * HUM_ATTACK * SAMPLE_RATE)
-    for index, note in enumerate(notes):
+    for index, note in enumerate(sounded):
         a, b = round(note.start * SAMPLE_RATE), min(total, round(note.end * SAMPLE_RATE))
-        if b <= a:
-            continue
-        before = notes[index - 1] if index else None
-        joined = before is not None and note.start - before.end < HUM_ATTACK
+        before = sounded[index - 1] if index else None
+        after = sounded[index + 1] if index + 1 < len(sounded) else None
+        joined = before is not None and note.start - before.end < HUM_JOIN
         pitch[a:] = note.pitch  # held on through the fade after the note
         level = note.velocity / 127
-        envelope[a:b] = level
-        if not joined:  # a swell from silence
-            ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(min(attack, b - a)) / attack)
-            envelope[a: a + len(ramp)] *= ramp
-        elif before.pitch == note.pitch:  # the same pitch again: a dip around the new start
+        held = np.full(b - a, level)
+        if joined:  # hummed on through the gap since the last note
+            envelope[round(before.end * SAMPLE_RATE): a] = level
+        else:  # a swell from silence (or from what is left of the last note's fade)
+            held[:attack] *= 0.5 - 0.5 * np.cos(np.pi * np.arange(min(attack, b - a)) / attack)
+        envelope[a:b] = np.maximum(envelope[a:b], held)
+        if joined and before.pitch == note.pitch:  # the same pitch again: a dip around the new start
             width = round(HUM_REPEAT_DIP * SAMPLE_RATE)
             floor = 10 ** (-rng.uniform(*HUM_REPEAT_DIP_DB) / 20)
             lo, hi = max(0, a - width // 2), min(total, a + width // 2)
             shape = 0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(lo, hi) - (a - width // 2)) / width)
             envelope[lo:hi] *= 1 - (1 - floor) * shape
-        if index + 1 == len(notes) or notes[index + 1].start - note.end >= HUM_ATTACK:  # dies away
+        if after is None or after.start - note.end >= HUM_JOIN:  # dies away
             tail = np.arange(min(fade, total - b))
             envelope[b: b + len(tail)] = np.maximum(envelope[b: b + len(tail)], level * (1 - tail / fade))
-    seconds = total / SAMPLE_RATE
-    wander = _slow_noise(rng, total, seconds) * HUM_WANDER_CENTS / 100
-    shimmer = 10 ** (_slow_noise(rng, total, seconds) * HUM_SHIMMER_DB / 20)
+    wander = _slow_noise(rng, total) * HUM_WANDER_CENTS / 100
+    shimmer = 10 ** (_slow_noise(rng, total) * HUM_SHIMMER_DB / 20)
     frequency = 440 * 2 ** ((pitch + bends + wander - 69) / 12)
     phase = 2 * np.pi * np.cumsum(frequency) / SAMPLE_RATE
     voice = np.zeros(total)
@@ -257,9 +259,10 @@ def _nasal(hertz: np.ndarray) -> np.ndarray:
     return gain * np.sqrt((zero ** 2 - hertz ** 2) ** 2 + (zero_width * hertz) ** 2) / zero ** 2
 
 
-def _slow_noise(rng: np.random.Generator, total: int, seconds: float) -> np.ndarray:
-    """Random drift of unit standard deviation, changing over about a fifth of a second."""
-    knots = rng.normal(size=max(2, int(seconds / 0.2) + 2))
+def _slow_noise(rng: np.random.Generator, total: int) -> np.ndarray:
+    """Random drift over `total` samples: normal draws of unit standard deviation every fifth of
+    a second, joined by straight lines (so about 0.8 between them)."""
+    knots = rng.normal(size=max(2, int(total / SAMPLE_RATE / 0.2) + 2))
     return np.interp(np.arange(total) / SAMPLE_RATE, np.arange(len(knots)) * 0.2, knots)
 
 

@@ -345,7 +345,8 @@ def _markdown(results: dict, command: str) -> str:
         f"{results['split']} songs, one line each) performed by each voice with vibrato, glides, a tuning offset "
         "and noise, made in code each run (`segue.transcription_eval`, `segue.performances`). The *hum* and the "
         "*whistle* are made in code too (the hum from a voice's harmonics through the resonances of a nasal murmur, "
-        "lips closed, each repeated note re-attacked by a dip of 6–18 dB); the others are FluidSynth's General MIDI "
+        "lips closed; a note hummed on at the pitch just hummed, without a rest, re-attacked by a dip of 6–18 dB); "
+        "the others are FluidSynth's General MIDI "
         "samples.",
         "",
         "Conditions: *clean*; white noise at *20 dB* and *10 dB* SNR; *room*: heard in a living room (reverberation "
