@@ -4,10 +4,10 @@ changes in the continuations.
 The test set is made in code each run, never stored: the opening 5 s of held-out test songs (the
 same pairs `segue evaluate` uses, reduced to one line), performed by each of `performances.TIMBRES`
 with vibrato (30-60 cents at 5-6 Hz, growing on held notes), a glide into each note (30-80 ms),
-the whole phrase off A440 by up to ±40 cents, and white noise at 20 and 10 dB SNR (pink at 10), or heard
-in a room (RT60 0.5 s, the direct sound 5 dB above the reverberation), or sung by an untrained
-voice (drifting up to 60 cents, each note about 20 cents off); each voice plays in its own range
-(`MEDIAN_FROM`: the melody moved by octaves). Each performance's expression is drawn from a seeded
+the whole phrase off A440 by up to ±40 cents, and white noise at 20 and 10 dB SNR (pink at 10),
+or heard in a room (RT60 0.5 s, the direct sound 5 dB above the reverberation), or sung by an
+untrained voice (drifting up to 60 cents, each note about 20 cents off); each voice plays in its
+own range (`MEDIAN_FROM`: the melody moved by octaves). Each performance's expression is drawn from a seeded
 generator, so a rerun renders the same audio.
 
 Scores are `mir_eval.transcription`'s note precision, recall and F1 (onset within 50 ms, pitch
@@ -346,8 +346,7 @@ def _markdown(results: dict, command: str) -> str:
         "and noise, made in code each run (`segue.transcription_eval`, `segue.performances`). The *hum* and the "
         "*whistle* are made in code too (the hum from a voice's harmonics through the resonances of a nasal murmur, "
         "lips closed; a note hummed on at the pitch just hummed, without a rest, re-attacked by a dip of 6–18 dB); "
-        "the others are FluidSynth's General MIDI "
-        "samples.",
+        "the others are FluidSynth's General MIDI samples.",
         "",
         "Conditions: *clean*; white noise at *20 dB* and *10 dB* SNR; *room*: heard in a living room (reverberation "
         "time 0.5 s) from arm's length (the direct sound 5 dB above the reverberation); *untrained*: a singer who "
