@@ -105,6 +105,10 @@ def test_pink_noise_has_as_much_power_in_every_octave_and_white_noise_twice_as_m
             assert spectrum[np.fft.rfftfreq(len(noise), 1 / SAMPLE_RATE) < 20].sum() == pytest.approx(0, abs=1e-6)
 
 
+def loudness_db(samples: np.ndarray, start: float, end: float) -> float:
+    return float(10 * np.log10(np.mean(samples[round(start * SAMPLE_RATE): round(end * SAMPLE_RATE)] ** 2) + 1e-12))
+
+
 def test_a_room_rings_on_after_the_note_at_the_ratio_asked():
     tone = np.zeros(SAMPLE_RATE)
     tone[: SAMPLE_RATE // 4] = np.sin(2 * np.pi * 440 * np.arange(SAMPLE_RATE // 4) / SAMPLE_RATE)
@@ -112,18 +116,14 @@ def test_a_room_rings_on_after_the_note_at_the_ratio_asked():
     assert len(heard) == len(tone)
     reverb = heard - tone
     assert 10 * np.log10(np.mean(tone ** 2) / np.mean(reverb ** 2)) == pytest.approx(5.0, abs=0.01)
-    level = [10 * np.log10(np.mean(heard[round(t * SAMPLE_RATE): round((t + 0.05) * SAMPLE_RATE)] ** 2))
-             for t in (0.3, 0.45, 0.6)]  # after the note: ringing, dying away at 60 dB per 0.5 s
+    level = [loudness_db(heard, t, t + 0.05) for t in (0.3, 0.45, 0.6)]  # after the note: ringing, dying away at
+    # 60 dB per 0.5 s
     assert level[0] > -30 and level[0] - level[1] == pytest.approx(18, abs=6) and level[1] > level[2]
     assert np.array_equal(heard, in_room(tone, 0.5, 5.0, np.random.default_rng(0)))
     dry = perform([Note(69, 0.1, 0.5, 90)], 1.0, "whistle", seed=3)
     wet = perform([Note(69, 0.1, 0.5, 90)], 1.0, "whistle", Expression(room_seconds=0.5), seed=3)
     after = slice(round(0.6 * SAMPLE_RATE), round(0.7 * SAMPLE_RATE))
     assert np.mean(wet[after] ** 2) > 100 * np.mean(dry[after] ** 2)
-
-
-def loudness_db(samples: np.ndarray, start: float, end: float) -> float:
-    return float(10 * np.log10(np.mean(samples[round(start * SAMPLE_RATE): round(end * SAMPLE_RATE)] ** 2) + 1e-12))
 
 
 def test_a_hum_rearticulates_a_repeated_pitch_and_hums_on_through_a_change_of_pitch():
