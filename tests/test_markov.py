@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from segue.keys import Key, key_of_pitches
-from segue.markov import (INTERVALS, N_PITCHES, FrozenChain, MarkovChain, PitchMixture, ShortTermRows, entropy,
-                          fit_intervals, interval_context, long_term_context, scale_degree, step_index)
+from segue.markov import (INTERVALS, N_PITCHES, FrozenChain, InputChain, MarkovChain, PitchMixture, Predictions,
+                          ShortTermRows, entropy, fit_intervals, interval_context, long_term_context, scale_degree,
+                          step_index)
 
 TUNE = [60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67, 72, 67, 64, 60]
 
@@ -51,6 +52,15 @@ def test_every_form_of_the_estimate_agrees(counts, chain, context):
     assert np.array_equal(chain.distribution(list(context)), dense)
     mixture = PitchMixture(chain, (1, 1, 1), 1.0)
     assert np.allclose(mixture.long_term_steps(tuple(context))[0], dense)
+
+
+def test_kept_predictions_drop_the_least_recently_asked(counts, chain):
+    predictions = Predictions(chain, limit=3)
+    for context in ((), (255 + 2,), (129, 255 + 2), ()):  # () asked again: now the most recent
+        assert np.array_equal(predictions(context)[0], counts.distribution(list(context)))
+    predictions((131, 255 + 9))
+    assert list(predictions._known) == [(129, 255 + 2), (), (255 + 9,), (131, 255 + 9)][-3:]
+    assert np.array_equal(predictions((255 + 2,))[0], counts.distribution([255 + 2]))  # made anew
 
 
 def test_a_frozen_chain_survives_its_arrays_and_refuses_bad_ones(chain):
@@ -116,9 +126,27 @@ def test_the_mixture_by_hand(chain):
     assert np.allclose(mixed, expected / expected.sum())
     assert mixed.sum() == pytest.approx(1.0)
     # The short-term chain reads the input only: a written note moves the context, not the counts.
-    before = rows.chains[0].chain.distribution([])
+    before = rows.chains[0](())[0].copy()
     rows.add(np.array([75]))
-    assert rows.histories[0][-2:] == [TUNE[-1], 75] and np.array_equal(rows.chains[0].chain.distribution([]), before)
+    assert rows.histories[0][-2:] == [TUNE[-1], 75] and np.array_equal(rows.chains[0](())[0], before)
+
+
+@pytest.mark.parametrize("pitches", [TUNE, [60], [60, 60, 60, 60, 60, 60], [0, 127, 0, 127, 64], TUNE * 4 + [61]])
+def test_the_input_chain_is_the_counted_chain_worked_out_at_once(pitches):
+    """Every context, seen, partly seen or never seen, and every pitch, the input's or not: the
+    same estimate as a chain that observed the input note by note, and its entropy."""
+    counted = MarkovChain(N_PITCHES, 4)
+    for t in range(len(pitches)):
+        counted.observe(pitches[max(0, t - 4) : t], pitches[t])
+    table = InputChain(pitches)
+    contexts = [()] + [tuple(pitches[max(0, t - 4) : t]) for t in range(1, len(pitches) + 1)]
+    contexts += [(61,), (59, 60), (1, 2, 3, 4), tuple(pitches[-3:]) + (99,), (99,) + tuple(pitches[-3:])]
+    for context in contexts:
+        distribution, bits = table(context)
+        assert np.array_equal(distribution, counted.distribution(list(context)))
+        assert bits == pytest.approx(float(entropy(distribution)), abs=1e-12)
+    with pytest.raises(ValueError, match="at least one pitch"):
+        InputChain([])
 
 
 def test_a_surer_model_counts_more(chain):

@@ -91,14 +91,6 @@ class MarkovChain(_Chain):
             self._counts[k][key][symbol] += 1
             self._entries[k].pop(key, None)
 
-    def read(self, sequence: Sequence[int]) -> None:
-        """Observe every item of `sequence` after the ones before it."""
-        for k, level in enumerate(self._counts):
-            for t in range(k, len(sequence)):
-                level[tuple(sequence[t - k : t])][sequence[t]] += 1
-        for level in self._entries:
-            level.clear()
-
     def _entry(self, k: int, context: tuple):
         entry = self._entries[k].get(context)
         if entry is None:
@@ -149,8 +141,14 @@ class FrozenChain(_Chain):
         for k, level in enumerate(contexts):
             keys = level @ self._base ** np.arange(k - 1, -1, -1, dtype=np.int64)
             order = np.argsort(keys)
-            self._levels.append((keys[order], order, *(np.asarray(arrays[f"{name}{k}"])
-                                                       for name in ("offsets", "symbols", "counts"))))
+            offsets, symbols, counts = (np.asarray(arrays[f"{name}{k}"], np.int64) for name in ("offsets", "symbols", "counts"))
+            # Each context's Witten-Bell terms, worked out once for all (`_entry_of`'s arithmetic):
+            # a prediction then costs one search and one step per order.
+            types = np.diff(offsets)
+            running = np.concatenate([[0], np.cumsum(counts)])
+            denominators = (running[offsets[1:]] - running[offsets[:-1]] + types).astype(np.float64)
+            self._levels.append((keys[order], order, offsets, symbols, counts / np.repeat(denominators, types),
+                                 types / denominators))
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return dict(self._arrays)
@@ -161,19 +159,21 @@ class FrozenChain(_Chain):
             if not 0 <= item < self._base:
                 return None
             key = key * self._base + item
-        keys, order, offsets, symbols, counts = self._levels[k]
+        keys, order, offsets, symbols, shares, escapes = self._levels[k]
         found = int(np.searchsorted(keys, key))
         if found == len(keys) or keys[found] != key:
             return None
         index = order[found]
-        return _entry_of(symbols[offsets[index] : offsets[index + 1]], counts[offsets[index] : offsets[index + 1]])
+        start, end = offsets[index], offsets[index + 1]
+        return symbols[start:end], shares[start:end], float(escapes[index])
 
 
 class Predictions:
     """A chain that no longer learns, asked again and again: each context's distribution and its
     entropy, made once (from the shorter context's, one Witten-Bell step) and kept. A context the
     chain never saw shares its shorter context's entry; the entropy is worked out only for the
-    contexts asked for. At most `limit` are kept; then they are all dropped and made anew."""
+    contexts asked for. At most `limit` are kept: past it, the one asked for least recently goes
+    (melodies come back to a few contexts, such as a scale degree after a step, again and again)."""
 
     def __init__(self, chain: _Chain, limit: int) -> None:
         self.chain, self.limit = chain, limit
@@ -186,18 +186,85 @@ class Predictions:
         return known[0], known[1]
 
     def _entry(self, context: tuple) -> list:
-        known = self._known.get(context)
+        known = self._known.pop(context, None)
         if known is None:
-            if len(self._known) >= self.limit:
-                self._known.clear()
             if context:
                 shorter = self._entry(context[1:])
                 p = self.chain.one_order_up(context, shorter[0])
                 known = shorter if p is shorter[0] else [p, None]
             else:
                 known = [self.chain.one_order_up((), np.full(self.chain.vocabulary, 1.0 / self.chain.vocabulary)), None]
-            self._known[context] = known
+        self._known[context] = known  # last: the least recently asked is dropped first
+        if len(self._known) > self.limit:
+            del self._known[next(iter(self._known))]
         return known
+
+
+class InputChain:
+    """The short-term chain: a chain over the pitches of one input, which it reads and then never
+    learns from again (see the module docstring), so every context it knows is worked out at once,
+    with its entropy, as rows of one table: a continuation asks for a new context at almost every
+    note, where working each out on demand (one Witten-Bell step per order) cost more than the
+    network's own step. The numbers are `MarkovChain(N_PITCHES, ORDER)`'s after observing every
+    pitch after the ones before it, by the same arithmetic."""
+
+    def __init__(self, pitches: Sequence[int], order: int = ORDER) -> None:
+        pitches = [int(p) for p in pitches]
+        if not pitches:
+            raise ValueError("a short-term chain needs at least one pitch to read")
+        self.order = order
+        # Rows level by level (the contexts of k pitches after those of k - 1), so that each
+        # level is worked out from the one before in one step.
+        self._rows: dict[tuple[int, ...], int] = {(): 0}
+        parents = [0]
+        row_of = [0] * len(pitches)  # the row of each (context, pitch) observed; every pitch follows ()
+        ends = [1]
+        for k in range(1, min(order, len(pitches) - 1) + 1):
+            for t in range(k, len(pitches)):
+                context = tuple(pitches[t - k : t])
+                row = self._rows.get(context)
+                if row is None:
+                    row = self._rows[context] = len(parents)
+                    parents.append(self._rows[context[1:]])
+                row_of.append(row)
+            ends.append(len(parents))
+        # Only the input's own pitches tell the rows apart: every other pitch has the same
+        # estimate in a row, so the table is worked out over those pitches and one more column,
+        # which stands for all the others (it is never observed: only escapes reach it).
+        pitch_set = sorted(set(pitches))
+        column = {pitch: index for index, pitch in enumerate(pitch_set)}
+        observed = [column[p] for k in range(len(ends)) for p in pitches[k:]]
+        rows, width = len(parents), len(pitch_set) + 1
+        counts = np.bincount(np.asarray(row_of) * width + observed, minlength=rows * width).reshape(rows, width)
+        types = (counts > 0).sum(axis=1)
+        denominators = (counts.sum(axis=1) + types).astype(np.float64)
+        shares, escapes = counts / denominators[:, None], (types / denominators)[:, None]
+        columns = np.empty((rows, width))
+        columns[0] = 1.0 / N_PITCHES * escapes[0] + shares[0]
+        parents_array = np.asarray(parents)
+        for start, end in zip(ends, ends[1:]):
+            columns[start:end] = columns[parents_array[start:end]] * escapes[start:end] + shares[start:end]
+        column_of_pitch = np.full(N_PITCHES, width - 1)
+        column_of_pitch[pitch_set] = np.arange(width - 1)
+        self.table = columns[:, column_of_pitch]
+        # Entropy in bits, the last column counted once for each pitch it stands for.
+        multiplicity = np.ones(width)
+        multiplicity[-1] = N_PITCHES - width + 1
+        self.entropies = -((columns * np.log2(columns)) @ multiplicity)
+
+    def row(self, context: tuple[int, ...]) -> int:
+        """The table's row for a context: its longest end the input holds (a context seen implies
+        every shorter end of it seen: backing off drops the oldest pitch first)."""
+        for k in range(min(self.order, len(context)), 0, -1):
+            row = self._rows.get(context[len(context) - k :])
+            if row is not None:
+                return row
+        return 0
+
+    def __call__(self, context: tuple[int, ...]) -> tuple[np.ndarray, float]:
+        """P(next pitch | context) and its entropy in bits."""
+        row = self.row(context)
+        return self.table[row], float(self.entropies[row])
 
 
 def step_index(previous: int, pitch: int) -> int:
@@ -273,12 +340,6 @@ class PitchMixture:
         changes, and melodies revisit the same few contexts."""
         return self._long_term(context)
 
-    def short_term(self, pitches: Sequence[int]) -> MarkovChain:
-        """A short-term chain that has read `pitches` (the input): over pitches themselves, not
-        steps, so it knows the piece's own notes and register, which keeps a continuation in them."""
-        chain = MarkovChain(N_PITCHES, ORDER)
-        chain.read([int(p) for p in pitches])
-        return chain
 
     def weights(self, entropies: np.ndarray) -> np.ndarray:
         """Each model's weight (last axis: network, long-term, short-term) given their entropies."""
@@ -314,13 +375,13 @@ class ShortTermRows:
         self.histories = [[int(p) for p in pitches] for pitches in inputs]
         # Variations of one input share its chain and key: the chain never learns after the input.
         known: dict[tuple[int, ...], int] = {}
-        self.chains: list[Predictions] = []
+        self.chains: list[InputChain] = []
         self.keys: list[Key] = []
         self.chain_of_row = []
         for history in self.histories:
             if tuple(history) not in known:
                 known[tuple(history)] = len(self.chains)
-                self.chains.append(Predictions(mixture.short_term(history), KEPT_PREDICTIONS))
+                self.chains.append(InputChain(history))
                 self.keys.append(key_of_pitches(history))
             self.chain_of_row.append(known[tuple(history)])
         # Each row's contexts, moved on note by note as it is written.
