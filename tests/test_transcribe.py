@@ -15,9 +15,9 @@ from segue.cli import main
 from segue.midi_io import read_midi
 from segue.notes import Note
 from segue.performances import Expression, in_room, perform
-from segue.transcribe import (TranscriptionConfig, TranscriptionError, _segments, clipped_share, read_audio, read_melody,
-                              second_voice_share, transcribe, transcribe_samples)
-from singing import MELODY, SPACING, sung, voice_like
+from segue.transcribe import (Segment, TranscriptionConfig, TranscriptionError, _not_falling, _octave_checked, _segments,
+                              clipped_share, read_audio, read_melody, second_voice_share, transcribe, transcribe_samples)
+from singing import MELODY, REED, SPACING, sung, voice_like
 
 
 @pytest.mark.parametrize(("cents", "snr_db", "audio_format"), [(-40, None, "WAV"), (35, 20, "FLAC"), (-40, 10, "OGG")])
@@ -36,6 +36,52 @@ def test_a_singer_drifting_off_pitch_is_heard_in_the_key_they_began_in(cents, dr
     result = transcribe(sung(cents=cents, drift_cents=drift_cents))
     assert [n.pitch for n in result.notes] == MELODY
     assert result.tuning_cents == pytest.approx(cents + drift_cents, abs=20)  # it lags a drift a little
+
+
+@pytest.mark.parametrize("snr_db", [None, 10])
+def test_a_reed_whose_second_harmonic_outweighs_its_fundamental_is_heard_at_its_pitch(snr_db):
+    """An oboe-like tone: the tracker alone read every note of it an octave high."""
+    assert [n.pitch for n in transcribe(sung(partials=REED, snr_db=snr_db, cents=0)).notes] == MELODY
+
+
+def _held(pitch: int, seconds: float, partials, rate: int = 16000) -> np.ndarray:
+    return 0.3 * voice_like(2 * np.pi * 440 * 2 ** ((pitch - 69) / 12) * np.arange(round(seconds * rate)) / rate, partials)
+
+
+@pytest.mark.parametrize(("partials", "seconds", "heard", "meant"), [
+    (REED, 0.3, 81, 69),  # read an octave high: its partials halfway between the heard pitch's
+    (REED, 0.12, 81, 81),  # ... but too short to tell (72 ms looked at: a low partial smears into view)
+    ((1.0, 0.01), 0.3, 57, 69),  # a nearly pure tone read an octave low: no partial at its pitch or three times it
+    ((1.0, 0.01), 0.08, 57, 69),  # ... short, as in a quick run
+    ((1.0, 0.5, 0.25), 0.3, 69, 69),  # a voice heard right
+    ((0.0, 1.0, 0.5, 0.25), 0.3, 69, 69),  # ... through a small microphone with no fundamental: its 3rd harmonic tells
+])
+def test_a_notes_octave_is_checked_on_its_partials(partials, seconds, heard, meant):
+    segment = Segment(0.0, seconds, heard + 0.1, True)
+    assert _octave_checked(segment, _held(69, seconds, partials), 16000, TranscriptionConfig()).centre == meant + 0.1
+
+
+def test_only_a_rise_in_sound_is_an_onset():
+    rate, half = 16000, np.zeros(8000)
+    tone = _held(69, 0.5, (1.0, 0.5))
+    at = np.array([0.5])
+    assert _not_falling(np.concatenate([half, tone]), rate, at, 0.03, 0.1).all()  # a note starts
+    assert not _not_falling(np.concatenate([tone, half]), rate, at, 0.03, 0.1).any()  # a note stops
+    joined = np.concatenate([tone, tone + _held(76, 0.5, (1.0, 0.5))])
+    assert _not_falling(joined, rate, at, 0.03, 0.1).all()  # one starts over another still sounding
+
+
+def test_a_note_stopping_is_not_the_next_one_starting():
+    """A harmonica's or an accordion's note stops sharply and rings on for a moment under the
+    next, 40 ms later. The stop changes the spectrum as much as a start, but takes sound away:
+    heard as an onset, it put each next note 58 ms early."""
+    rate, notes = 16000, [(69, 0.1, 0.5), (72, 0.54, 0.95), (74, 0.99, 1.4), (72, 1.44, 1.85)]
+    t = np.arange(2 * rate) / rate
+    samples = sum(0.3 * np.clip((t - start) / 0.01, 0, 1) * (t >= start) * np.where(t < end, 1.0, np.exp(-(t - end) / 0.012))
+                  * voice_like(2 * np.pi * 440 * 2 ** ((pitch - 69) / 12) * t) for pitch, start, end in notes)
+    heard = transcribe_samples(samples, rate).notes
+    assert [n.pitch for n in heard] == [p for p, _, _ in notes]
+    assert np.abs(np.array([n.start for n in heard]) - [start for _, start, _ in notes]).max() < 0.03
 
 
 def test_vibrato_and_glides_stay_one_note_and_a_repeated_note_is_two():

@@ -27,10 +27,24 @@ Method (all settings are `TranscriptionConfig` fields):
 4. **Onsets**: a pitch tracker hears a new note only once it outweighs the ring of the last one,
    tens of milliseconds late. Each note's start is moved back to a spectral-flux onset (the summed
    rise of log magnitude over 50 Hz-5 kHz, frame to frame, peaking `flux_threshold` above its
-   0.5 s running median) found up to `onset_lead` (80 ms) before it.
+   0.5 s running median) found up to `onset_lead` (80 ms) before it, where the sound in the
+   100 ms after it is at least as strong as in the 30 ms before (`onset_before`, `onset_after`):
+   a note that stops sharply and rings on under the next (a harmonica's, an accordion's) changes
+   the spectrum as much as one starting, and each next note was put 50 ms early (validation
+   renders, 20 melodies, clean: harmonica F1 0.849 -> 0.971, accordion 0.861 -> 0.966, clarinet
+   0.948 -> 0.982; the eight voices of the report within -1.3 and +5.4 points in every condition).
 5. **Pitch of a note**: the median of its settled frames averaged over one vibrato cycle
    (`vibrato_seconds`, 0.18 s; a plain median of part of a cycle leans to one side), their plain
    median when the note is shorter. Notes under `min_note_seconds` (50 ms) are blips and dropped.
+   **Octave**: the tracker reads a tone whose second harmonic far outweighs its fundamental (an
+   oboe's: 18 dB in TimGM6mb's around F5) an octave high, and a nearly pure one (a recorder) now
+   and then an octave low. Each note's partials, in the spectrum of its last 60 %, tell: a note
+   read an octave high has partials at 1/2 and 3/2 of the pitch read (looked for only in a
+   spectrum of 80 ms or more: a shorter one smears the last note's low partials into view); one
+   read an octave low has none at its pitch or three times it, only at twice it. A partial counts
+   when its peak is 15 dB over the spectrum's median and within 25 dB of the strongest. On
+   validation renders the oboe went from F1 0.811 to 0.962 clean and 0.630 to 0.934 at 10 dB,
+   and the recorder's octave errors from 5 to none (`_octave_checked`).
 6. **Tuning**: singers are rarely at A440, and one without an accompaniment drifts from where
    they began. Each note's offset is the circular mean of the notes' distances to the nearest
    equal-tempered semitone, weighted by length and by nearness in time (a Gaussian
@@ -111,6 +125,14 @@ class TranscriptionConfig:
     tuning_seconds: float = 1.5  # a note's tuning is taken from the notes this near (Gaussian width): narrower
     # follows a drifting singer sooner, wider is less swayed by one note sung off
     flux_threshold: float = 0.7  # a spectral-flux peak this far above its running median is an onset...
+    onset_before: float = 0.03  # ...if the sound in `onset_after` s after it is at least as strong as in the
+    onset_after: float = 0.1  # `onset_before` s before it: where a note stops (a key's click) it falls
+    # A note's octave, checked on the spectrum of its last `octave_share` (`_octave_checked`):
+    octave_share: float = 0.6
+    partial_db: float = 15.0  # a partial is there when its peak is this far above the spectrum's median...
+    partial_span_db: float = 25.0  # ...and at most this far below the strongest
+    octave_up_seconds: float = 0.04  # spectra at least this long may move a note up an octave...
+    octave_down_seconds: float = 0.08  # ...and this long down (a shorter one smears a low partial into view)
     onset_lead: float = 0.08  # ...and moves a note's start back to it from at most this far after
     # Several voices at once (`second_voice_share`):
     voices_window: float = 0.128  # s of audio per spectrum: partials 16 Hz apart are told apart
@@ -188,6 +210,7 @@ def transcribe_samples(samples: np.ndarray, rate: int,
                                  "voices, chords or an accompaniment?): record one voice or instrument alone")
     onsets = _flux_onsets(samples, rate, config)
     segments = _onsets_moved(_segments(times, midi, loudness, onsets, config), onsets, config)
+    segments = [_octave_checked(segment, samples, rate, config) for segment in segments]
     tuning = _tuning(segments, config.tuning_seconds)
     notes: list[Note] = []
     for segment, offset in zip(segments, tuning):
@@ -332,7 +355,22 @@ def _flux_onsets(samples: np.ndarray, rate: int, config: TranscriptionConfig) ->
     around = np.pad(flux, 3, mode="constant")
     peak = np.all([flux >= around[3 + k: 3 + k + len(flux)] for k in (-3, -2, -1, 1, 2, 3)], axis=0)
     chosen = peak & (flux - baseline > config.flux_threshold)
-    return (np.nonzero(chosen)[0] * hop + size / 2) / rate
+    times = (np.nonzero(chosen)[0] * hop + size / 2) / rate
+    return times[_not_falling(samples, rate, times, config.onset_before, config.onset_after)]
+
+
+def _not_falling(samples: np.ndarray, rate: int, times: np.ndarray, before: float, after: float) -> np.ndarray:
+    """Whether the mean power in the `after` seconds from each time is at least the mean power in
+    the `before` seconds up to it. A note's end can change the spectrum as much as a start (a
+    harmonica's or an accordion's release, a key's click), but only a start adds sound."""
+    energy = np.concatenate([[0.0], np.cumsum(samples**2)])
+    at = np.clip(np.round(times * rate).astype(int), 0, len(samples))
+
+    def power(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        start, end = np.clip(start, 0, len(samples)), np.clip(end, 0, len(samples))
+        return (energy[end] - energy[start]) / np.maximum(end - start, 1)
+
+    return power(at, at + round(after * rate)) >= power(at - round(before * rate), at)
 
 
 def _onsets_moved(segments: list[Segment], onsets: np.ndarray, config: TranscriptionConfig) -> list[Segment]:
@@ -351,6 +389,36 @@ def _onsets_moved(segments: list[Segment], onsets: np.ndarray, config: Transcrip
                 moved[-1] = moved[-1]._replace(end=begin)
         moved.append(segment._replace(start=begin))
     return moved
+
+
+def _octave_checked(segment: Segment, samples: np.ndarray, rate: int, config: TranscriptionConfig) -> Segment:
+    """The segment an octave up or down where its spectrum says the tracker took the wrong one.
+    An autocorrelation tracker reads a tone whose second harmonic far outweighs its fundamental
+    (an oboe's reed, some nasal voices) an octave high, more so in noise, and a nearly pure tone
+    (a recorder) now and then an octave low. A note's own partials tell: read an octave high, it
+    has partials halfway between its harmonics, at 1/2 and 3/2 of its pitch; read an octave low,
+    neither its pitch nor three times it sounds, only twice it. Looked for in the note's last
+    part, where the glide into it and the last note's ring have passed."""
+    end = round(segment.end * rate)
+    begin = round((segment.end - config.octave_share * (segment.end - segment.start)) * rate)
+    if end - begin < config.octave_up_seconds * rate:
+        return segment
+    size = max(8192, 1 << int(np.ceil(np.log2(end - begin))))  # bins of 2 Hz at 16 kHz
+    level = 20 * np.log10(np.maximum(np.abs(np.fft.rfft(samples[begin:end] * np.hanning(end - begin), size)), 1e-12))
+    frequencies = np.fft.rfftfreq(size, 1 / rate)
+    band = (frequencies >= 50) & (frequencies <= 5000)
+    needed = max(np.median(level[band]) + config.partial_db, level[band].max() - config.partial_span_db)
+
+    def sounds(frequency: float) -> bool:  # a peak within 40 cents of it is strong enough
+        near = (frequencies >= frequency * 2 ** (-0.4 / 12)) & (frequencies <= frequency * 2 ** (0.4 / 12))
+        return frequency <= 5000 and near.any() and level[near].max() >= needed
+
+    pitch = 440.0 * 2 ** ((segment.centre - 69) / 12)
+    if end - begin >= config.octave_down_seconds * rate and sounds(pitch / 2) and sounds(1.5 * pitch):
+        return segment._replace(centre=segment.centre - 12)
+    if not sounds(pitch) and not sounds(3 * pitch) and sounds(2 * pitch):
+        return segment._replace(centre=segment.centre + 12)
+    return segment
 
 
 def _tuning(segments: list[Segment], width: float) -> np.ndarray:
