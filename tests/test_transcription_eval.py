@@ -11,8 +11,9 @@ import pytest
 from conftest import require_fluidsynth
 from segue.cli import main
 from segue.notes import Note
-from segue.transcription_eval import (END_TO_END_VARIATIONS, SEVERAL_VOICES, evaluate_transcription, expression_for,
-                                      note_scores, octave_shift, one_line, repeats_found, write_report)
+from segue.performances import TIMBRES
+from segue.transcription_eval import (END_TO_END_VARIATIONS, MEDIAN_FROM, SEVERAL_VOICES, evaluate_transcription,
+                                      expression_for, note_scores, octave_shift, one_line, repeats_found, write_report)
 
 REFERENCE = [Note(60, 0.0, 0.4, 80), Note(62, 0.5, 0.9, 80), Note(64, 1.0, 1.4, 80), Note(65, 1.5, 1.9, 80)]
 
@@ -96,3 +97,7 @@ def test_bad_options_are_one_line(capsys, tmp_path):
     assert main(["evaluate-transcription", "--data", str(tmp_path / "none"), "--timbre", "whistle"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 3 and "unknown voice 'kazoo'" in err and "--melodies" in err
+
+
+def test_every_voice_has_a_range_to_carry_its_tunes_in():
+    assert set(MEDIAN_FROM) == set(TIMBRES)

@@ -23,7 +23,9 @@ HANDOVER = 0.03  # s: a note's ring fades out over this once the next note begin
 # Voices and instruments people carry a tune with: General MIDI programs (counting from 0), or
 # None for a voice made here (`MADE_HERE`): a whistle, as TimGM6mb's whistle sample sounds 9
 # semitones below its note and is silent above about F5, where people whistle; and a hum, a voice
-# modelled from its source and filter rather than played from a recorded sample.
+# modelled from its source and filter rather than played from a recorded sample. Reeds and brass
+# follow, whose spectra differ from a voice's: an oboe's second harmonic far above its
+# fundamental, a clarinet's odd harmonics, a harmonica's and an accordion's sharp stops.
 TIMBRES: dict[str, int | None] = {
     "choir-aahs": 52,
     "voice-oohs": 53,
@@ -33,6 +35,12 @@ TIMBRES: dict[str, int | None] = {
     "flute": 73,
     "violin": 40,
     "hum": None,
+    "oboe": 68,
+    "clarinet": 71,
+    "alto-sax": 65,
+    "trumpet": 56,
+    "harmonica": 22,
+    "accordion": 21,
 }
 WHISTLE_BREATH = 0.03  # breath noise beside the whistled tone, as a share of its amplitude
 # A hum ("mmm"): the voice's harmonics falling away at 6 dB an octave (the glottal source's 12,

@@ -54,7 +54,8 @@ CONDITIONS = {"clean": {}, "20 dB": {"snr_db": 20.0}, "10 dB": {"snr_db": 10.0},
 # [low, low + 12). Test songs are transposed anywhere from bass to treble, and no one sings a bass
 # line on a recorder.
 MEDIAN_FROM = {"choir-aahs": 55, "voice-oohs": 55, "synth-voice": 55, "whistle": 79, "recorder": 74, "flute": 70,
-               "violin": 64, "hum": 48}
+               "violin": 64, "hum": 48, "oboe": 67, "clarinet": 62, "alto-sax": 60, "trumpet": 62, "harmonica": 65,
+               "accordion": 62}
 ONSET_TOLERANCE = 0.05  # s
 PITCH_TOLERANCE = 50.0  # cents
 TARGETS = {"clean": 0.90, "10 dB": 0.80}  # note F1 (onset + pitch), for every timbre
