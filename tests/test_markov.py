@@ -60,6 +60,7 @@ def test_kept_predictions_drop_the_least_recently_asked(counts, chain):
         assert np.array_equal(predictions(context)[0], counts.distribution(list(context)))
     predictions((131, 255 + 9))
     assert list(predictions._known) == [(129, 255 + 2), (), (255 + 9,), (131, 255 + 9)][-3:]
+    assert (255 + 2,) not in predictions._known
     assert np.array_equal(predictions((255 + 2,))[0], counts.distribution([255 + 2]))  # made anew
 
 

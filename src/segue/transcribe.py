@@ -42,10 +42,12 @@ Method (all settings are `TranscriptionConfig` fields):
    read an octave high has partials at 1/2 and 3/2 of the pitch read (looked for only in a
    spectrum of 80 ms or more: a shorter one smears the last note's low partials into view); one
    read an octave low has none at its pitch or three times it, only at twice it. A partial counts
-   when its peak stands 10 dB over the median level within 150 Hz of it (noise is not a partial,
-   however loud: measured against the whole spectrum's median, pink noise under a low voice made
-   partials of it, and the hum's F1 in pink noise fell from 0.946 to 0.931) and within 25 dB of
-   the strongest. On validation renders (20 melodies) the oboe went from F1 0.811 to 0.962 clean
+   when its peak stands 10 dB over the median level within 150 Hz of it and within 25 dB of the
+   strongest. Noise is not a partial, however loud: against the whole spectrum's median, pink
+   noise at 10 dB lying high under a low voice made partials of itself (validation F1 0.946 for
+   the hum and 0.931 for the voice "oohs" that way, 0.960 and 0.963 with the local median).
+   A note is never moved down after one an octave below it, whose ring in a room sounds where
+   its own would. On validation renders (20 melodies) the oboe went from F1 0.811 to 0.962 clean
    and from 0.630 to 0.940 at 10 dB, and the recorder's 5 notes an octave off (of 40 melodies)
    to none (`_octave_checked`).
 6. **Tuning**: singers are rarely at A440, and one without an accompaniment drifts from where
@@ -128,8 +130,9 @@ class TranscriptionConfig:
     tuning_seconds: float = 1.5  # a note's tuning is taken from the notes this near (Gaussian width): narrower
     # follows a drifting singer sooner, wider is less swayed by one note sung off
     flux_threshold: float = 0.7  # a spectral-flux peak this far above its running median is an onset...
-    onset_before: float = 0.03  # ...if the sound in `onset_after` s after it is at least as strong as in the
-    onset_after: float = 0.1  # `onset_before` s before it: where a note stops (a key's click) it falls
+    onset_lead: float = 0.08  # ...and moves a note's start back to it from at most this far after...
+    onset_before: float = 0.03  # ...where the sound in `onset_after` s after it is at least as strong as in
+    onset_after: float = 0.1  # the `onset_before` s before it (where a note stops, it falls)
     # A note's octave, checked on the spectrum of its last `octave_share` (`_octave_checked`):
     octave_share: float = 0.6
     partial_db: float = 10.0  # a partial is there when its peak is this far above the median level...
@@ -137,7 +140,6 @@ class TranscriptionConfig:
     partial_span_db: float = 25.0  # ...and at most this far below the strongest
     octave_up_seconds: float = 0.04  # spectra at least this long may move a note up an octave...
     octave_down_seconds: float = 0.08  # ...and this long down (a shorter one smears a low partial into view)
-    onset_lead: float = 0.08  # ...and moves a note's start back to it from at most this far after
     # Several voices at once (`second_voice_share`):
     voices_window: float = 0.128  # s of audio per spectrum: partials 16 Hz apart are told apart
     peak_floor_db: float = 20.0  # a spectral peak counts this far above the spectrum's median (the noise)
@@ -214,7 +216,10 @@ def transcribe_samples(samples: np.ndarray, rate: int,
                                  "voices, chords or an accompaniment?): record one voice or instrument alone")
     onsets = _flux_onsets(samples, rate, config)
     segments = _onsets_moved(_segments(times, midi, loudness, onsets, config), onsets, config)
-    segments = [_octave_checked(segment, samples, rate, config) for segment in segments]
+    checked: list[Segment] = []
+    for segment in segments:
+        checked.append(_octave_checked(segment, checked[-1] if checked else None, samples, rate, config))
+    segments = checked
     tuning = _tuning(segments, config.tuning_seconds)
     notes: list[Note] = []
     for segment, offset in zip(segments, tuning):
@@ -368,7 +373,7 @@ def _not_falling(samples: np.ndarray, rate: int, times: np.ndarray, before: floa
     the `before` seconds up to it. A note's end can change the spectrum as much as a start (a
     harmonica's or an accordion's release, a key's click), but only a start adds sound."""
     energy = np.concatenate([[0.0], np.cumsum(samples**2)])
-    at = np.clip(np.round(times * rate).astype(int), 0, len(samples))
+    at = np.round(times * rate).astype(int)
 
     def power(start: np.ndarray, end: np.ndarray) -> np.ndarray:
         start, end = np.clip(start, 0, len(samples)), np.clip(end, 0, len(samples))
@@ -395,37 +400,42 @@ def _onsets_moved(segments: list[Segment], onsets: np.ndarray, config: Transcrip
     return moved
 
 
-def _octave_checked(segment: Segment, samples: np.ndarray, rate: int, config: TranscriptionConfig) -> Segment:
+def _octave_checked(segment: Segment, previous: Segment | None, samples: np.ndarray, rate: int,
+                    config: TranscriptionConfig) -> Segment:
     """The segment an octave up or down where its spectrum says the tracker took the wrong one.
     An autocorrelation tracker reads a tone whose second harmonic far outweighs its fundamental
     (an oboe's reed, some nasal voices) an octave high, more so in noise, and a nearly pure tone
     (a recorder) now and then an octave low. A note's own partials tell: read an octave high, it
     has partials halfway between its harmonics, at 1/2 and 3/2 of its pitch; read an octave low,
     neither its pitch nor three times it sounds, only twice it. Looked for in the note's last
-    part, where the glide into it and the last note's ring have passed."""
-    end = round(segment.end * rate)
+    part, where the glide into it and the last note's ring have passed; never down after a note
+    an octave below (`previous`, as checked), whose ring in a room sounds at 1/2 and 3/2 of it."""
+    end = min(round(segment.end * rate), len(samples))
     begin = round((segment.end - config.octave_share * (segment.end - segment.start)) * rate)
     if end - begin < config.octave_up_seconds * rate:
         return segment
     size = max(8192, 1 << int(np.ceil(np.log2(end - begin))))  # bins of 2 Hz at 16 kHz
     level = 20 * np.log10(np.maximum(np.abs(np.fft.rfft(samples[begin:end] * np.hanning(end - begin), size)), 1e-12))
     frequencies = np.fft.rfftfreq(size, 1 / rate)
-    strongest = level[(frequencies >= 50) & (frequencies <= 5000)].max()
+    highest = min(5000.0, rate / 2 * 0.95)  # partials are looked for up to here
+    strongest = level[(frequencies >= 50) & (frequencies <= highest)].max()
 
     def sounds(frequency: float) -> bool:
         """A peak within 40 cents of it stands out of the spectrum around it (noise is not a
         partial, however loud: pink noise lies high under a low voice) and is strong enough."""
         near = (frequencies >= frequency * 2 ** (-0.4 / 12)) & (frequencies <= frequency * 2 ** (0.4 / 12))
         around = np.abs(frequencies - frequency) <= config.partial_around
-        if frequency > 5000 or not near.any():
+        if not near.any():  # below the spectrum's resolution (a low voice's half pitch)
             return False
         peak = level[near].max()
         return peak >= np.median(level[around]) + config.partial_db and peak >= strongest - config.partial_span_db
 
     pitch = 440.0 * 2 ** ((segment.centre - 69) / 12)
-    if end - begin >= config.octave_down_seconds * rate and sounds(pitch / 2) and sounds(1.5 * pitch):
+    after_its_octave = previous is not None and abs(previous.centre - (segment.centre - 12)) < 0.5
+    if (end - begin >= config.octave_down_seconds * rate and not after_its_octave and 1.5 * pitch <= highest
+            and sounds(pitch / 2) and sounds(1.5 * pitch)):
         return segment._replace(centre=segment.centre - 12)
-    if not sounds(pitch) and not sounds(3 * pitch) and sounds(2 * pitch):
+    if 3 * pitch <= highest and not sounds(pitch) and not sounds(3 * pitch) and sounds(2 * pitch):
         return segment._replace(centre=segment.centre + 12)
     return segment
 
