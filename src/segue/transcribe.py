@@ -430,7 +430,7 @@ def _octave_checked(segment: Segment, previous: Segment | None, samples: np.ndar
         peak = level[near].max()
         return peak >= np.median(level[around]) + config.partial_db and peak >= strongest - config.partial_span_db
 
-    pitch = 440.0 * 2 ** ((segment.centre - 69) / 12)
+    pitch = float(_hertz(segment.centre))
     after_its_octave = previous is not None and abs(previous.centre - (segment.centre - 12)) < 0.5
     if (end - begin >= config.octave_down_seconds * rate and not after_its_octave and 1.5 * pitch <= highest
             and sounds(pitch / 2) and sounds(1.5 * pitch)):
