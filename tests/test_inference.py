@@ -43,10 +43,11 @@ def decode_known_continuation(model, network, source_length: int, seed: int, ste
 
 
 @pytest.mark.parametrize("config", [
-    ModelConfig(embed_dim=8, hidden_size=16, num_layers=2),
-    ModelConfig(cell="lstm", embed_dim=8, hidden_size=16, num_layers=3),
-    ModelConfig(embed_dim=16, hidden_size=32, num_layers=1),
+    ModelConfig(embed_dim=8, hidden_size=16, num_layers=2, copy=True),
+    ModelConfig(cell="lstm", embed_dim=8, hidden_size=16, num_layers=3, copy=True),
+    ModelConfig(embed_dim=16, hidden_size=32, num_layers=1, copy=True),
     ModelConfig(embed_dim=8, hidden_size=16, num_layers=2, copy=False),
+    ModelConfig(embed_dim=16, hidden_size=32, num_layers=1, copy=False),
 ])
 def test_step_by_step_decoding_matches_the_teacher_forced_module(config):
     """Decoding a known extension one note at a time gives the logits and final state of the
@@ -65,17 +66,19 @@ def test_step_by_step_decoding_matches_the_teacher_forced_module(config):
 def test_every_architecture_decodes_step_by_step_as_its_teacher_forced_pass(cell, source_length):
     """Also for an input of one note, where the copy pointers have nothing to point at."""
     torch.manual_seed(5)
-    model = build_model(ModelConfig(cell=cell, embed_dim=8, hidden_size=16, num_layers=2, heads=2)).eval()
+    model = build_model(ModelConfig(cell=cell, embed_dim=8, hidden_size=16, num_layers=2, heads=2, copy=True)).eval()
     network = inference_model(model)
     assert isinstance(network, TorchInference if cell == "transformer" else InferenceModel)
     decode_known_continuation(model, network, source_length, seed=4)
 
 
+@pytest.mark.parametrize("copy", [True, False])
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_inputs_of_different_lengths_encode_and_decode_as_one_batch(cell):
-    """Padding neither leaks into a shorter input's state nor into what its rows attend to."""
+def test_inputs_of_different_lengths_encode_and_decode_as_one_batch(cell, copy):
+    """Padding neither leaks into a shorter input's state nor into what its rows attend to (nor,
+    with pointers, into what they point at)."""
     generator = torch.Generator().manual_seed(2)
-    network = numpy_port(MelodyRNN(ModelConfig(cell=cell, embed_dim=8, hidden_size=16)).eval())
+    network = numpy_port(MelodyRNN(ModelConfig(cell=cell, embed_dim=8, hidden_size=16, copy=copy)).eval())
     sources = [random_tokens(generator, n).numpy() for n in (5, 2, 9)]
     memory, state = network.encode(sources)
     rows = np.array([0, 0, 1, 2, 2])  # variations repeat their input's row
@@ -95,11 +98,17 @@ def test_the_shipped_model_matches_on_every_head_over_a_whole_continuation(shipp
     decode_known_continuation(shipped_checkpoint.model, shipped_checkpoint.inference, 12, seed=3, steps=40)
 
 
-def test_a_padded_batch_matches_the_modules_padded_batch(shipped_checkpoint):
+@pytest.mark.parametrize("shipped", [True, False], ids=["shipped", "with pointers"])
+def test_a_padded_batch_matches_the_modules_padded_batch(shipped_checkpoint, shipped):
     """Inputs of different lengths, decoded together: each row against PyTorch's pass over the
     same right-padded batch."""
     generator = torch.Generator().manual_seed(9)
-    model, network = shipped_checkpoint.model, shipped_checkpoint.inference
+    if shipped:
+        model, network = shipped_checkpoint.model, shipped_checkpoint.inference
+    else:
+        torch.manual_seed(3)
+        model = MelodyRNN(ModelConfig(embed_dim=8, hidden_size=16, num_layers=2, copy=True)).eval()
+        network = numpy_port(model)
     lengths = [5, 2, 9]
     sources = [random_tokens(generator, n) for n in lengths]
     targets = random_tokens(generator, 3 * 4).reshape(3, 4, 3)
@@ -133,7 +142,8 @@ def test_a_parameter_the_port_would_not_use_is_refused():
 def test_transformer_rows_of_different_inputs_decode_as_one_batch():
     generator = torch.Generator().manual_seed(6)
     torch.manual_seed(7)
-    network = TorchInference(MelodyTransformer(ModelConfig(cell="transformer", embed_dim=8, hidden_size=16, heads=2)))
+    network = TorchInference(MelodyTransformer(ModelConfig(cell="transformer", embed_dim=8, hidden_size=16, heads=2,
+                                                           copy=True)))
     sources = [random_tokens(generator, n).numpy() for n in (5, 2, 9)]
     memory, state = network.encode(sources)
     rows = np.array([0, 0, 1, 2, 2])
@@ -150,7 +160,7 @@ def test_copying_proposes_what_followed_in_the_input():
     """With the gate forced to "copy the pitch" and a pointer that sees only which note it is,
     the pitch distribution is exactly what followed the attended notes."""
     torch.manual_seed(8)
-    model = MelodyRNN(ModelConfig(embed_dim=8, hidden_size=16, num_layers=1)).eval()
+    model = MelodyRNN(ModelConfig(embed_dim=8, hidden_size=16, num_layers=1, copy=True)).eval()
     with torch.no_grad():
         model.copy_gate.weight.zero_()
         model.copy_gate.bias.copy_(torch.tensor([-50.0, 50.0, -50.0]))

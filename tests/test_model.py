@@ -18,8 +18,9 @@ def batch(batch_size=3, source_len=7, target_len=5, bins=48):
     return source, lengths, decoder_input, targets
 
 
-def test_forward_shapes_loss_and_hidden():
-    config = ModelConfig(embed_dim=8, hidden_size=16, num_layers=2)
+@pytest.mark.parametrize("copy", [True, False])
+def test_forward_shapes_loss_and_hidden(copy):
+    config = ModelConfig(embed_dim=8, hidden_size=16, num_layers=2, copy=copy)
     model = MelodyRNN(config)
     logits, loss, hidden = model(*batch())
     assert logits.gap.shape == (3, 5, 48)
@@ -40,8 +41,9 @@ def test_untrained_loss_is_near_uniform():
     assert loss.item() == pytest.approx(uniform, rel=0.05)
 
 
-def test_padding_does_not_change_the_loss_of_real_notes():
-    model = MelodyRNN(ModelConfig(embed_dim=8, hidden_size=16, num_layers=1)).eval()
+@pytest.mark.parametrize("copy", [True, False])
+def test_padding_does_not_change_the_loss_of_real_notes(copy):
+    model = MelodyRNN(ModelConfig(embed_dim=8, hidden_size=16, num_layers=1, copy=copy)).eval()
     source, lengths, decoder_input, targets = batch()
     first = note_nll(model(source[:1], lengths[:1], decoder_input[:1], targets[:1])[0], targets[:1])
     padded_source = torch.cat([source[:1], torch.zeros(1, 4, 3, dtype=torch.long)], dim=1)

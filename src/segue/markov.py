@@ -346,14 +346,10 @@ class PitchMixture:
         weights = self._prior * np.maximum(entropies, 1e-3) ** -self.bias
         return weights / weights.sum(axis=-1, keepdims=True)
 
-    def combine(self, network: np.ndarray, chains: ChainParts) -> np.ndarray:
-        """The mixture (rows, 128) of the network's pitch probabilities (rows, 128) and the chains'."""
-        entropies = np.empty((len(network), 3))
-        entropies[:, 0] = entropy(network)
-        entropies[:, 1:] = chains.entropies
-        weights = self.weights(entropies)
-        mixed = weights[:, :1] * network + np.matmul(weights[:, None, 1:], chains.probabilities)[:, 0]
-        return mixed / mixed.sum(axis=1, keepdims=True)
+    def strength(self, model: int, bits: float) -> float:
+        """One model's weight before the weights are normalized (`weights`, for one number; the
+        mixture is normalized at the end, which normalizes the weights with it)."""
+        return self.prior[model] * max(bits, 1e-3) ** -self.bias
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"prior": np.array(self.prior, np.float64), "bias": np.array(self.bias, np.float64),
@@ -392,16 +388,26 @@ class ShortTermRows:
         """Both chains' predictions of each row's next pitch."""
         probabilities = np.empty((len(self.histories), 2, N_PITCHES))
         entropies = np.empty((len(self.histories), 2))
-        for row, (chain, history) in enumerate(zip(self.chain_of_row, self.histories)):
-            low = N_PITCHES - 1 - history[-1]  # the step to pitch 0; the steps to every pitch follow
-            long_term, entropies[row, 0] = self.mixture.long_term_steps(self.long_term_contexts[row])
-            probabilities[row, 0] = long_term[low : low + N_PITCHES]
-            probabilities[row, 1], entropies[row, 1] = self.chains[chain](self.short_term_contexts[row])
+        for row in range(len(self.histories)):
+            (long_term, entropies[row, 0]), (probabilities[row, 1], entropies[row, 1]) = self._predictions(row)
+            probabilities[row, 0] = long_term
         return ChainParts(probabilities, entropies)
 
     def mix(self, network: np.ndarray) -> np.ndarray:
-        """Mix the network's pitch probabilities (rows, pitches) with both chains' for each row."""
-        return self.mixture.combine(network, self.parts())
+        """Mix the network's pitch probabilities (rows, pitches) with both chains' for each row.
+        Generation calls this at every note, so it is written for numpy's cost per call, which is
+        most of the cost: the weights are plain numbers, and only the sum is normalized."""
+        mixture = self.mixture
+        mixed = network * np.array([mixture.strength(0, bits) for bits in entropy(network).tolist()])[:, None]
+        for row, ((long_term, long_bits), (short_term, short_bits)) in enumerate(map(self._predictions, range(len(mixed)))):
+            mixed[row] += long_term * mixture.strength(1, long_bits) + short_term * mixture.strength(2, short_bits)
+        return mixed / mixed.sum(axis=1, keepdims=True)
+
+    def _predictions(self, row: int) -> tuple[tuple[np.ndarray, float], tuple[np.ndarray, float]]:
+        """The row's long-term prediction over pitches (its entropy over steps) and short-term one."""
+        low = N_PITCHES - 1 - self.histories[row][-1]  # the step to pitch 0; the steps to every pitch follow
+        steps, long_bits = self.mixture.long_term_steps(self.long_term_contexts[row])
+        return (steps[low : low + N_PITCHES], long_bits), self.chains[self.chain_of_row[row]](self.short_term_contexts[row])
 
     def add(self, pitches: np.ndarray) -> None:
         """Each row's newly written pitch (the short-term chains do not learn it: see the module docstring)."""

@@ -58,30 +58,32 @@ def network_pitch(checkpoint: Checkpoint, tokens: list[tuple[np.ndarray, np.ndar
 
 def _notes(mixture: PitchMixture, networks: list[np.ndarray], tokens: list[tuple[np.ndarray, np.ndarray]]):
     """For every true continuation note of each pair, given the network's P(pitch) per pair: (the
-    network's, both chains' parts, the true pitch), the chains reading the true notes before it,
-    as generation reads its own."""
+    network's, the chains, the true pitch), the chains reading the true notes before it, as
+    generation reads its own."""
     for network, (source, target) in zip(networks, tokens):
         chains = ShortTermRows(mixture, [source[:, PITCH]])
         for probabilities, pitch in zip(network, target[:, PITCH].tolist()):
-            yield probabilities, chains.parts(), pitch
+            yield probabilities, chains, pitch
             chains.add(np.array([pitch]))
 
 
 def mixed_pitch(mixture: PitchMixture, networks: list[np.ndarray], tokens: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """The mixture's P(pitch) for every true continuation note, in order: (notes, 128)."""
-    return np.concatenate([mixture.combine(network[None], parts) for network, parts, _ in _notes(mixture, networks, tokens)])
+    return np.concatenate([chains.mix(network[None]) for network, chains, _ in _notes(mixture, networks, tokens)])
 
 
 def note_terms(mixture: PitchMixture, networks: list[np.ndarray], tokens: list[tuple[np.ndarray, np.ndarray]]) -> NoteTerms:
-    rows = [np.concatenate([[entropy(network)], parts.entropies[0], [network[pitch]], parts.probabilities[0, :, pitch],
-                            [network.sum()], parts.probabilities[0].sum(axis=1)])
-            for network, parts, pitch in _notes(mixture, networks, tokens)]
+    rows = []
+    for network, chains, pitch in _notes(mixture, networks, tokens):
+        parts = chains.parts()
+        rows.append(np.concatenate([[entropy(network)], parts.entropies[0], [network[pitch]], parts.probabilities[0, :, pitch],
+                                    [network.sum()], parts.probabilities[0].sum(axis=1)]))
     table = np.array(rows).reshape(-1, 9)
     return NoteTerms(table[:, 0:3], table[:, 3:6], table[:, 6:9])
 
 
 def pitch_bits(mixture: PitchMixture, terms: NoteTerms) -> float:
-    """Mean bits of the true pitch under `mixture` (`PitchMixture.combine`, from its terms)."""
+    """Mean bits of the true pitch under `mixture` (`ShortTermRows.mix`, from its terms)."""
     weights = mixture.weights(terms.entropies)
     return float(np.mean(-np.log2((weights * terms.truth).sum(axis=1) / (weights * terms.mass).sum(axis=1))))
 
