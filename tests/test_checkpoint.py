@@ -1,5 +1,6 @@
 import hashlib
 import shutil
+from dataclasses import asdict, replace
 
 import pytest
 import torch
@@ -7,6 +8,7 @@ import torch
 from conftest import SHIPPED_CHECKPOINT, played
 from segue import extend
 from segue.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from segue.config import PRESETS
 from segue.modelfile import CHECKSUMS
 from segue.markov import N_PITCHES, PitchMixture, ShortTermRows, fit_intervals
 from segue.model import MelodyRNN, ModelConfig
@@ -99,6 +101,17 @@ def test_the_shipped_checkpoints_match_their_checksums():
     assert {"segue-gru.pt", "segue-gru-v1.pt", "segue-lstm.pt", "segue-transformer.pt"} <= set(sums[1::2])
     for digest, name in zip(sums[::2], sums[1::2]):
         assert hashlib.sha256((SHIPPED_CHECKPOINT.parent / name).read_bytes()).hexdigest() == digest
+
+
+@pytest.mark.parametrize("preset, name", [("default", "segue-gru.pt"), ("lstm", "segue-lstm.pt"),
+                                          ("transformer", "segue-transformer.pt")])
+def test_each_shipped_checkpoint_is_what_its_preset_trains(preset, name):
+    """`segue train --preset P` rebuilds the shipped model's shape and schedule (its paths aside)."""
+    checkpoint = load_checkpoint(SHIPPED_CHECKPOINT.parent / name)
+    model_config, train_config = PRESETS[preset]
+    assert checkpoint.model.config == replace(model_config, n_time_bins=checkpoint.tokenizer.n_time_bins)
+    assert {k: v for k, v in checkpoint.train_config.items() if k not in ("data", "out")} == \
+        {k: v for k, v in asdict(train_config).items() if k not in ("data", "out")}
 
 
 def test_a_listed_checkpoint_that_changed_is_refused(tmp_path):

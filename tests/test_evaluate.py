@@ -122,6 +122,7 @@ def test_report_files(evaluation, tmp_path):
     assert json.loads((tmp_path / "evaluation.json").read_text())["models"]["tiny"]["duration_ok_rate"] == 1.0
     markdown = (tmp_path / "evaluation.md").read_text()
     assert "| tiny |" in markdown and "evaluation/piano-rolls.png" in markdown and "segue evaluate --test" in markdown
+    assert "encoder-decoder with attention, 1 layer of 24, no copying" in markdown  # the tiny preset's shape
     assert "### Tempo" in markdown and "### Chained extension" in markdown and "evaluation/tempo.png" in markdown
     assert "### Register" in markdown and "| model | C2 | C3 | C4 | C5 | C6 | C7 |" in markdown
     assert "### Key" in markdown and "| model | C | C# | D | Eb | E | F | F# | G | Ab | A | Bb | B |" in markdown

@@ -150,6 +150,23 @@ def test_the_input_chain_is_the_counted_chain_worked_out_at_once(pitches):
         InputChain([])
 
 
+def test_every_row_is_the_weighted_average_fitting_scores(chain):
+    """Two rows, float32 network probabilities and a model given no weight: each row of `mix` is
+    the average by `weights` (what the fit's grid search scores), renormalized."""
+    mixture = PitchMixture(chain, (0.6, 0.0, 0.4), 1.5)
+    rows = ShortTermRows(mixture, [TUNE, TUNE[::-1]])
+    rows.add(np.array([62, 70]))
+    network = np.random.default_rng(2).dirichlet(np.ones(N_PITCHES) * 0.5, size=2).astype(np.float32)
+    parts = rows.parts()
+    weights = mixture.weights(np.column_stack([entropy(network.astype(np.float64)), parts.entropies]))
+    expected = weights[:, :1] * network + (weights[:, 1:, None] * parts.probabilities).sum(axis=1)
+    mixed = rows.mix(network)
+    assert mixed.dtype == np.float64
+    np.testing.assert_allclose(mixed, expected / expected.sum(axis=1, keepdims=True), rtol=1e-6)
+    with pytest.raises(ValueError, match="1 rows of network probabilities for 2 rows"):
+        rows.mix(network[:1])
+
+
 def test_a_surer_model_counts_more(chain):
     mixture = PitchMixture(chain, (1 / 3, 1 / 3, 1 / 3), 1.0)
     sure, unsure = np.array([[0.5, 2.0, 4.0]]), np.array([[4.0, 2.0, 0.5]])

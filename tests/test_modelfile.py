@@ -5,21 +5,30 @@ import io
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import segue
 from conftest import played
 from segue import extend
-from segue.checkpoint import as_model, export_model, load_checkpoint, weights_digest
+from segue.checkpoint import Checkpoint, as_model, export_model, load_checkpoint, weights_digest
+from segue.model import MelodyRNN
 from segue.modelfile import CHECKSUMS, DEFAULT_MODEL, CheckpointError, load_model, read_model
 
 EXAMPLE = Path(segue.__file__).parent / "examples" / "ode-to-joy.mid"
 
 
-def test_a_model_file_generates_what_its_checkpoint_generates(tiny_checkpoint, tmp_path):
+@pytest.mark.parametrize("copy", [False, True], ids=["as trained", "with pointers"])
+def test_a_model_file_generates_what_its_checkpoint_generates(tiny_checkpoint, tmp_path, copy):
+    if copy:  # the shipped shape has no pointers; a model file must carry them where a network has them
+        torch.manual_seed(2)
+        network = MelodyRNN(replace(tiny_checkpoint.model.config, copy=True)).eval()
+        tiny_checkpoint = Checkpoint(network, tiny_checkpoint.tokenizer, tiny_checkpoint.name, tiny_checkpoint.data,
+                                     tiny_checkpoint.metrics, {}, tiny_checkpoint.mixture)
     export_model(tiny_checkpoint, tmp_path / "tiny.npz")
     model = read_model(tmp_path / "tiny.npz")
     assert model.name == tiny_checkpoint.name and model.config == tiny_checkpoint.model.config

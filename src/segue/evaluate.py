@@ -161,7 +161,8 @@ def neural_candidate(checkpoint: Checkpoint, path: Path, role: str) -> Candidate
         return continuation
 
     config = checkpoint.model.config
-    description = (f"{role}: {config.cell.upper()} encoder-decoder with attention, {config.num_layers} layers of "
+    layers = "1 layer" if config.num_layers == 1 else f"{config.num_layers} layers"
+    description = (f"{role}: {config.cell.upper()} encoder-decoder with attention, {layers} of "
                    f"{config.hidden_size}, {'with' if config.copy else 'no'} copying, "
                    f"{'tempo-relative timing' if checkpoint.tokenizer.config.pulse else 'timing in seconds'}"
                    + ("" if checkpoint.mixture is None else ", pitch mixed with interval chains (weights "

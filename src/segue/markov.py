@@ -397,6 +397,8 @@ class ShortTermRows:
         """Mix the network's pitch probabilities (rows, pitches) with both chains' for each row.
         Generation calls this at every note, so it is written for numpy's cost per call, which is
         most of the cost: the weights are plain numbers, and only the sum is normalized."""
+        if len(network) != len(self.histories):
+            raise ValueError(f"{len(network)} rows of network probabilities for {len(self.histories)} rows of chains")
         mixture = self.mixture
         mixed = network * np.array([mixture.strength(0, bits) for bits in entropy(network).tolist()])[:, None]
         for row, ((long_term, long_bits), (short_term, short_bits)) in enumerate(map(self._predictions, range(len(mixed)))):

@@ -59,7 +59,8 @@ def network_pitch(checkpoint: Checkpoint, tokens: list[tuple[np.ndarray, np.ndar
 def _notes(mixture: PitchMixture, networks: list[np.ndarray], tokens: list[tuple[np.ndarray, np.ndarray]]):
     """For every true continuation note of each pair, given the network's P(pitch) per pair: (the
     network's, the chains, the true pitch), the chains reading the true notes before it, as
-    generation reads its own."""
+    generation reads its own. The chains are one object moved on after each note: read them
+    before asking for the next."""
     for network, (source, target) in zip(networks, tokens):
         chains = ShortTermRows(mixture, [source[:, PITCH]])
         for probabilities, pitch in zip(network, target[:, PITCH].tolist()):
