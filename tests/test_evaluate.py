@@ -69,6 +69,7 @@ def test_the_sweeps_measure_every_slice(evaluation):
     assert [row["start"] for row in robust["truth"]["windows"]] == [0, 5, 10, 15, 20, 25]
     sweeps = results["models"]["tiny"]["robustness"]
     assert list(sweeps["tempo"]["slices"]) == ["x0.4", "x0.6", "x1", "x1.6", "x2.5", "1 s", "1.5 s"]
+    assert list(sweeps["tempo_drawn_once"]["slices"]) == list(sweeps["tempo"]["slices"])
     spacings = [s["input_spacing_median"] for s in sweeps["tempo"]["slices"].values()]
     assert spacings[:5] == sorted(spacings[:5]) and spacings[-1] == pytest.approx(1.5)
     assert list(sweeps["length"]["by_length"]) == ["5", "10", "20", "30"]
@@ -124,6 +125,7 @@ def test_report_files(evaluation, tmp_path):
     assert "| tiny |" in markdown and "evaluation/piano-rolls.png" in markdown and "segue evaluate --test" in markdown
     assert "encoder-decoder with attention, 1 layer of 24, no copying" in markdown  # the tiny preset's shape
     assert "### Tempo" in markdown and "### Chained extension" in markdown and "evaluation/tempo.png" in markdown
+    assert "| tiny, *drawn once* | " in markdown
     assert "### Register" in markdown and "| model | C2 | C3 | C4 | C5 | C6 | C7 |" in markdown
     assert "### Key" in markdown and "| model | C | C# | D | Eb | E | F | F# | G | Ab | A | Bb | B |" in markdown
     assert "### Input length" in markdown and "| model | 1.5 s (" in markdown

@@ -7,10 +7,10 @@ import pytest
 from conftest import played
 import segue
 from segue import ExtendError, extend
-from segue.generate import (continuation_notes, extend_batch, heard_end, hold_factor, held_longer,
+from segue.generate import (SHORTEST_HELD, continuation_notes, extend_batch, heard_end, hold_factor, held_longer,
                             no_faster_than_the_input, prepare, register_shift, trained_articulation, trained_register)
 from segue.keys import parse_key
-from segue.metrics import GLITCH_SECONDS, held_for, time_stretched
+from segue.metrics import GLITCH_SECONDS, held_for, keeps_pace, tempo_ratio, time_stretched
 from segue.midi_io import read_midi
 from segue.notes import Note, melody_end
 from segue.tokenizer import Tokenizer, TokenizerConfig
@@ -123,6 +123,7 @@ def test_a_request_gives_the_same_notes_alone_as_in_any_batch(tiny_checkpoint, p
         dict(notes=played([72, 71, 69]), seconds=8.0, temperature=0.0, seed=2),
         dict(notes=phrase, variations=3, top_p=0.5, key="C major", seed=3),
         dict(notes=played([60 + i % 5 for i in range(40)], spacing=0.15), seconds=2.0, temperature=1.7, seed=4),
+        dict(notes=phrase, temperature=2.0, variations=30, seed=5),  # some drawn again to keep the pace
     ]
     jobs = [prepare(tokenizer=tokenizer, **request) for request in requests]
     alone = [extend(checkpoint=tiny_checkpoint, **request) for request in requests]
@@ -305,7 +306,8 @@ def test_staccato_is_heard_as_training_played_and_continued_in_the_players_touch
         assert [(n.pitch, n.start) for n in short] == [(n.pitch, n.start) for n in full]
         # Held as much shorter, but for a last note cut where the continuation ends.
         whole = [(s, f) for s, f in zip(short, full) if f.end < job.seconds]
-        assert whole and [s.duration for s, _ in whole] == pytest.approx([f.duration / job.hold for _, f in whole])
+        assert whole and [s.duration for s, _ in whole] == pytest.approx(
+            [max(f.duration / job.hold, min(f.duration, SHORTEST_HELD)) for _, f in whole])
     # A model whose data record names no articulation hears every input as it is played.
     unrecorded = replace(tiny_checkpoint, data={})
     assert trained_articulation(unrecorded) is None
@@ -379,3 +381,50 @@ def test_a_player_who_starts_late_is_heard_as_starting_one_spacing_before_the_fi
     # Silence under one spacing is read as it is.
     early = [n.shifted(0.5 * spacing - phrase[0].start) for n in phrase]
     assert not np.array_equal(prepare(early, tokenizer).source, heard.source)
+
+
+def test_a_continuation_that_strays_from_the_pace_is_drawn_again(tiny_checkpoint, phrase):
+    """A first draw that keeps the pace stands; one that strays is drawn again, and what comes
+    back is no farther from the pace: the first that keeps it, or the nearest of PACE_DRAWS."""
+    redrawn = 0
+    for seed in range(60):  # hot: the tiny model keeps a steady pace at temperature 1
+        [once] = extend(phrase, seed=seed, temperature=2.0, checkpoint=tiny_checkpoint, keep_pace=False)
+        [kept] = extend(phrase, seed=seed, temperature=2.0, checkpoint=tiny_checkpoint)
+        if keeps_pace(phrase, once):
+            assert kept == once, seed
+        else:
+            redrawn += 1
+            assert kept != once and pace_distance(phrase, kept) < pace_distance(phrase, once), seed
+    assert redrawn >= 2  # the redraw is tested
+
+
+def pace_distance(melody, notes) -> float:
+    ratio = tempo_ratio(melody, notes)
+    return 0.0 if ratio is None else abs(np.log(ratio))
+
+
+def test_a_continuation_straying_from_the_pace_in_every_draw_is_the_nearest_drawn(tiny_checkpoint, phrase):
+    once = extend(phrase, seed=5, temperature=5.0, variations=32, checkpoint=tiny_checkpoint, keep_pace=False)
+    kept = extend(phrase, seed=5, temperature=5.0, variations=32, checkpoint=tiny_checkpoint)
+    assert not all(map(keeps_pace, [phrase] * 32, kept))  # a hot model can stray in all three draws
+    assert all(pace_distance(phrase, k) <= pace_distance(phrase, o) for k, o in zip(kept, once))
+
+
+def test_pace_is_kept_for_every_variation_and_never_at_temperature_zero(tiny_checkpoint, phrase):
+    once = extend(phrase, seed=5, temperature=2.0, variations=30, checkpoint=tiny_checkpoint, keep_pace=False)
+    kept = extend(phrase, seed=5, temperature=2.0, variations=30, checkpoint=tiny_checkpoint)
+    strays = [not keeps_pace(phrase, notes) for notes in once]
+    assert any(strays) and [a != b for a, b in zip(once, kept)] == strays
+    assert sum(map(keeps_pace, [phrase] * 30, kept)) > sum(map(keeps_pace, [phrase] * 30, once))
+    greedy = extend(phrase, seed=5, temperature=0, checkpoint=tiny_checkpoint)
+    assert greedy == extend(phrase, seed=5, temperature=0, checkpoint=tiny_checkpoint, keep_pace=False)
+
+
+def test_a_phrase_of_taps_too_short_to_hear_is_still_answered(tiny_checkpoint):
+    """A tap on a phone's screen can last under a millisecond; held that much shorter (the
+    player's touch), every note of the continuation was dropped as too short to hear."""
+    for held in (0.0001, 0.0005):
+        taps = [Note(60 + step, 0.3 + 0.2 * i, 0.3 + 0.2 * i + held) for i, step in enumerate((0, 2, 4, 5, 7))]
+        for seed in range(5):
+            [notes] = extend(taps, seed=seed, input_length=2.0, checkpoint=tiny_checkpoint)
+            assert len(notes) >= 5 and np.median([n.duration for n in notes]) >= SHORTEST_HELD - 1e-9

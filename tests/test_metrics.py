@@ -29,6 +29,13 @@ def test_tempo_ratio():
     assert metrics.tempo_ratio(slow, [Note(60, 0.0, 1.0)]) is None
 
 
+@pytest.mark.parametrize(("spacing", "kept"), [(0.5, True), (0.335, True), (0.33, False), (0.75, True), (0.76, False)])
+def test_a_continuation_keeps_the_pace_within_two_thirds_to_one_and_a_half(spacing, kept):
+    melody = [Note(60, 0.5 * i, 0.5 * i + 0.25) for i in range(5)]  # 0.5 s apart
+    assert metrics.keeps_pace(melody, [Note(62, spacing * i, spacing * i + 0.1) for i in range(6)]) is kept
+    assert metrics.keeps_pace(melody, [Note(62, 0.0, 0.1)])  # no pace to keep
+
+
 def test_simple_features():
     notes = played([60, 64, 62, 67])
     assert metrics.pitch_range(notes) == 7

@@ -53,6 +53,19 @@ def test_a_file_states_its_meter_and_its_notes_and_length_survive_it(meter):
     assert (written.bpm, written.numerator, written.denominator) == (pytest.approx(meter.bpm, abs=1e-3), *signature)
 
 
+@pytest.mark.parametrize("bpm", [20, 61.5, 120, 125, 171, 400])
+def test_every_note_written_is_read_back_however_short(bpm):
+    """A continuation's last note, cut at the requested length, can be left a millisecond long;
+    rounded to ticks it came out under MIN_NOTE_SECONDS (or at no length) and vanished from the
+    file while the page's roll still showed it."""
+    notes = [Note(60 + i, 0.2 * i + offset, 0.2 * i + offset + held) for i, (offset, held) in enumerate(
+        [(0.0, 0.001), (0.0004, 0.001), (0.0007, 0.0012), (0.0011, 0.0015), (0.0013, 0.003), (0.0, 0.1)])]
+    notes.append(Note(80, 1.4 - 0.0011, 1.4))  # ending at the file's end
+    melody = read_midi(midi_bytes(notes + [Note(81, 1.2, 1.2 + 0.0009)], 1.4, Meter(bpm)))  # the last too short to hear
+    assert [n.pitch for n in melody.notes] == [n.pitch for n in notes]
+    assert all(n.duration >= 0.001 for n in melody.notes) and melody.length == pytest.approx(1.4, abs=1e-3)
+
+
 def test_a_file_without_a_meter_is_written_in_the_tempo_of_its_notes(tmp_path):
     path = midi_file([[on(60), off(60, 240), on(62), off(62, 240), on(64), off(64, 240), on(65), off(65, 240)]],
                      tmp_path / "bare.mid")  # no tempo event: 120 bpm, eighth notes

@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     extend.add_argument("--seed", type=int, help="same seed and input give the same continuation")
     extend.add_argument("--variations", type=int, default=DEFAULTS.variations, help="write OUTPUT-1.mid ... OUTPUT-K.mid")
     extend.add_argument("--key", help='keep every note in this key: "D major", "F# minor", or "auto" (the input\'s key)')
+    extend.add_argument("--any-pace", action="store_true",
+                        help="keep the first continuation drawn even if it plays at half or double the input's pace "
+                             "(by default one that strays past x0.67-1.5 of its note spacing is drawn again, twice at most)")
     extend.add_argument("--include-input", action="store_true", help="write the input followed by the continuation")
     extend.add_argument("--track", type=int, help="read the melody from this track, counting from 1 (default: the "
                                                   "file's melody part, as `segue prepare` picks it)")
@@ -235,6 +238,7 @@ def _extend(args: argparse.Namespace) -> int:
     continuations = extend(
         melody.notes, seconds=args.seconds, temperature=args.temperature, top_p=args.top_p, seed=seed,
         variations=args.variations, input_length=melody.length, checkpoint=checkpoint, key=args.key,
+        keep_pace=not args.any_pace,
     )
     elapsed_ms = (time.perf_counter() - started) * 1000
     meter = meter_of(melody)

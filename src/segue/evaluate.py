@@ -19,6 +19,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import mido
@@ -109,6 +110,7 @@ class Candidate:
     score: Callable[[list[Pair]], Scores] | None = None  # true continuations, in its own tokens
     details: dict = field(default_factory=dict)
     sweep: robustness.Generate | None = None  # for the robustness sweeps
+    drawn_once: robustness.Generate | None = None  # the same, keeping each first draw (no `keep_pace`)
 
 
 @torch.no_grad()
@@ -156,8 +158,10 @@ def neural_candidate(checkpoint: Checkpoint, path: Path, role: str) -> Candidate
     def generate(pair: Pair, key: Key, seed: int) -> list[Note]:
         return sweep(pair.input, pair.input_length, SECONDS, 1.0, seed)
 
-    def sweep(notes: list[Note], input_length: float, seconds: float, temperature: float, seed: int) -> list[Note]:
-        [continuation] = extend(notes, seconds, temperature, seed=seed, input_length=input_length, checkpoint=checkpoint)
+    def sweep(notes: list[Note], input_length: float, seconds: float, temperature: float, seed: int,
+              keep_pace: bool = True) -> list[Note]:
+        [continuation] = extend(notes, seconds, temperature, seed=seed, input_length=input_length, checkpoint=checkpoint,
+                                keep_pace=keep_pace)
         return continuation
 
     config = checkpoint.model.config
@@ -172,7 +176,7 @@ def neural_candidate(checkpoint: Checkpoint, path: Path, role: str) -> Candidate
                "train_seconds": checkpoint.metrics.get("train_seconds")}
     return Candidate(Path(path).stem.removeprefix("segue-"), description, generate,
                      lambda pairs: neural_scores(checkpoint, [pair_tokens(p, checkpoint.tokenizer) for p in pairs]),
-                     details, sweep)
+                     details, sweep, partial(sweep, keep_pace=False))
 
 
 def ngram_candidate(tokenizer: Tokenizer, training_pairs: list[Pair]) -> Candidate:
@@ -300,7 +304,7 @@ def evaluate(
         entry["duration_ok_rate"] = statistics.mean(abs(file_length(c) - SECONDS) <= DURATION_TOLERANCE for c in continuations)
         entry["latency_ms_p50"] = metrics.percentile(latencies, 50)
         if candidate.sweep is not None and long_pairs:
-            entry["robustness"] = robustness.run_sweeps(candidate.sweep, sweep_inputs, progress)
+            entry["robustness"] = robustness.run_sweeps(candidate.sweep, sweep_inputs, progress, candidate.drawn_once)
         features = feature_values(keys, continuations)
         entry["overlap"] = {name: metrics.overlapped_area(features[name], examples["features"]["truth"][name], EDGES[name])
                             for name in EDGES}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import numpy as np
 from .inference import InferenceModel
 from .keys import Key, resolve_key
 from .markov import PitchMixture, ShortTermRows
-from .metrics import GLITCH_SECONDS, articulation, median_spacing, transposed
+from .metrics import GLITCH_SECONDS, articulation, keeps_pace, median_spacing, tempo_ratio, transposed
 from .modelfile import DEFAULT_MODEL, Model, load_model
 from .notes import MAX_PITCH, MIN_NOTE_SECONDS, Note, melody_end, melody_line
 from .options import DEFAULTS, MAX_SECONDS, MAX_SEED, MAX_TEMPERATURE, MAX_VARIATIONS, random_seed
@@ -32,6 +32,14 @@ FAST_PLAYING_SHARE = 0.25
 # On 300 validation inputs (`robustness.touch_sweep` and the tempo sweep) 0.65 kept the pace best of
 # 0.55, 0.65 and the middle of the range, 0.765 (which also moved half the inputs as cut).
 ARTICULATION_MARGIN = 0.1
+# s: the shortest a continuation's note is held for a player's touch (`Job.hold`), unless the model
+# wrote it shorter. A tap on a phone's screen can last under a millisecond: held that much
+# shorter, every note of a continuation fell under MIN_NOTE_SECONDS and none was left to play.
+SHORTEST_HELD = 0.05
+# Draws a continuation may take to keep its input's pace (`metrics.keeps_pace`), the first
+# included. Drawn once, 12.5 % of continuations of 300 validation inputs strayed (four seeds each),
+# as 12.7 % of the true ones did; within three draws, 1.2 % (/tmp/s19/retry.py in session 19).
+PACE_DRAWS = 3
 # Extended once at start-up (server, keyboard mode) so the first real request runs at full speed.
 WARM_UP_PHRASE = [Note(60 + step, 0.4 * i, 0.4 * i + 0.35) for i, step in enumerate((0, 2, 4, 5, 7))]
 
@@ -63,6 +71,8 @@ class Job:
     gap_allowed: np.ndarray  # the onset gaps a new note may take (`no_faster_than_the_input`)
     shift: int = 0  # semitones the model hears the input moved by (`register_shift`); its notes are moved back
     hold: float = 1.0  # times longer the model hears the input's notes held (`hold_factor`); its notes are held as much shorter
+    keep_pace: bool = True  # draw a continuation that strays from the input's pace again (`extend_batch`)
+    draw: tuple[int, ...] = ()  # (variation, attempt) of a draw again: its generator's seed follows the job's
 
 
 def prepare(
@@ -77,6 +87,7 @@ def prepare(
     key: str | Key | None = None,
     register: tuple[int, int] | None = None,
     articulation_range: tuple[float, float] | None = None,
+    keep_pace: bool = True,
 ) -> Job:
     """Check a request and read its input (see `extend`; `register` and `articulation_range`:
     `trained_register` and `trained_articulation` of the model); raises ExtendError naming a bad value."""
@@ -109,6 +120,7 @@ def prepare(
         line, source, tempo, time_to_input_end(line, end, tokenizer, tempo),
         seconds, temperature, top_p, variations, random_seed() if seed is None else seed,
         None if pitch_allowed.all() else pitch_allowed, no_faster_than_the_input(tokenizer, line, tempo), shift, hold,
+        keep_pace,
     )
 
 
@@ -182,6 +194,7 @@ def extend(
     input_length: float | None = None,
     checkpoint: Model | None = None,
     key: str | Key | None = None,
+    keep_pace: bool = True,
 ) -> list[list[Note]]:
     """Write `variations` continuations of `notes`, each lasting `seconds`.
 
@@ -190,11 +203,12 @@ def extend(
     of `input_length` and its last note-off, and its notes are timed from there (0 = the input's
     end). An input longer than the model's context is read from its last part. The same `seed`
     with the same input gives the same continuations. `key` ("D major", "F# minor", or "auto" for
-    the key found in the input) keeps every generated pitch in that key's scale.
+    the key found in the input) keeps every generated pitch in that key's scale. With `keep_pace`,
+    a continuation whose pace strays from the input's is drawn again (`extend_batch`).
     """
     checkpoint = checkpoint or cached_model()
     job = prepare(notes, checkpoint.tokenizer, seconds, temperature, top_p, seed, variations, input_length, key,
-                  **trained_playing(checkpoint))
+                  keep_pace=keep_pace, **trained_playing(checkpoint))
     return extend_batch([job], checkpoint)[0]
 
 
@@ -202,11 +216,38 @@ def extend_batch(jobs: list[Job], checkpoint: Model) -> list[list[list[Note]]]:
     """Decode several prepared requests as one batch -> each job's continuations. Each job draws
     from its own generator, seeded by its seed, so it gets the same notes alone as in a batch, up
     to float rounding: BLAS sums a one-row product in another order than a many-row one, and a
-    draw that falls within about 1e-6 of a boundary between two choices can go either way."""
+    draw that falls within about 1e-6 of a boundary between two choices can go either way.
+
+    A job that keeps its pace (`Job.keep_pace`, at a temperature above 0) has each continuation
+    that strays from its input's pace (`metrics.keeps_pace`: a tempo ratio outside x0.67-1.5)
+    drawn again, up to PACE_DRAWS draws in all, each from a generator of its own; the first that
+    keeps the pace stands, else the nearest to it. Real tunes change pace that much in about one
+    continuation in eight, and so did the model's; a player asking for more of a phrase expects it
+    at the pace they played."""
+    continuations = _decode(jobs, checkpoint)
+    for attempt in range(1, PACE_DRAWS):
+        strays = [(j, v) for j, job in enumerate(jobs) if job.keep_pace and job.temperature > 0
+                  for v, notes in enumerate(continuations[j]) if not keeps_pace(job.line, notes)]
+        if not strays:
+            break
+        redrawn = _decode([replace(jobs[j], variations=1, draw=(v, attempt)) for j, v in strays], checkpoint)
+        for (j, v), [notes] in zip(strays, redrawn):
+            if _pace_error(jobs[j].line, notes) < _pace_error(jobs[j].line, continuations[j][v]):
+                continuations[j][v] = notes
+    return continuations
+
+
+def _decode(jobs: list[Job], checkpoint: Model) -> list[list[list[Note]]]:
     tokenizer = checkpoint.tokenizer
     tokens = _sample_tokens(checkpoint.inference, tokenizer, jobs, checkpoint.mixture)
     return [[continuation_notes(rows, tokenizer, job) for rows in job_tokens]
             for job, job_tokens in zip(jobs, tokens)]
+
+
+def _pace_error(line: list[Note], continuation: list[Note]) -> float:
+    """How far a continuation strays from its input's pace: |log tempo ratio|, 0 where none can be taken."""
+    ratio = tempo_ratio(line, continuation)
+    return 0.0 if ratio is None else abs(math.log(max(ratio, 1e-9)))
 
 
 def input_end(notes: list[Note], input_length: float | None = None) -> float:
@@ -274,7 +315,8 @@ def no_faster_than_the_input(tokenizer: Tokenizer, line: list[Note], scale: floa
 
 def continuation_notes(tokens: np.ndarray, tokenizer: Tokenizer, job: Job) -> list[Note]:
     """Sampled tokens -> notes in played seconds from the input's end, at the input's median
-    velocity and pitch (moved back by `job.shift`), held `job.hold` times shorter than written.
+    velocity and pitch (moved back by `job.shift`), held `job.hold` times shorter than written
+    (but no shorter than SHORTEST_HELD for that).
 
     Tokens count from the input's last onset, `job.boundary` model seconds before its end. Notes
     starting past `job.seconds` are dropped, the last is trimmed to fit (and dropped if that leaves less
@@ -284,7 +326,8 @@ def continuation_notes(tokens: np.ndarray, tokenizer: Tokenizer, job: Job) -> li
     notes = []
     for note in tokenizer.decode(tokens, velocity=velocity, scale=job.scale):
         start = max(note.start - boundary, 0.0)
-        end = min(note.start + note.duration / job.hold - boundary, seconds)
+        held = max(note.duration / job.hold, min(note.duration, SHORTEST_HELD))
+        end = min(note.start + held - boundary, seconds)
         if start >= seconds:
             break
         if end - start >= MIN_NOTE_SECONDS:
@@ -323,7 +366,7 @@ def _sample_tokens(network: InferenceModel, tokenizer: Tokenizer, jobs: list[Job
         pitch_allowed = by_row([every_pitch if job.pitch_allowed is None else job.pitch_allowed for job in jobs])
     boundaries = by_row([job.boundary for job in jobs])
     ends = boundaries + by_row([job.seconds * job.scale for job in jobs])  # in model seconds
-    generators = [np.random.default_rng(job.seed) for job in jobs]
+    generators = [np.random.default_rng([job.seed, *job.draw] if job.draw else job.seed) for job in jobs]
     starts = np.cumsum([0] + [job.variations for job in jobs])
     drawn = np.empty(len(job_of_row))
 

@@ -53,6 +53,15 @@ def tempo_ratio(melody: list[Note], continuation: list[Note]) -> float | None:
     return statistics.median(after) / statistics.median(before)
 
 
+PACE_BAND = (0.67, 1.5)  # tempo ratios at which a continuation keeps its melody's pace
+
+
+def keeps_pace(melody: list[Note], continuation: list[Note]) -> bool:
+    """Whether the continuation's tempo ratio is within PACE_BAND; True where none can be taken."""
+    ratio = tempo_ratio(melody, continuation)
+    return ratio is None or PACE_BAND[0] <= ratio <= PACE_BAND[1]
+
+
 GLITCH_SECONDS = 0.06  # onsets closer than this are heard as a glitch, not as melody
 
 

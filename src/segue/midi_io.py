@@ -343,11 +343,17 @@ def midi_bytes(notes: list[Note], length: float, meter: Meter = Meter()) -> byte
     end_tick = _ticks(length)
     if end_tick < _ticks(melody_end(notes)):
         raise ValueError(f"length {length!r} s ends before the last note ({melody_end(notes)!r} s)")
+    # Rounded to ticks, a note just MIN_NOTE_SECONDS long could come out shorter (or at no length),
+    # and reading the file would drop it: every note is written at least this many ticks long.
+    min_ticks = int(MIN_NOTE_SECONDS * ticks_per_second) + 1
     events: list[tuple[int, int, mido.Message]] = []
     for note in notes:
+        if note.duration < MIN_NOTE_SECONDS:
+            continue  # inaudible, and dropped wherever notes are read
         start, end = _ticks(note.start), _ticks(note.end)
-        if end <= start:
-            continue  # shorter than one tick: inaudible and unwritable
+        if end - start < min_ticks:  # within the file: a note ending at its end starts that much earlier
+            end = min(start + min_ticks, end_tick)
+            start = max(end - min_ticks, 0)
         events.append((start, 1, mido.Message("note_on", note=note.pitch, velocity=note.velocity)))
         events.append((end, 0, mido.Message("note_off", note=note.pitch, velocity=0)))
     events.sort(key=lambda event: (event[0], event[1]))  # offs before ons at the same tick

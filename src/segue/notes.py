@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 # Two notes whose onsets lie closer than this are one chord, however humanly ragged the attack.
 CHORD_WINDOW = 0.03
-# Shorter notes are dropped wherever notes are read or written: inaudible, and under one tick of
-# the MIDI files Segue writes (960 ticks a second).
+# Shorter notes are dropped wherever notes are read or written: inaudible. A MIDI file Segue
+# writes holds every longer note at least this long, so reading it back keeps them all.
 MIN_NOTE_SECONDS = 0.001
 MAX_PITCH = 127  # MIDI pitches 0..127
 MIN_VELOCITY, MAX_VELOCITY = 1, 127  # MIDI velocity 0 would be a note-off

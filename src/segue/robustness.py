@@ -51,7 +51,7 @@ WINDOW = 5.0
 LONG_SECONDS = 30.0
 TEMPO_STRETCHES = (0.4, 0.6, 1.0, 1.6, 2.5)  # times slower than the test input as cut
 TEMPO_SPACINGS = (1.0, 1.5)  # s: inputs stretched to this median note spacing (a slow hymn)
-TEMPO_WITHIN = (0.67, 1.5)  # a continuation "keeps the pace" within this tempo ratio
+TEMPO_WITHIN = metrics.PACE_BAND  # a continuation "keeps the pace" within this tempo ratio
 TEMPERATURES = (0.0, 0.5, 1.0, 1.3)
 CHAIN_STEPS = 6
 REGISTERS = (36, 48, 60, 72, 84, 96)  # MIDI: the inputs' median pitch in each register slice (C2 .. C7)
@@ -376,13 +376,17 @@ def first_window(pair: Pair) -> list[Note]:
     return [n for n in pair.extension if n.start < WINDOW]
 
 
-def run_sweeps(generate: Generate, inputs: SweepInputs, progress: bool = False) -> dict:
-    """Every sweep for one model -> its JSON section."""
+def run_sweeps(generate: Generate, inputs: SweepInputs, progress: bool = False,
+               drawn_once: Generate | None = None) -> dict:
+    """Every sweep for one model -> its JSON section; with `drawn_once` (the model keeping every
+    first draw, where `generate` draws a continuation that strays from the input's pace again),
+    the tempo sweep again with that."""
     by_temperature = {temperature: long_continuations(generate, inputs, temperature, progress)
                       for temperature in TEMPERATURES}
     long = by_temperature[1.0]
     return {
         "tempo": tempo_sweep(generate, inputs.tempo_pairs, progress),
+        **({} if drawn_once is None else {"tempo_drawn_once": tempo_sweep(drawn_once, inputs.tempo_pairs, progress)}),
         "length": {
             "windows": windows_of(long, inputs),
             "by_length": {f"{seconds:g}": metrics.rushed_share([[n for n in c if n.start < seconds] for c in long])

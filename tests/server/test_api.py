@@ -70,6 +70,17 @@ def test_input_ends_at_its_last_note_unless_longer(client):
     assert extend(client, input_seconds=1.0).json()["input_seconds"] == pytest.approx(max(n.end for n in PHRASE))
 
 
+@pytest.mark.parametrize("keep_pace", [True, False])
+def test_keep_pace_is_the_library_option(client, tiny_model, keep_pace):
+    body = extend(client, seed=5, temperature=2.0, variations=30, keep_pace=keep_pace).json()
+    expected = segue.extend(PHRASE, seed=5, temperature=2.0, variations=30, checkpoint=tiny_model, keep_pace=keep_pace)
+    assert [[(n["pitch"], n["start"]) for n in e["notes"]] for e in body["extensions"]] == [
+        [(n.pitch, round(n.start, 6)) for n in notes] for notes in expected]
+    # Hot, some first draws stray from the pace (tests/test_generate.py): the option changes them.
+    assert expected != segue.extend(PHRASE, seed=5, temperature=2.0, variations=30, checkpoint=tiny_model,
+                                    keep_pace=not keep_pace)
+
+
 def test_key_lock(client):
     body = extend(client, key="D major", seed=3, temperature=1.5, variations=4).json()
     scale = parse_key("D major")

@@ -52,6 +52,8 @@ class ExtendOptions(BaseModel):
     top_p: float = Field(DEFAULTS.top_p, gt=0, le=1, allow_inf_nan=False, description="nucleus sampling mass")
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="same seed and input give the same answer")
     key: str | None = Field(None, max_length=40, description='keep notes in a key: "D major", "F# minor" or "auto"')
+    keep_pace: bool = Field(True, description="draw a continuation again (twice at most) when it plays at under "
+                                              "0.67 or over 1.5 times the input's note spacing")
 
 
 class ExtendRequest(ExtendOptions):

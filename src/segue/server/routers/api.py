@@ -175,7 +175,7 @@ async def _continue(notes: list[Note], input_seconds: float | None, options: Ext
     started = time.perf_counter()
     job = prepare(notes, batcher.checkpoint.tokenizer, seconds=options.seconds, temperature=options.temperature,
                   top_p=options.top_p, seed=seed, variations=variations, input_length=input_seconds, key=options.key,
-                  **trained_playing(batcher.checkpoint))
+                  keep_pace=options.keep_pace, **trained_playing(batcher.checkpoint))
     try:
         async with asyncio.timeout(settings.request_seconds):
             continuations = await batcher.extend(job)
