@@ -37,8 +37,8 @@ ARTICULATION_MARGIN = 0.1
 # shorter, every note of a continuation fell under MIN_NOTE_SECONDS and none was left to play.
 SHORTEST_HELD = 0.05
 # Draws a continuation may take to keep its input's pace (`metrics.keeps_pace`), the first
-# included. Drawn once, 12.5 % of continuations of 300 validation inputs strayed (four seeds each),
-# as 12.7 % of the true ones did; within three draws, 1.2 % (/tmp/s19/retry.py in session 19).
+# included. Of 5 s continuations of 300 validation inputs (four seeds each), 12.5 % strayed drawn
+# once, as 12.7 % of the true continuations do; 0.8 % within three draws (docs/model-card.md).
 PACE_DRAWS = 3
 # Extended once at start-up (server, keyboard mode) so the first real request runs at full speed.
 WARM_UP_PHRASE = [Note(60 + step, 0.4 * i, 0.4 * i + 0.35) for i, step in enumerate((0, 2, 4, 5, 7))]
