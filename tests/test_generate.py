@@ -6,11 +6,12 @@ import pytest
 
 from conftest import played
 import segue
-from segue import ExtendError, extend
-from segue.generate import (SHORTEST_HELD, continuation_notes, extend_batch, heard_end, hold_factor, held_longer,
-                            no_faster_than_the_input, prepare, register_shift, trained_articulation, trained_register)
+from segue import ExtendError, extend, generate
+from segue.generate import (PACE_DRAWS, SHORTEST_HELD, continuation_notes, extend_batch, heard_end, hold_factor,
+                            held_longer, no_faster_than_the_input, prepare, register_shift, trained_articulation,
+                            trained_playing, trained_register)
 from segue.keys import parse_key
-from segue.metrics import GLITCH_SECONDS, held_for, keeps_pace, tempo_ratio, time_stretched
+from segue.metrics import GLITCH_SECONDS, held_for, keeps_pace, pace_error, time_stretched
 from segue.midi_io import read_midi
 from segue.notes import Note, melody_end
 from segue.tokenizer import Tokenizer, TokenizerConfig
@@ -394,30 +395,38 @@ def test_a_continuation_that_strays_from_the_pace_is_drawn_again(tiny_checkpoint
             assert kept == once, seed
         else:
             redrawn += 1
-            assert kept != once and pace_distance(phrase, kept) < pace_distance(phrase, once), seed
+            assert kept != once and pace_error(phrase, kept) < pace_error(phrase, once), seed
     assert redrawn >= 2  # the redraw is tested
 
 
-def pace_distance(melody, notes) -> float:
-    ratio = tempo_ratio(melody, notes)
-    return 0.0 if ratio is None else abs(np.log(ratio))
-
-
 def test_a_continuation_straying_from_the_pace_in_every_draw_is_the_nearest_drawn(tiny_checkpoint, phrase):
-    once = extend(phrase, seed=5, temperature=5.0, variations=32, checkpoint=tiny_checkpoint, keep_pace=False)
-    kept = extend(phrase, seed=5, temperature=5.0, variations=32, checkpoint=tiny_checkpoint)
-    assert not all(map(keeps_pace, [phrase] * 32, kept))  # a hot model can stray in all three draws
-    assert all(pace_distance(phrase, k) <= pace_distance(phrase, o) for k, o in zip(kept, once))
+    """Each variation that strays gets the first of its draws that keeps the pace, else the one
+    nearest to it; the draws again are each a job of their own (`Job.draw`)."""
+    job = prepare(phrase, tiny_checkpoint.tokenizer, seed=5, temperature=5.0, variations=32,
+                  **trained_playing(tiny_checkpoint))
+    [kept] = extend_batch([job], tiny_checkpoint)
+    [once] = extend_batch([replace(job, keep_pace=False)], tiny_checkpoint)
+    nearest = 0
+    for variation, (chosen, first) in enumerate(zip(kept, once)):
+        draws = [first] + [extend_batch([replace(job, variations=1, draw=(variation, attempt), keep_pace=False)],
+                                        tiny_checkpoint)[0][0] for attempt in range(1, PACE_DRAWS)]
+        keeping = [notes for notes in draws if keeps_pace(phrase, notes)]
+        nearest += not keeping
+        assert chosen == (keeping[0] if keeping else min(draws, key=lambda notes: pace_error(phrase, notes))), variation
+    assert nearest  # a hot model can stray in every draw
 
 
-def test_pace_is_kept_for_every_variation_and_never_at_temperature_zero(tiny_checkpoint, phrase):
-    once = extend(phrase, seed=5, temperature=2.0, variations=30, checkpoint=tiny_checkpoint, keep_pace=False)
-    kept = extend(phrase, seed=5, temperature=2.0, variations=30, checkpoint=tiny_checkpoint)
-    strays = [not keeps_pace(phrase, notes) for notes in once]
-    assert any(strays) and [a != b for a, b in zip(once, kept)] == strays
-    assert sum(map(keeps_pace, [phrase] * 30, kept)) > sum(map(keeps_pace, [phrase] * 30, once))
-    greedy = extend(phrase, seed=5, temperature=0, checkpoint=tiny_checkpoint)
-    assert greedy == extend(phrase, seed=5, temperature=0, checkpoint=tiny_checkpoint, keep_pace=False)
+@pytest.mark.parametrize(("temperature", "keep_pace", "decodes"), [(1.0, True, PACE_DRAWS), (0.0, True, 1), (1.0, False, 1)])
+def test_pace_is_kept_by_drawing_again_only_where_a_draw_can_differ(tiny_checkpoint, phrase, monkeypatch,
+                                                                    temperature, keep_pace, decodes):
+    """Every continuation taken to stray: drawn again until PACE_DRAWS, but never greedily (the
+    same notes would come back) nor when not asked to."""
+    calls = []
+    decode = generate._decode
+    monkeypatch.setattr(generate, "keeps_pace", lambda melody, notes: False)
+    monkeypatch.setattr(generate, "_decode", lambda jobs, checkpoint: calls.append(len(jobs)) or decode(jobs, checkpoint))
+    extend(phrase, seed=5, temperature=temperature, variations=3, checkpoint=tiny_checkpoint, keep_pace=keep_pace)
+    assert calls == [1] + [3] * (decodes - 1)
 
 
 def test_a_phrase_of_taps_too_short_to_hear_is_still_answered(tiny_checkpoint):

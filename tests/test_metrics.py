@@ -34,6 +34,10 @@ def test_a_continuation_keeps_the_pace_within_two_thirds_to_one_and_a_half(spaci
     melody = [Note(60, 0.5 * i, 0.5 * i + 0.25) for i in range(5)]  # 0.5 s apart
     assert metrics.keeps_pace(melody, [Note(62, spacing * i, spacing * i + 0.1) for i in range(6)]) is kept
     assert metrics.keeps_pace(melody, [Note(62, 0.0, 0.1)])  # no pace to keep
+    ratio = spacing / 0.5
+    assert metrics.pace_error(melody, [Note(62, spacing * i, spacing * i + 0.1) for i in range(6)]) == pytest.approx(
+        abs(np.log(ratio)))
+    assert metrics.pace_error(melody, [Note(62, 0.0, 0.1)]) == np.inf  # never nearer the pace than one that has one
 
 
 def test_simple_features():

@@ -15,10 +15,11 @@ from .audio import AudioError
 from .config import FINE_TUNING, PRESETS
 from .modelfile import DEFAULT_MODEL, CheckpointError
 from .data import DEFAULT_DATA, DEFAULT_SHARDS, DataError
-from .generate import ExtendError
+from .generate import PACE_DRAWS, ExtendError
 from .keyboard import KeyboardError
 from .microphone import MicrophoneError
 from .files import write_atomically
+from .metrics import PACE_BAND
 from .midi_io import MidiError
 from .options import DEFAULTS
 from .performances import TIMBRES
@@ -67,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     extend.add_argument("--variations", type=int, default=DEFAULTS.variations, help="write OUTPUT-1.mid ... OUTPUT-K.mid")
     extend.add_argument("--key", help='keep every note in this key: "D major", "F# minor", or "auto" (the input\'s key)')
     extend.add_argument("--any-pace", action="store_true",
-                        help="keep the first continuation drawn even if it plays at half or double the input's pace "
-                             "(by default one that strays past x0.67-1.5 of its note spacing is drawn again, twice at most)")
+                        help="keep the first continuation drawn even if it plays at half or double the input's pace (by "
+                             f"default one that strays past x{PACE_BAND[0]:g}-{PACE_BAND[1]:g} of its note spacing is "
+                             f"drawn again, {PACE_DRAWS - 1} more times at most)")
     extend.add_argument("--include-input", action="store_true", help="write the input followed by the continuation")
     extend.add_argument("--track", type=int, help="read the melody from this track, counting from 1 (default: the "
                                                   "file's melody part, as `segue prepare` picks it)")

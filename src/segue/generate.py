@@ -13,7 +13,7 @@ import numpy as np
 from .inference import InferenceModel
 from .keys import Key, resolve_key
 from .markov import PitchMixture, ShortTermRows
-from .metrics import GLITCH_SECONDS, articulation, keeps_pace, median_spacing, tempo_ratio, transposed
+from .metrics import GLITCH_SECONDS, articulation, keeps_pace, median_spacing, pace_error, transposed
 from .modelfile import DEFAULT_MODEL, Model, load_model
 from .notes import MAX_PITCH, MIN_NOTE_SECONDS, Note, melody_end, melody_line
 from .options import DEFAULTS, MAX_SECONDS, MAX_SEED, MAX_TEMPERATURE, MAX_VARIATIONS, random_seed
@@ -70,7 +70,8 @@ class Job:
     pitch_allowed: np.ndarray | None  # the key's scale and the MIDI range (model pitches), or None for every pitch
     gap_allowed: np.ndarray  # the onset gaps a new note may take (`no_faster_than_the_input`)
     shift: int = 0  # semitones the model hears the input moved by (`register_shift`); its notes are moved back
-    hold: float = 1.0  # times longer the model hears the input's notes held (`hold_factor`); its notes are held as much shorter
+    hold: float = 1.0  # times longer the model hears the input's notes held (`hold_factor`); its notes are held as
+    # much shorter, down to SHORTEST_HELD
     keep_pace: bool = True  # draw a continuation that strays from the input's pace again (`extend_batch`)
     draw: tuple[int, ...] = ()  # (variation, attempt) of a draw again: its generator's seed follows the job's
 
@@ -149,7 +150,7 @@ def hold_factor(line: list[Note], articulation_range: tuple[float, float] | None
     heard held that long. Training saw players who hold a note for 55-98 % of its value; staccato
     and key taps were read as quicker music, and the shipped model answered notes held a fifth of
     their spacing at 1.9 times the input's pace (docs/model-card.md). The continuation is held as
-    much shorter, in the player's touch. 1 for a line held at least that long, or when either is
+    much shorter, in the player's touch (down to SHORTEST_HELD: `continuation_notes`). 1 for a line held at least that long, or when either is
     unknown."""
     played = articulation(line)
     if articulation_range is None or played is None:
@@ -219,9 +220,10 @@ def extend_batch(jobs: list[Job], checkpoint: Model) -> list[list[list[Note]]]:
     draw that falls within about 1e-6 of a boundary between two choices can go either way.
 
     A job that keeps its pace (`Job.keep_pace`, at a temperature above 0) has each continuation
-    that strays from its input's pace (`metrics.keeps_pace`: a tempo ratio outside x0.67-1.5)
+    that strays from its input's pace (`metrics.keeps_pace`: a tempo ratio outside `metrics.PACE_BAND`)
     drawn again, up to PACE_DRAWS draws in all, each from a generator of its own; the first that
-    keeps the pace stands, else the nearest to it. Real tunes change pace that much in about one
+    keeps the pace stands, else the nearest to it (`metrics.pace_error`: a draw again of fewer than
+    two notes, with no pace, never replaces one that has a pace). Real tunes change pace that much in about one
     continuation in eight, and so did the model's; a player asking for more of a phrase expects it
     at the pace they played."""
     continuations = _decode(jobs, checkpoint)
@@ -232,7 +234,8 @@ def extend_batch(jobs: list[Job], checkpoint: Model) -> list[list[list[Note]]]:
             break
         redrawn = _decode([replace(jobs[j], variations=1, draw=(v, attempt)) for j, v in strays], checkpoint)
         for (j, v), [notes] in zip(strays, redrawn):
-            if _pace_error(jobs[j].line, notes) < _pace_error(jobs[j].line, continuations[j][v]):
+            line = jobs[j].line
+            if keeps_pace(line, notes) or pace_error(line, notes) < pace_error(line, continuations[j][v]):
                 continuations[j][v] = notes
     return continuations
 
@@ -242,12 +245,6 @@ def _decode(jobs: list[Job], checkpoint: Model) -> list[list[list[Note]]]:
     tokens = _sample_tokens(checkpoint.inference, tokenizer, jobs, checkpoint.mixture)
     return [[continuation_notes(rows, tokenizer, job) for rows in job_tokens]
             for job, job_tokens in zip(jobs, tokens)]
-
-
-def _pace_error(line: list[Note], continuation: list[Note]) -> float:
-    """How far a continuation strays from its input's pace: |log tempo ratio|, 0 where none can be taken."""
-    ratio = tempo_ratio(line, continuation)
-    return 0.0 if ratio is None else abs(math.log(max(ratio, 1e-9)))
 
 
 def input_end(notes: list[Note], input_length: float | None = None) -> float:

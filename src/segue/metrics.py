@@ -62,6 +62,13 @@ def keeps_pace(melody: list[Note], continuation: list[Note]) -> bool:
     return ratio is None or PACE_BAND[0] <= ratio <= PACE_BAND[1]
 
 
+def pace_error(melody: list[Note], continuation: list[Note]) -> float:
+    """How far a continuation strays from its melody's pace: |log tempo ratio|; infinite where
+    none can be taken (a continuation of fewer than two notes has no pace to compare)."""
+    ratio = tempo_ratio(melody, continuation)
+    return math.inf if ratio is None else abs(math.log(max(ratio, 1e-9)))
+
+
 GLITCH_SECONDS = 0.06  # onsets closer than this are heard as a glitch, not as melody
 
 

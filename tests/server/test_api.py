@@ -134,6 +134,22 @@ def test_extend_mid_answers_a_midi_continuation(client):
     assert mido.MidiFile(file=io.BytesIO(response.content)).length == pytest.approx(4.0)
 
 
+def test_extend_mid_takes_keep_pace_from_the_query(client, tiny_model):
+    melody = read_midi(midi_upload()["file"][1])
+    changed = 0
+    for seed in range(10):
+        answers = []
+        for keep_pace in (True, False):
+            response = client.post("/api/extend.mid", files=midi_upload(),
+                                   params={"seed": seed, "temperature": 5.0, "keep_pace": keep_pace})
+            [expected] = segue.extend(melody.notes, temperature=5.0, seed=seed, input_length=melody.length,
+                                      checkpoint=tiny_model, keep_pace=keep_pace)
+            answers.append([n.pitch for n in read_midi(response.content).notes])
+            assert answers[-1] == [n.pitch for n in expected]
+        changed += answers[0] != answers[1]
+    assert changed  # hot, some first draws stray from the pace
+
+
 def test_extend_mid_can_include_the_input(client):
     response = client.post("/api/extend.mid", files=midi_upload(), params={"seed": 4, "include_input": True})
     joined = read_midi(response.content)

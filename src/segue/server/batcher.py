@@ -1,7 +1,8 @@
 """Continuous batching: requests that arrive while the model is busy wait for it together and are
 decoded as one batch when it is free. A decoder step for sixteen rows costs about what four
 single rows cost, so under load each request waits less (docs/benchmarks.md); a request that
-finds the model idle starts at once, so batching never adds a wait of its own."""
+finds the model idle starts at once. A batch is answered when all of it is: a continuation drawn
+again to keep its pace (`generate.extend_batch`) holds up the others of its batch."""
 
 from __future__ import annotations
 

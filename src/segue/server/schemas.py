@@ -7,6 +7,8 @@ from dataclasses import asdict
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..generate import PACE_DRAWS
+from ..metrics import PACE_BAND
 from ..midi_io import DEFAULT_BPM, MAX_BPM, MIN_BPM, Meter
 from ..notes import MAX_PITCH, MAX_VELOCITY, MIN_VELOCITY, Note
 from ..options import DEFAULTS, MAX_SECONDS, MAX_SEED, MAX_TEMPERATURE, MAX_VARIATIONS
@@ -52,8 +54,9 @@ class ExtendOptions(BaseModel):
     top_p: float = Field(DEFAULTS.top_p, gt=0, le=1, allow_inf_nan=False, description="nucleus sampling mass")
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="same seed and input give the same answer")
     key: str | None = Field(None, max_length=40, description='keep notes in a key: "D major", "F# minor" or "auto"')
-    keep_pace: bool = Field(True, description="draw a continuation again (twice at most) when it plays at under "
-                                              "0.67 or over 1.5 times the input's note spacing")
+    keep_pace: bool = Field(True, description=f"draw a continuation again ({PACE_DRAWS - 1} more times at most) when "
+                                              f"its median note spacing is under {PACE_BAND[0]:g} or over "
+                                              f"{PACE_BAND[1]:g} times the input's")
 
 
 class ExtendRequest(ExtendOptions):
