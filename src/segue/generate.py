@@ -150,8 +150,8 @@ def hold_factor(line: list[Note], articulation_range: tuple[float, float] | None
     heard held that long. Training saw players who hold a note for 55-98 % of its value; staccato
     and key taps were read as quicker music, and the shipped model answered notes held a fifth of
     their spacing at 1.9 times the input's pace (docs/model-card.md). The continuation is held as
-    much shorter, in the player's touch (down to SHORTEST_HELD: `continuation_notes`). 1 for a line held at least that long, or when either is
-    unknown."""
+    much shorter, in the player's touch (down to SHORTEST_HELD: `continuation_notes`). 1 for a line
+    held at least that long, or when either is unknown."""
     played = articulation(line)
     if articulation_range is None or played is None:
         return 1.0
@@ -220,12 +220,12 @@ def extend_batch(jobs: list[Job], checkpoint: Model) -> list[list[list[Note]]]:
     draw that falls within about 1e-6 of a boundary between two choices can go either way.
 
     A job that keeps its pace (`Job.keep_pace`, at a temperature above 0) has each continuation
-    that strays from its input's pace (`metrics.keeps_pace`: a tempo ratio outside `metrics.PACE_BAND`)
-    drawn again, up to PACE_DRAWS draws in all, each from a generator of its own; the first that
-    keeps the pace stands, else the nearest to it (`metrics.pace_error`: a draw again of fewer than
-    two notes, with no pace, never replaces one that has a pace). Real tunes change pace that much in about one
-    continuation in eight, and so did the model's; a player asking for more of a phrase expects it
-    at the pace they played."""
+    that strays from its input's pace (`metrics.keeps_pace`: a tempo ratio outside
+    `metrics.PACE_BAND`) drawn again, up to PACE_DRAWS draws in all, each from a generator of its
+    own; the first that keeps the pace stands, else the nearest to it (`metrics.pace_error`: a draw
+    again of fewer than two notes, with no pace, never replaces one that has a pace). Real tunes
+    change pace that much in about one continuation in eight, and so did the model's; a player
+    asking for more of a phrase expects it at the pace they played."""
     continuations = _decode(jobs, checkpoint)
     for attempt in range(1, PACE_DRAWS):
         strays = [(j, v) for j, job in enumerate(jobs) if job.keep_pace and job.temperature > 0

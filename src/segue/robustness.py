@@ -51,7 +51,6 @@ WINDOW = 5.0
 LONG_SECONDS = 30.0
 TEMPO_STRETCHES = (0.4, 0.6, 1.0, 1.6, 2.5)  # times slower than the test input as cut
 TEMPO_SPACINGS = (1.0, 1.5)  # s: inputs stretched to this median note spacing (a slow hymn)
-TEMPO_WITHIN = metrics.PACE_BAND  # a continuation "keeps the pace" within this tempo ratio
 TEMPERATURES = (0.0, 0.5, 1.0, 1.3)
 CHAIN_STEPS = 6
 REGISTERS = (36, 48, 60, 72, 84, 96)  # MIDI: the inputs' median pitch in each register slice (C2 .. C7)
@@ -117,7 +116,7 @@ def stretch_factors(pair: Pair) -> list[tuple[str, float]]:
 
 def tempo_sweep(generate: Generate, pairs: list[Pair], progress: bool = False) -> dict:
     """Per slice: the inputs' median spacing, the median tempo ratio and the share of
-    continuations within TEMPO_WITHIN; and that share over every slice together."""
+    continuations within metrics.PACE_BAND; and that share over every slice together."""
     ratios: dict[str, list[float]] = {}
     spacings: dict[str, list[float]] = {}
     for seed, pair in enumerate(tqdm(pairs, desc="tempo sweep", disable=not progress)):
@@ -308,14 +307,14 @@ def true_recording_rows(inputs: SweepInputs) -> dict:
 
 def tempo_row(inputs: list[list[Note]], continuations: list[list[Note]]) -> dict:
     """How continuations keep their inputs' pace: the median tempo ratio and the share within
-    TEMPO_WITHIN (None where no ratio can be taken)."""
+    metrics.PACE_BAND (None where no ratio can be taken)."""
     ratios = [r for given, notes in zip(inputs, continuations) if (r := metrics.tempo_ratio(given, notes)) is not None]
     return {"tempo_ratio_median": statistics.median(ratios) if ratios else None, "tempo_within_share": within_share(ratios)}
 
 
 def within_share(ratios: list[float]) -> float | None:
-    """Share of tempo ratios within TEMPO_WITHIN (None for none)."""
-    low, high = TEMPO_WITHIN
+    """Share of tempo ratios within metrics.PACE_BAND (None for none)."""
+    low, high = metrics.PACE_BAND
     return sum(low <= r <= high for r in ratios) / len(ratios) if ratios else None
 
 
