@@ -303,3 +303,38 @@ def test_server_mode_gives_the_same_continuation(live_server, tiny_model):
         keyboard.continue_with_server(live_server, 1.0, 0.95, 9, "H major")(notes, 5.0, 5.0)
     with pytest.raises(KeyboardError, match="cannot reach the Segue server"):
         keyboard.continue_with_server("http://127.0.0.1:9", 1.0, 0.95, 9, None)(notes, 5.0, 5.0)
+
+
+def test_keyboard_mode_can_keep_the_first_draw_at_any_pace(live_server, tiny_model):
+    """`segue play --any-pace`: the first continuation drawn stands, in process and through a
+    server alike; by default one that strays from the take's pace is drawn again."""
+    notes = played([60, 62, 64, 65, 67])
+    for seed in range(40):  # hot: the tiny model keeps a steady pace at temperature 1
+        kept, _ = continue_in_process(tiny_model, 2.0, 0.95, seed, None)(notes, 5.0, 5.0)
+        once, _ = continue_in_process(tiny_model, 2.0, 0.95, seed, None, keep_pace=False)(notes, 5.0, 5.0)
+        if kept != once:
+            break
+    else:
+        pytest.fail("no take was drawn again")
+    for keep_pace, local in ((True, kept), (False, once)):
+        remote, _ = keyboard.continue_with_server(live_server, 2.0, 0.95, seed, None, keep_pace=keep_pace)(notes, 5.0, 5.0)
+        assert [n.pitch for n in remote] == [n.pitch for n in local]
+        assert [n.start for n in remote] == pytest.approx([n.start for n in local], abs=1e-6)
+
+
+def test_segue_play_any_pace_reaches_the_model(tmp_path, monkeypatch):
+    """The flag is passed on to the continuation (the real one, watched on its way)."""
+    asked = []
+
+    def watched(*args, **options):
+        asked.append(options.get("keep_pace", True))
+        return continue_in_process(*args, **options)
+
+    monkeypatch.setattr(keyboard, "continue_in_process", watched)
+    write_midi(played([62, 64, 66]), tmp_path / "phrase.mid", 1.3)
+    from segue.cli import main
+
+    for flags, keep_pace in (([], True), (["--any-pace"], False)):
+        assert main(["play", "--replay", str(tmp_path / "phrase.mid"), "--countdown", "0", "--seconds", "1.5",
+                     "--takes", "1", "--takes-dir", str(tmp_path / "takes"), "--seed", "1", *flags]) == 0
+        assert asked.pop() is keep_pace

@@ -44,6 +44,13 @@ def _threads_option(parser: argparse.ArgumentParser, default: int | None) -> Non
                         "CPU threads for the arithmetic (default: half the cores, at least 1)")
 
 
+def _any_pace_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--any-pace", action="store_true",
+                        help="keep the first continuation drawn even if it plays at half or double the input's pace (by "
+                             f"default one that strays past x{PACE_BAND[0]:g}-{PACE_BAND[1]:g} of its note spacing is "
+                             f"drawn again, {PACE_DRAWS - 1} more times at most)")
+
+
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -67,10 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     extend.add_argument("--seed", type=int, help="same seed and input give the same continuation")
     extend.add_argument("--variations", type=int, default=DEFAULTS.variations, help="write OUTPUT-1.mid ... OUTPUT-K.mid")
     extend.add_argument("--key", help='keep every note in this key: "D major", "F# minor", or "auto" (the input\'s key)')
-    extend.add_argument("--any-pace", action="store_true",
-                        help="keep the first continuation drawn even if it plays at half or double the input's pace (by "
-                             f"default one that strays past x{PACE_BAND[0]:g}-{PACE_BAND[1]:g} of its note spacing is "
-                             f"drawn again, {PACE_DRAWS - 1} more times at most)")
+    _any_pace_option(extend)
     extend.add_argument("--include-input", action="store_true", help="write the input followed by the continuation")
     extend.add_argument("--track", type=int, help="read the melody from this track, counting from 1 (default: the "
                                                   "file's melody part, as `segue prepare` picks it)")
@@ -214,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"nucleus sampling mass (default {DEFAULTS.top_p:g})")
     play.add_argument("--seed", type=int, help="same seed and take give the same continuation")
     play.add_argument("--key", help='keep every note in a key: "D major", or "auto"')
+    _any_pace_option(play)
     play.add_argument("--checkpoint", type=Path, default=DEFAULT_MODEL, help=MODEL_HELP)
     _threads_option(play, GENERATION_THREADS)
     play.set_defaults(run=_play)
@@ -539,10 +544,11 @@ def _play(args: argparse.Namespace) -> int:
         source = lambda: flushed(keyboard)  # noqa: E731
     output = FluidSynthOutput(args.soundfont) if args.audio else open_output(args.out_port) if args.out_port else None
     if args.server:
-        generate = continue_with_server(args.server, args.temperature, args.top_p, args.seed, args.key)
+        generate = continue_with_server(args.server, args.temperature, args.top_p, args.seed, args.key,
+                                        keep_pace=not args.any_pace)
     else:  # loaded and warmed before the count-in, so the first take is answered at full speed
         generate = continue_in_process(load_model(args.checkpoint), args.temperature, args.top_p, args.seed,
-                                       args.key)
+                                       args.key, keep_pace=not args.any_pace)
         generate(WARM_UP_PHRASE, 2.0, args.seconds)
     options = SessionOptions(args.seconds, args.countdown, args.takes_dir, args.loop, args.takes)
     try:

@@ -185,27 +185,28 @@ def silence(port: BaseOutput, sounding: set[int] = frozenset()) -> None:
 Continue = Callable[[list[Note], float, float], tuple[list[Note], float]]
 
 
-def continue_in_process(checkpoint, temperature: float, top_p: float, seed: int | None, key: str | None) -> Continue:
+def continue_in_process(checkpoint, temperature: float, top_p: float, seed: int | None, key: str | None,
+                        keep_pace: bool = True) -> Continue:
     from .generate import extend
 
     def run(notes: list[Note], input_length: float, seconds: float) -> tuple[list[Note], float]:
         started = time.perf_counter()
         [continuation] = extend(notes, seconds, temperature, top_p, seed, input_length=input_length,
-                                checkpoint=checkpoint, key=key)
+                                checkpoint=checkpoint, key=key, keep_pace=keep_pace)
         return continuation, (time.perf_counter() - started) * 1000
 
     return run
 
 
 def continue_with_server(url: str, temperature: float, top_p: float, seed: int | None, key: str | None,
-                         timeout: float = 30.0) -> Continue:
+                         timeout: float = 30.0, keep_pace: bool = True) -> Continue:
     """Ask a running `segue serve` at `url` instead of loading the model here."""
     endpoint = url.rstrip("/") + "/api/extend"
 
     def run(notes: list[Note], input_length: float, seconds: float) -> tuple[list[Note], float]:
         body = {"notes": [{"pitch": n.pitch, "start": n.start, "end": n.end, "velocity": n.velocity} for n in notes],
                 "input_seconds": input_length, "seconds": seconds, "temperature": temperature, "top_p": top_p,
-                "seed": seed, "key": key}
+                "seed": seed, "key": key, "keep_pace": keep_pace}
         request = urllib.request.Request(endpoint, json.dumps(body).encode(), {"Content-Type": "application/json"})
         started = time.perf_counter()
         try:
