@@ -14,7 +14,8 @@ from segue import metrics, robustness
 from segue.batching import pair_tokens
 from segue.cli import main
 from segue.data import ShardWriter, Song, corpus_root, load_corpus, make_pairs
-from segue.evaluate import EVALUATION_PAIRS, EVALUATION_SEED, evaluate, neural_candidate, neural_scores
+from segue.evaluate import (EVALUATION_PAIRS, EVALUATION_SEED, Candidate, continue_in_turns, evaluate,
+                            neural_candidate, neural_scores)
 from segue.ingest import prepare_from
 from segue.mixing import mixed_pitch, network_pitch
 from segue.report import write_report
@@ -73,7 +74,7 @@ def test_the_sweeps_measure_every_slice(evaluation):
     spacings = [s["input_spacing_median"] for s in sweeps["tempo"]["slices"].values()]
     assert spacings[:5] == sorted(spacings[:5]) and spacings[-1] == pytest.approx(1.5)
     assert list(sweeps["length"]["by_length"]) == ["5", "10", "20", "30"]
-    assert list(sweeps["temperature"]) == ["0", "0.5", "1", "1.3"]
+    assert list(sweeps["temperature"]) == ["0", "0.5", "1", "1.3", "2"]
     for rows in [sweeps["length"]["windows"], sweeps["chained"], *sweeps["temperature"].values()]:
         assert len(rows) == 6 and all(0 <= row["rushed_share"] <= 1 and row["notes_per_second"] >= 0 for row in rows)
     assert sweeps["temperature"]["1"] == sweeps["length"]["windows"]
@@ -107,6 +108,24 @@ def test_an_unseen_collection_is_scored_and_continued_beside_its_truth(evaluatio
         assert 0 <= row["in_key_ratio"] <= 1 and 0 <= row["above_top_share"] <= 1 and row["tempo_ratio_median"] > 0
     # The truth's own measures; it has no likelihood of itself.
     assert "bits_per_note" not in found["truth"] and 0 <= found["truth"]["tempo_within_share"] <= 1
+
+
+def test_the_models_take_turns_input_by_input(small_corpus):
+    """So that the machine's load weighs on each model's latency alike: a model timed after
+    another one's whole run is timed in another state of the machine."""
+    pairs = make_pairs(small_corpus, "test", EVALUATION_PAIRS, EVALUATION_SEED)[:3]
+    calls = []
+
+    def candidate(name):
+        def generate(pair, key, seed):
+            calls.append((name, seed))
+            return pair.extension[:seed + 1]
+        return Candidate(name, name, generate)
+
+    continued, latencies = continue_in_turns([candidate("a"), candidate("b")], pairs, [None] * len(pairs))
+    assert calls == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+    assert continued["a"] == continued["b"] == [pair.extension[:seed + 1] for seed, pair in enumerate(pairs)]
+    assert [len(latencies[name]) for name in "ab"] == [3, 3] and min(latencies["a"] + latencies["b"]) >= 0
 
 
 def test_the_tiny_trained_model_beats_a_uniform_guess(evaluation):

@@ -119,7 +119,7 @@ def _markdown(results: dict, pictures: list[Path], command: str) -> str:
         "In-key ratio: share of note time in the key music21 finds in the input. Tempo ratio: median inter-onset "
         "interval of the continuation over the input's, median over pairs. Copy rate: continuations that replay "
         "the input note for note. Rushed notes: share of onsets under 60 ms apart, which sound like glitches. "
-        "Duration OK: files lasting 5 s ± 0.2 s. Latency: one continuation, p50, on this machine's CPU.",
+        "Duration OK: files lasting 5 s ± 0.2 s. Latency: one continuation, p50, on this machine's CPU, the models taking turns input by input.",
         "",
         "| model | in-key ratio | tempo ratio | copy rate | rushed notes | duration OK | notes | latency p50 (ms) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
