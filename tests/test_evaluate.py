@@ -110,22 +110,27 @@ def test_an_unseen_collection_is_scored_and_continued_beside_its_truth(evaluatio
     assert "bits_per_note" not in found["truth"] and 0 <= found["truth"]["tempo_within_share"] <= 1
 
 
-def test_the_models_take_turns_input_by_input(small_corpus):
+def test_the_models_take_turns_input_by_input(small_corpus, monkeypatch):
     """So that the machine's load weighs on each model's latency alike: a model timed after
-    another one's whole run is timed in another state of the machine."""
+    another one's whole run is timed in another state of the machine. Each call is timed alone
+    (a fake clock that each model moves on by its own time per input)."""
     pairs = make_pairs(small_corpus, "test", EVALUATION_PAIRS, EVALUATION_SEED)[:3]
-    calls = []
+    calls, now = [], [100.0]
+    monkeypatch.setattr("segue.evaluate.time.perf_counter", lambda: now[0])
 
-    def candidate(name):
+    def candidate(name, seconds_per_input):
         def generate(pair, key, seed):
             calls.append((name, seed))
+            now[0] += seconds_per_input * (seed + 1)
             return pair.extension[:seed + 1]
         return Candidate(name, name, generate)
 
-    continued, latencies = continue_in_turns([candidate("a"), candidate("b")], pairs, [None] * len(pairs))
+    continued, latencies = continue_in_turns([candidate("a", 0.002), candidate("b", 0.005)], pairs, [None] * len(pairs))
     assert calls == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
     assert continued["a"] == continued["b"] == [pair.extension[:seed + 1] for seed, pair in enumerate(pairs)]
-    assert [len(latencies[name]) for name in "ab"] == [3, 3] and min(latencies["a"] + latencies["b"]) >= 0
+    assert latencies["a"] == pytest.approx([2, 4, 6]) and latencies["b"] == pytest.approx([5, 10, 15])
+    with pytest.raises(ValueError, match="the same name"):
+        continue_in_turns([candidate("a", 0.0), candidate("a", 0.0)], pairs, [None] * len(pairs))
 
 
 def test_the_tiny_trained_model_beats_a_uniform_guess(evaluation):
@@ -168,15 +173,20 @@ def test_evaluate_command(tiny_checkpoint, small_corpus_path, tmp_path, capsys):
     assert "`segue evaluate --checkpoint" in (tmp_path / "ev.md").read_text()
 
 
+@pytest.mark.parametrize("other", ["{name}", "segue-{stem}.pt", "{stem}.npz"])
 def test_models_are_labelled_by_file_and_two_of_one_name_are_refused_in_one_line(tiny_checkpoint, small_corpus_path,
-                                                                                  tmp_path, capsys):
-    same_name = tmp_path / "elsewhere" / Path(tiny_checkpoint.train_config["out"]).name
+                                                                                  tmp_path, capsys, other):
+    """Two files whose names give one label in the report (the same name elsewhere, "segue-" before
+    it, another suffix) would mix their results."""
+    mine = Path(tiny_checkpoint.train_config["out"])
+    same_name = tmp_path / "elsewhere" / other.format(name=mine.name, stem=mine.stem.removeprefix("segue-"))
     same_name.parent.mkdir()
-    shutil.copy(tiny_checkpoint.train_config["out"], same_name)
-    code = main(["evaluate", "--checkpoint", tiny_checkpoint.train_config["out"], "--compare", str(same_name),
+    shutil.copy(mine, same_name)
+    code = main(["evaluate", "--checkpoint", str(mine), "--compare", str(same_name),
                  "--data", str(small_corpus_path), "--out", str(tmp_path / "ev")])
-    assert code == 2
-    assert capsys.readouterr().err.count("\n") == 1
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "the same name in the report" in err and "from their file names" in err  # refused before any work
     assert not (tmp_path / "ev.json").exists()
 
 

@@ -309,7 +309,7 @@ def test_keyboard_mode_can_keep_the_first_draw_at_any_pace(live_server, tiny_mod
     """`segue play --any-pace`: the first continuation drawn stands, in process and through a
     server alike; by default one that strays from the take's pace is drawn again."""
     notes = played([60, 62, 64, 65, 67])
-    for seed in range(40):  # hot: the tiny model keeps a steady pace at temperature 1
+    for seed in range(40):  # at temperature 2: at 1 the tiny model seldom strays from the pace
         kept, _ = continue_in_process(tiny_model, 2.0, 0.95, seed, None)(notes, 5.0, 5.0)
         once, _ = continue_in_process(tiny_model, 2.0, 0.95, seed, None, keep_pace=False)(notes, 5.0, 5.0)
         if kept != once:
@@ -322,19 +322,24 @@ def test_keyboard_mode_can_keep_the_first_draw_at_any_pace(live_server, tiny_mod
         assert [n.start for n in remote] == pytest.approx([n.start for n in local], abs=1e-6)
 
 
-def test_segue_play_any_pace_reaches_the_model(tmp_path, monkeypatch):
-    """The flag is passed on to the continuation (the real one, watched on its way)."""
+def test_segue_play_any_pace_reaches_the_model(tmp_path, monkeypatch, live_server):
+    """The flag is passed on to the continuation, in process and through a server (the real ones,
+    watched on their way)."""
     asked = []
 
-    def watched(*args, **options):
-        asked.append(options.get("keep_pace", True))
-        return continue_in_process(*args, **options)
+    def watched(real):
+        def continuation(*args, **options):
+            asked.append((real.__name__, options.get("keep_pace", True)))
+            return real(*args, **options)
+        return continuation
 
-    monkeypatch.setattr(keyboard, "continue_in_process", watched)
+    for real in (keyboard.continue_in_process, keyboard.continue_with_server):
+        monkeypatch.setattr(keyboard, real.__name__, watched(real))
     write_midi(played([62, 64, 66]), tmp_path / "phrase.mid", 1.3)
     from segue.cli import main
 
-    for flags, keep_pace in (([], True), (["--any-pace"], False)):
-        assert main(["play", "--replay", str(tmp_path / "phrase.mid"), "--countdown", "0", "--seconds", "1.5",
-                     "--takes", "1", "--takes-dir", str(tmp_path / "takes"), "--seed", "1", *flags]) == 0
-        assert asked.pop() is keep_pace
+    for where, server in (("continue_in_process", []), ("continue_with_server", ["--server", live_server])):
+        for flags, keep_pace in (([], True), (["--any-pace"], False)):
+            assert main(["play", "--replay", str(tmp_path / "phrase.mid"), "--countdown", "0", "--seconds", "1.5",
+                         "--takes", "1", "--takes-dir", str(tmp_path / "takes"), "--seed", "1", *server, *flags]) == 0
+            assert asked.pop() == (where, keep_pace)

@@ -152,8 +152,14 @@ def ngram_scores(model: NGramModel, tokens: list[tuple[np.ndarray, np.ndarray]])
     return scores
 
 
+def model_label(path: Path) -> str:
+    """A trained model's name in the report: its file's, less "segue-" and the suffix (two models
+    may share an internal name)."""
+    return Path(path).stem.removeprefix("segue-")
+
+
 def neural_candidate(checkpoint: Checkpoint, path: Path, role: str) -> Candidate:
-    """A trained model, labelled by its file's name (two models may share an internal name)."""
+    """A trained model, labelled by its file's name (`model_label`)."""
 
     def generate(pair: Pair, key: Key, seed: int) -> list[Note]:
         return sweep(pair.input, pair.input_length, SECONDS, 1.0, seed)
@@ -174,7 +180,7 @@ def neural_candidate(checkpoint: Checkpoint, path: Path, role: str) -> Candidate
     details = {"checkpoint": checkpoint.name, "parameters": sum(p.numel() for p in checkpoint.model.parameters()),
                "best_valid_bits_per_note": checkpoint.metrics.get("best_valid_bits_per_note"),
                "train_seconds": checkpoint.metrics.get("train_seconds")}
-    return Candidate(Path(path).stem.removeprefix("segue-"), description, generate,
+    return Candidate(model_label(path), description, generate,
                      lambda pairs: neural_scores(checkpoint, [pair_tokens(p, checkpoint.tokenizer) for p in pairs]),
                      details, sweep, partial(sweep, keep_pace=False))
 
@@ -244,9 +250,10 @@ def evaluate(
     the training songs, and the simple baselines; and the neural models and the n-gram on each
     `unseen` collection. Returns (results for the JSON report, examples for the pictures)."""
     compared = [path for path in dict.fromkeys(Path(p).resolve() for p in compare) if path != Path(checkpoint_path).resolve()]
-    labels = [path.name for path in [Path(checkpoint_path), *compared]]
+    labels = [model_label(path) for path in [Path(checkpoint_path), *compared]]
     if len(set(labels)) < len(labels):
-        raise ValueError(f"two models to compare have the same file name ({', '.join(labels)}): rename one")
+        raise ValueError("two models to compare would have the same name in the report "
+                         f"({', '.join(labels)}, from their file names): rename one")
     unseen_labels = [Path(path).name for path in unseen]
     if len(set(unseen_labels)) < len(unseen_labels):
         raise ValueError(f"two unseen collections have the same name ({', '.join(unseen_labels)}): rename one")
@@ -326,8 +333,11 @@ def continue_in_turns(candidates: list[Candidate], pairs: list[Pair], keys: list
     take turns pair by pair, so that the machine's load and warm caches weigh on each alike: one
     after another, the first model timed came out 10 % slower (5.4 against 4.9 ms p50) than when
     they took turns."""
-    continuations = {candidate.name: [] for candidate in candidates}
-    latencies = {candidate.name: [] for candidate in candidates}
+    names = [candidate.name for candidate in candidates]
+    if len(set(names)) < len(names):
+        raise ValueError(f"two models would have the same name in the report ({', '.join(names)}): rename a model file")
+    continuations = {name: [] for name in names}
+    latencies = {name: [] for name in names}
     for seed, (pair, key) in enumerate(tqdm(list(zip(pairs, keys)), desc="continuing", disable=not progress)):
         for candidate in candidates:
             started = time.perf_counter()

@@ -187,6 +187,8 @@ Continue = Callable[[list[Note], float, float], tuple[list[Note], float]]
 
 def continue_in_process(checkpoint, temperature: float, top_p: float, seed: int | None, key: str | None,
                         keep_pace: bool = True) -> Continue:
+    """Continue each take with the model here; without `keep_pace`, the first continuation drawn
+    stands even where it strays from the take's pace (`generate.extend`)."""
     from .generate import extend
 
     def run(notes: list[Note], input_length: float, seconds: float) -> tuple[list[Note], float]:
@@ -200,13 +202,15 @@ def continue_in_process(checkpoint, temperature: float, top_p: float, seed: int 
 
 def continue_with_server(url: str, temperature: float, top_p: float, seed: int | None, key: str | None,
                          timeout: float = 30.0, keep_pace: bool = True) -> Continue:
-    """Ask a running `segue serve` at `url` instead of loading the model here."""
+    """Ask a running `segue serve` at `url` instead of loading the model here; `keep_pace` as
+    `continue_in_process`."""
     endpoint = url.rstrip("/") + "/api/extend"
 
     def run(notes: list[Note], input_length: float, seconds: float) -> tuple[list[Note], float]:
+        # keep_pace only when turned off: a server from before it refuses fields it does not know
         body = {"notes": [{"pitch": n.pitch, "start": n.start, "end": n.end, "velocity": n.velocity} for n in notes],
                 "input_seconds": input_length, "seconds": seconds, "temperature": temperature, "top_p": top_p,
-                "seed": seed, "key": key, "keep_pace": keep_pace}
+                "seed": seed, "key": key, **({} if keep_pace else {"keep_pace": False})}
         request = urllib.request.Request(endpoint, json.dumps(body).encode(), {"Content-Type": "application/json"})
         started = time.perf_counter()
         try:

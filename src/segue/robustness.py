@@ -6,7 +6,8 @@ training data, one slice at a time.
 - length: 30 s continuations, measured per 5 s window -> does it hold together past the 5 s it
   was first made for? (A shorter continuation with the same seed is the start of the longer one,
   note for note, so the first windows are the 5, 10 and 20 s continuations.)
-- temperature: 30 s continuations at 0 (greedy) to 1.3 -> the same per-window measures.
+- temperature: 30 s continuations at 0 (greedy) to 2 (the page's highest) -> the same per-window
+  measures.
 - chained: "extend again" six times, 5 s each, from the whole take so far -> the same measures.
 - register: the test inputs moved by whole semitones so their median pitch is C2 .. C7 (training
   put tunes from D2 to C6), each in its own new key -> does the continuation stay in the key and
