@@ -96,6 +96,21 @@ def test_same_seed_same_file(tmp_path, capsys, shipped_checkpoint):
     assert (tmp_path / "a.mid").read_bytes() == (tmp_path / "b.mid").read_bytes()
 
 
+def test_the_first_of_several_variations_is_the_seeds_one_continuation(tmp_path, capsys, shipped_checkpoint):
+    write_midi(MELODIES["folk-tune"], tmp_path / "in.mid", 5.0)
+    run("extend", tmp_path / "in.mid", "-o", tmp_path / "one.mid", "--seed", 7, capsys=capsys)
+    run("extend", tmp_path / "in.mid", "-o", tmp_path / "v.mid", "--seed", 7, "--variations", 3, capsys=capsys)
+    assert (tmp_path / "one.mid").read_bytes() == (tmp_path / "v-1.mid").read_bytes()
+    assert (tmp_path / "v-1.mid").read_bytes() != (tmp_path / "v-2.mid").read_bytes()
+
+
+def test_a_greedy_continuation_does_not_claim_a_seed(tmp_path, capsys, shipped_checkpoint):
+    """At temperature 0 every seed gives the same notes, so none is printed as if it mattered."""
+    write_midi(MELODIES["folk-tune"], tmp_path / "in.mid", 5.0)
+    code, out, _ = run("extend", tmp_path / "in.mid", "-o", tmp_path / "g.mid", "--temperature", 0, capsys=capsys)
+    assert code == 0 and "temperature 0: no seed" in out and "seed " not in out.replace("no seed", "")
+
+
 def _assert_one_line_error(code, out, err):
     assert code == 2
     assert err.startswith("error: ") and err.count("\n") == 1, err

@@ -44,6 +44,16 @@ def test_same_seed_same_output_and_variations_differ(tiny_checkpoint, phrase):
     assert extend(phrase, seed=43, checkpoint=tiny_checkpoint) != extend(phrase, seed=42, checkpoint=tiny_checkpoint)
 
 
+def test_the_first_variations_are_the_same_however_many_are_asked_for(tiny_checkpoint, phrase):
+    """Asking for more variations of a seed adds to those already heard: the first is the seed's
+    one continuation, and each later one its own."""
+    [alone] = extend(phrase, seed=42, checkpoint=tiny_checkpoint)
+    three = extend(phrase, seed=42, variations=3, checkpoint=tiny_checkpoint)
+    five = extend(phrase, seed=42, variations=5, checkpoint=tiny_checkpoint)
+    assert three[0] == alone and five[:3] == three
+    assert len({tuple(n.pitch for n in notes) for notes in five}) == 5
+
+
 def test_continuation_starts_at_the_input_end_even_after_a_long_rest(tiny_checkpoint, phrase):
     [notes] = extend(phrase, input_length=melody_end(phrase) + 3.0, seed=3, checkpoint=tiny_checkpoint)
     assert notes and notes[0].start >= 0

@@ -254,7 +254,8 @@ def test_segue_play_replay_end_to_end(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "says"), [
-    (["--countdown", "-1"], "--countdown"),
+    (["--countdown", "-1"], "--countdown must be 0 or more seconds, got -1"),
+    (["--takes", "0"], "--takes must be 1 or more, got 0"),
     (["--seconds", "0"], "seconds"),
     (["--key", "H major"], "key must look like"),
     (["--replay", "missing.mid"], "cannot read missing.mid"),
@@ -302,7 +303,19 @@ def test_server_mode_gives_the_same_continuation(live_server, tiny_model):
     with pytest.raises(KeyboardError, match="the server refused the take: key must look like"):
         keyboard.continue_with_server(live_server, 1.0, 0.95, 9, "H major")(notes, 5.0, 5.0)
     with pytest.raises(KeyboardError, match="cannot reach the Segue server"):
-        keyboard.continue_with_server("http://127.0.0.1:9", 1.0, 0.95, 9, None)(notes, 5.0, 5.0)
+        keyboard.continue_with_server("http://127.0.0.1:9", 1.0, 0.95, 9, None)  # asked at once, before any take
+    with pytest.raises(KeyboardError, match="does not answer as a Segue server"):
+        keyboard.continue_with_server(live_server + "/elsewhere", 1.0, 0.95, 9, None)
+
+
+def test_segue_play_with_an_unreachable_server_says_so_before_the_take(tmp_path, capsys):
+    write_midi(played([62, 64, 66]), tmp_path / "phrase.mid", 1.3)
+    from segue.cli import main
+
+    assert main(["play", "--server", "http://127.0.0.1:9", "--replay", str(tmp_path / "phrase.mid"), "--countdown", "0",
+                 "--takes-dir", str(tmp_path / "takes")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot reach the Segue server" in err and not (tmp_path / "takes").exists()
 
 
 def test_keyboard_mode_can_keep_the_first_draw_at_any_pace(live_server, tiny_model):

@@ -1,9 +1,11 @@
 import io
 import struct
+from pathlib import Path
 
 import mido
 import pytest
 
+import segue
 from conftest import midi_file, played
 from hostile import line, smf
 from segue.midi_io import (Melody, Meter, MidiError, chord_share, melody_part, meter_of, midi_bytes, read_midi, read_midi_parts,
@@ -124,6 +126,23 @@ def test_notes_never_released_end_at_the_end_of_the_file(tmp_path):
     melody = read_midi(midi_file([track], tmp_path / "held.mid"))
     assert [(n.pitch, round(n.end, 3)) for n in melody.notes] == [(60, 0.5), (64, 1.5)]
     assert melody.length == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("releases", [[off(62, 4), off(62, 476)], [off(62, 480)]], ids=["overlapped", "one release"])
+def test_a_key_struck_again_before_its_release_gives_two_whole_notes(tmp_path, releases):
+    """A legato export strikes a repeated note a few ms before releasing the last (its own release
+    then comes just after and is passed over); another file never releases the first. Either way
+    the earlier note ends where the key is struck again, and the new one lasts to its release."""
+    track = [on(62), on(62, 480, velocity=70), *releases]  # 480 ticks a beat at 120 bpm: 0.5 s
+    assert approx_notes(read_midi(midi_file([track], tmp_path / "again.mid")).notes) == [(62, 0.0, 0.5, 90),
+                                                                                       (62, 0.5, 1.0, 70)]
+
+
+def test_the_bundled_example_ends_on_its_long_last_note():
+    """Its last D4 is struck again 4 ms before the one before it is released."""
+    melody = read_midi(Path(segue.__file__).parent / "examples" / "ode-to-joy.mid")
+    assert [n.pitch for n in melody.notes[-2:]] == [62, 62]
+    assert melody.notes[-1].end - melody.notes[-1].start == pytest.approx(0.527, abs=0.002)
 
 
 def test_drum_channel_is_ignored(tmp_path):

@@ -163,6 +163,14 @@ def test_segue_extend_continues_a_recording_told_apart_by_content(tmp_path, caps
     assert read_melody(sung()).length == pytest.approx(len(MELODY) * SPACING + 0.3, abs=0.01)
 
 
+def test_a_file_that_is_neither_midi_nor_a_recording_says_both_would_do(tmp_path, capsys):
+    """`segue extend` and /api/extend.mid take either kind, so the refusal names both."""
+    (tmp_path / "notes.wav").write_text("not a recording\n")
+    assert main(["extend", str(tmp_path / "notes.wav"), "-o", str(tmp_path / "out.mid")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a MIDI file or a recording" in err and "WAV, FLAC, OGG or MP3" in err
+
+
 def test_a_note_sung_again_without_a_breath_is_two_notes():
     """Legato repeats: no silence between them, only the dip in loudness of each new attack."""
     result = transcribe(sung([64, 64, 64, 67], rest=0.0, vibrato_cents=0, cents=0, glide=0))

@@ -256,8 +256,9 @@ def _extend(args: argparse.Namespace) -> int:
             write_midi(notes, path, args.seconds, meter)
     counts = "/".join(str(len(notes)) for notes in continuations)
     names = str(outputs[0]) if len(outputs) == 1 else f"{outputs[0]} .. {outputs[-1]}"
+    drawn = f"seed {seed}" if args.temperature > 0 else "the likeliest notes (temperature 0: no seed)"
     print(f"wrote {names}: {counts} notes, {args.seconds:.2f} s continuation"
-          f"{' after the input' if args.include_input else ''}, seed {seed}, generated in {elapsed_ms:.0f} ms")
+          f"{' after the input' if args.include_input else ''}, {drawn}, generated in {elapsed_ms:.0f} ms")
     return 0
 
 
@@ -518,8 +519,10 @@ def _play(args: argparse.Namespace) -> int:
     from .modelfile import load_model
 
     check_options(args.seconds, args.temperature, args.top_p, 1)
-    if args.countdown < 0 or (args.takes is not None and args.takes < 1):
-        return _fail("--countdown must be >= 0 and --takes >= 1")
+    if args.countdown < 0:
+        return _fail(f"--countdown must be 0 or more seconds, got {args.countdown}")
+    if args.takes is not None and args.takes < 1:
+        return _fail(f"--takes must be 1 or more, got {args.takes}")
     if args.out_port and args.audio:
         return _fail("choose one of --out-port and --audio")
     if args.key and args.key.strip().lower() != "auto":

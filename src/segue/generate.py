@@ -214,10 +214,12 @@ def extend(
 
 
 def extend_batch(jobs: list[Job], checkpoint: Model) -> list[list[list[Note]]]:
-    """Decode several prepared requests as one batch -> each job's continuations. Each job draws
-    from its own generator, seeded by its seed, so it gets the same notes alone as in a batch, up
-    to float rounding: BLAS sums a one-row product in another order than a many-row one, and a
-    draw that falls within about 1e-6 of a boundary between two choices can go either way.
+    """Decode several prepared requests as one batch -> each job's continuations. Each continuation
+    draws from its own generator, seeded by its job's seed (`variation_generator`), so a job gets
+    the same notes alone as in a batch, and the first k of its variations are the same however
+    many it asks for, up to float rounding: BLAS sums a one-row product in another order than a
+    many-row one, and a draw that falls within about 1e-6 of a boundary between two choices can
+    go either way.
 
     A job that keeps its pace (`Job.keep_pace`, at a temperature above 0) has each continuation
     that strays from its input's pace (`metrics.keeps_pace`: a tempo ratio outside
@@ -344,6 +346,16 @@ def check_options(seconds: float, temperature: float, top_p: float, variations: 
         raise ExtendError(f"variations must be an integer from 1 to {MAX_VARIATIONS}, got {variations!r}")
 
 
+def variation_generator(job: Job, variation: int) -> np.random.Generator:
+    """One continuation's generator: the seed's own for the first variation (so it is the one
+    continuation asked for alone), the seed and the variation's number for the others (so each is
+    the same however many are asked for); a draw again's from the seed, its variation and attempt
+    (`Job.draw`)."""
+    if job.draw:
+        return np.random.default_rng([job.seed, *job.draw])
+    return np.random.default_rng(job.seed if variation == 0 else [job.seed, variation])
+
+
 def _sample_tokens(network: InferenceModel, tokenizer: Tokenizer, jobs: list[Job],
                    mixture: PitchMixture | None = None) -> list[list[np.ndarray]]:
     """Decode note by note, every variation of every job as one batch row, until each row has an
@@ -363,13 +375,13 @@ def _sample_tokens(network: InferenceModel, tokenizer: Tokenizer, jobs: list[Job
         pitch_allowed = by_row([every_pitch if job.pitch_allowed is None else job.pitch_allowed for job in jobs])
     boundaries = by_row([job.boundary for job in jobs])
     ends = boundaries + by_row([job.seconds * job.scale for job in jobs])  # in model seconds
-    generators = [np.random.default_rng([job.seed, *job.draw] if job.draw else job.seed) for job in jobs]
+    generators = [variation_generator(job, variation) for job in jobs for variation in range(job.variations)]
     starts = np.cumsum([0] + [job.variations for job in jobs])
-    drawn = np.empty(len(job_of_row))
+    drawn = np.empty(len(generators))
 
-    def uniforms() -> np.ndarray:  # one number per row, each job's from its own generator
-        for generator, start, end in zip(generators, starts, starts[1:]):
-            generator.random(out=drawn[start:end])
+    def uniforms() -> np.ndarray:  # one number per row, each from its own generator
+        for row, generator in enumerate(generators):
+            drawn[row] = generator.random()
         return drawn
 
     memory, state = network.encode([job.source for job in jobs])

@@ -36,6 +36,7 @@ POLL_SECONDS = 0.001  # how often the recorder looks for new messages: its timin
 SPIN_SECONDS = 0.002  # the last stretch of a wait is spun, not slept: sleep can overshoot by a millisecond
 THROUGH_PORT = "Midi Through"  # ALSA's loopback port, on every Linux machine: never a keyboard
 DEFAULT_TAKES_DIR = Path("~/.segue/takes")
+HEALTH_TIMEOUT = 5.0  # s: a server that does not say it is up this soon is reported before the count-in
 
 
 class KeyboardError(Exception):
@@ -203,26 +204,34 @@ def continue_in_process(checkpoint, temperature: float, top_p: float, seed: int 
 def continue_with_server(url: str, temperature: float, top_p: float, seed: int | None, key: str | None,
                          timeout: float = 30.0, keep_pace: bool = True) -> Continue:
     """Ask a running `segue serve` at `url` instead of loading the model here; `keep_pace` as
-    `continue_in_process`."""
-    endpoint = url.rstrip("/") + "/api/extend"
+    `continue_in_process`. The server is asked whether it is up at once, before any take is
+    played that it could not answer."""
+    base = url.rstrip("/")
+
+    def ask(request: urllib.request.Request | str, wait: float, refused: str) -> dict:
+        try:
+            with urllib.request.urlopen(request, timeout=wait) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as error:
+            raise KeyboardError(f"{refused}: {_detail(error)}") from None
+        except (urllib.error.URLError, OSError) as error:
+            raise KeyboardError(f"cannot reach the Segue server at {url}: {getattr(error, 'reason', error)}") from None
+        except ValueError:  # another kind of server, answering in HTML or text
+            raise KeyboardError(f"{url} does not answer as a Segue server: its answer is not JSON") from None
 
     def run(notes: list[Note], input_length: float, seconds: float) -> tuple[list[Note], float]:
         # keep_pace only when turned off: a server from before it refuses fields it does not know
         body = {"notes": [{"pitch": n.pitch, "start": n.start, "end": n.end, "velocity": n.velocity} for n in notes],
                 "input_seconds": input_length, "seconds": seconds, "temperature": temperature, "top_p": top_p,
                 "seed": seed, "key": key, **({} if keep_pace else {"keep_pace": False})}
-        request = urllib.request.Request(endpoint, json.dumps(body).encode(), {"Content-Type": "application/json"})
+        request = urllib.request.Request(base + "/api/extend", json.dumps(body).encode(),
+                                         {"Content-Type": "application/json"})
         started = time.perf_counter()
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                answer = json.load(response)
-        except urllib.error.HTTPError as error:
-            raise KeyboardError(f"the server refused the take: {_detail(error)}") from None
-        except (urllib.error.URLError, OSError) as error:
-            raise KeyboardError(f"cannot reach the Segue server at {url}: {getattr(error, 'reason', error)}") from None
+        answer = ask(request, timeout, "the server refused the take")
         notes = [Note(n["pitch"], n["start"], n["end"], n["velocity"]) for n in answer["extensions"][0]["notes"]]
         return notes, (time.perf_counter() - started) * 1000
 
+    ask(base + "/api/health", HEALTH_TIMEOUT, f"{url} does not answer as a Segue server")
     return run
 
 

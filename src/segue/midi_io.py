@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +17,16 @@ from .notes import CHORD_WINDOW, MIN_NOTE_SECONDS, Note, melody_end, melody_line
 from .tempo import estimate_bpm
 
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from zero
+MIDI_SIGNATURE = b"MThd"  # the first bytes of every Standard MIDI File
 WRITE_TICKS_PER_BEAT = 480
 DEFAULT_BPM = 120.0  # a file that states no tempo is read at 120 bpm (the MIDI standard's default)
 MIN_BPM, MAX_BPM = 20.0, 400.0
 PIANO_PROGRAM = 0
 BLOCK_CHORDS = 0.5  # a part with more of its onsets chords than this plays accompaniment, not a tune
 MAX_DELTA_TICKS = 0x0FFFFFFF  # the longest time between two events a MIDI file can state (4 bytes)
+# s: a key's note-off this soon after the key was struck again (before that release) ends the
+# earlier note, not the new one: a legato export overlaps a repeated note by a few milliseconds
+RESTRIKE_OVERLAP = 0.05
 
 
 class MidiError(ValueError):
@@ -135,7 +140,7 @@ def _open(source: str | os.PathLike | bytes) -> mido.MidiFile:
         name = str(source)
     if not data:
         raise MidiError(f"{name} is empty")
-    if not data.startswith(b"MThd"):
+    if not data.startswith(MIDI_SIGNATURE):
         raise MidiError(f"{name} is not a MIDI file: choose one saved as a Standard MIDI File (.mid or .midi)")
     try:
         midi = mido.MidiFile(file=io.BytesIO(data))
@@ -154,13 +159,17 @@ class NoteTracker:
     """Pairs note-ons with note-offs as messages arrive in time order: for files and live playing.
 
     A note-on with velocity 0 is a note-off; a key struck again before its release ends the
-    earlier note; the drum channel is counted, not kept. Notes shorter than MIN_NOTE_SECONDS
-    (zero-length, or squeezed by an absurd tempo) are counted and dropped: they cannot be heard,
-    and a MIDI file written here could not hold them."""
+    earlier note there, and the earlier note's own note-off, when it comes within
+    `RESTRIKE_OVERLAP` after, is passed over (a file that overlaps a repeated note a little, as
+    legato exports do, would otherwise end the new note at once); the drum channel is counted,
+    not kept. Notes shorter than MIN_NOTE_SECONDS (zero-length, or squeezed by an absurd tempo)
+    are counted and dropped: they cannot be heard, and a MIDI file written here could not hold
+    them."""
 
     def __init__(self) -> None:
         self.notes: list[Note] = []
         self.sounding: dict[tuple[int, int], tuple[float, int]] = {}
+        self.struck_again: dict[tuple[int, int], float] = {}  # keys struck again before their release: when
         self.drum_notes = 0
         self.too_short = 0
 
@@ -172,15 +181,21 @@ class NoteTracker:
                 self.drum_notes += 1
             return
         key = (message.channel, message.note)
+        struck = message.type == "note_on" and message.velocity > 0
+        if not struck and now - self.struck_again.pop(key, -math.inf) <= RESTRIKE_OVERLAP:
+            return  # the earlier note's release, just after its key was struck again
         if key in self.sounding:  # a note-off, or the same key struck again before its release
             self._release(key, now)
-        if message.type == "note_on" and message.velocity > 0:
+            if struck:
+                self.struck_again[key] = now
+        if struck:
             self.sounding[key] = (now, message.velocity)
 
     def close(self, now: float) -> list[Note]:
         """End every held note at `now`; all notes so far, by onset."""
         for key in list(self.sounding):
             self._release(key, now)
+        self.struck_again.clear()
         return sorted(self.notes, key=lambda n: (n.start, n.pitch))
 
     def _release(self, key: tuple[int, int], now: float) -> None:

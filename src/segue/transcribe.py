@@ -89,7 +89,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .midi_io import Melody, read_midi
+from .midi_io import MIDI_SIGNATURE, Melody, MidiError, read_midi
 from .notes import MAX_PITCH, Note
 
 # The first bytes of the audio files this reads, to tell them from MIDI by content.
@@ -174,8 +174,12 @@ def is_audio(data: bytes) -> bool:
 
 
 def read_melody(data: bytes, track: int | None = None, config: TranscriptionConfig = TranscriptionConfig()) -> Melody:
-    """A melody from a file's bytes, told apart by content: a recording is transcribed, anything
-    else is read as MIDI (`midi_io.read_midi`, which names what is wrong with a bad file)."""
+    """A melody from a file's bytes, told apart by content: a recording is transcribed, a MIDI file
+    read (`midi_io.read_midi`, which names what is wrong with a bad one); anything else is refused
+    naming both kinds."""
+    if data and not is_audio(data) and not data.startswith(MIDI_SIGNATURE):
+        raise MidiError("the file is not a MIDI file or a recording Segue reads: choose a Standard MIDI File "
+                        "(.mid) or a WAV, FLAC, OGG or MP3 recording")
     if not is_audio(data):
         return read_midi(data, track)
     if track is not None:

@@ -121,6 +121,12 @@ def test_non_finite_or_broken_json_is_422(client, content):
     assert response.status_code == 422 and isinstance(response.json()["detail"], str)
 
 
+def test_a_body_that_is_not_json_says_so_and_where(client):
+    response = client.post("/api/extend", content="hello", headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "the body is not valid JSON: expecting value at character 0"
+
+
 def midi_upload(notes=PHRASE, length=5.0, name="my phrase.mid"):
     return {"file": (name, midi_bytes(notes, length), "audio/midi")}
 

@@ -72,8 +72,8 @@ async def _invalid_request(request: Request, error: RequestValidationError) -> J
     """422 with the first problem in plain words in `detail` (what the page shows), and all of
     them, located, in `errors`. The offending input is not echoed: it may be huge, or NaN, which
     JSON cannot carry."""
-    errors = [{"loc": list(e["loc"]), "msg": _message(e["msg"]), "type": e["type"]} for e in error.errors()]
-    problems = [f"{_location(e['loc'])}: {e['msg']}" for e in errors]
+    errors = [{"loc": list(e["loc"]), "msg": _message(e), "type": e["type"]} for e in error.errors()]
+    problems = [e["msg"] if e["type"] == "json_invalid" else f"{_location(e['loc'])}: {e['msg']}" for e in errors]
     return JSONResponse(status_code=422, content={"detail": problems[0] if problems else "invalid request",
                                                   "errors": errors})
 
@@ -102,5 +102,8 @@ def _location(loc: tuple) -> str:
     return text or "request"
 
 
-def _message(message: str) -> str:
-    return message.removeprefix("Value error, ")
+def _message(error: dict) -> str:
+    if error["type"] == "json_invalid":  # its location is a character's position in the body, not a field
+        reason = error.get("ctx", {}).get("error", "it cannot be read")
+        return f"the body is not valid JSON: {reason[:1].lower()}{reason[1:]} at character {error['loc'][-1]}"
+    return error["msg"].removeprefix("Value error, ")
