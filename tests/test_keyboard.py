@@ -308,6 +308,55 @@ def test_server_mode_gives_the_same_continuation(live_server, tiny_model):
         keyboard.continue_with_server(live_server + "/elsewhere", 1.0, 0.95, 9, None)
 
 
+@pytest.fixture
+def answering():
+    """A one-shot server on a free port that answers any request with the given raw bytes."""
+    import socket
+    import threading
+
+    listeners = []
+
+    def serve(raw: bytes) -> str:
+        listener = socket.create_server(("127.0.0.1", 0))
+        listeners.append(listener)
+
+        def answer():
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(raw)
+
+        threading.Thread(target=answer, daemon=True).start()
+        return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+    yield serve
+    for listener in listeners:
+        listener.close()
+
+
+def http_answer(body: bytes, kind: str = "application/json") -> bytes:
+    return (f"HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            .encode() + body)
+
+
+@pytest.mark.parametrize(("raw", "says"), [
+    (http_answer(b"<html>a router's page</html>", "text/html"), "its answer is not JSON"),
+    (http_answer(b'{"ok": true}'), "its /api/health says"),
+    (b"SSH-2.0-OpenSSH_9.2\r\n", "cannot reach the Segue server"),  # a port that speaks no HTTP
+])
+def test_a_url_that_is_not_a_segue_server_is_named_before_any_take(answering, raw, says):
+    with pytest.raises(KeyboardError, match=says):
+        keyboard.continue_with_server(answering(raw), 1.0, 0.95, 9, None)
+
+
+def test_a_malformed_server_url_is_one_line(capsys, tmp_path):
+    from segue.cli import main
+
+    assert main(["play", "--server", "http://127.0.0.1:port", "--replay", str(tmp_path / "x.mid")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot reach the Segue server" in err
+
+
 def test_segue_play_with_an_unreachable_server_says_so_before_the_take(tmp_path, capsys):
     write_midi(played([62, 64, 66]), tmp_path / "phrase.mid", 1.3)
     from segue.cli import main

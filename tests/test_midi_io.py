@@ -8,7 +8,7 @@ import pytest
 import segue
 from conftest import midi_file, played
 from hostile import line, smf
-from segue.midi_io import (Melody, Meter, MidiError, chord_share, melody_part, meter_of, midi_bytes, read_midi, read_midi_parts,
+from segue.midi_io import (Melody, Meter, MidiError, NoteTracker, chord_share, melody_part, meter_of, midi_bytes, read_midi, read_midi_parts,
                            write_midi)
 from segue.notes import Note
 
@@ -136,6 +136,22 @@ def test_a_key_struck_again_before_its_release_gives_two_whole_notes(tmp_path, r
     track = [on(62), on(62, 480, velocity=70), *releases]  # 480 ticks a beat at 120 bpm: 0.5 s
     assert approx_notes(read_midi(midi_file([track], tmp_path / "again.mid")).notes) == [(62, 0.0, 0.5, 90),
                                                                                        (62, 0.5, 1.0, 70)]
+
+
+@pytest.mark.parametrize(("events", "notes"), [
+    # struck three times, each earlier note released just after the next strike
+    ([("on", 0), ("on", 0.5), ("on", 1.0), ("off", 1.004), ("off", 1.01), ("off", 1.5)],
+     [(0, 0.5), (0.5, 1.0), (1.0, 1.5)]),
+    # the one release after a strike again, within 50 ms: the new note's own after all
+    ([("on", 0), ("on", 0.5), ("off", 0.53)], [(0, 0.5), (0.5, 0.53)]),
+    # a release long after the strike again ends the new note, and a later one ends nothing
+    ([("on", 0), ("on", 0.5), ("off", 0.6), ("off", 1.0)], [(0, 0.5), (0.5, 0.6)]),
+], ids=["three strikes", "one short release", "a late release"])
+def test_a_key_struck_again_pairs_each_release_with_its_note(events, notes):
+    tracker = NoteTracker()
+    for kind, now in events:
+        tracker.feed(on(62) if kind == "on" else off(62), now)
+    assert [(n.start, n.end) for n in tracker.close(5.0)] == [pytest.approx(note) for note in notes]
 
 
 def test_the_bundled_example_ends_on_its_long_last_note():

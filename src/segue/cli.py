@@ -532,6 +532,14 @@ def _play(args: argparse.Namespace) -> int:
             return _fail(str(error))
     if args.mic is not None and (args.port or args.replay):
         return _fail("choose one of --mic, --port and --replay")
+    # The model, or the server, before any port is opened: a failure here leaves none open.
+    if args.server:
+        generate = continue_with_server(args.server, args.temperature, args.top_p, args.seed, args.key,
+                                        keep_pace=not args.any_pace)
+    else:  # loaded and warmed before the count-in, so the first take is answered at full speed
+        generate = continue_in_process(load_model(args.checkpoint), args.temperature, args.top_p, args.seed,
+                                       args.key, keep_pace=not args.any_pace)
+        generate(WARM_UP_PHRASE, 2.0, args.seconds)
     clock = Clock()
     if args.replay and _is_recording(args.replay):
         recording = ReplayMicrophone(args.replay)  # one recording, heard take after take
@@ -546,13 +554,6 @@ def _play(args: argparse.Namespace) -> int:
         keyboard = open_input(args.port)
         source = lambda: flushed(keyboard)  # noqa: E731
     output = FluidSynthOutput(args.soundfont) if args.audio else open_output(args.out_port) if args.out_port else None
-    if args.server:
-        generate = continue_with_server(args.server, args.temperature, args.top_p, args.seed, args.key,
-                                        keep_pace=not args.any_pace)
-    else:  # loaded and warmed before the count-in, so the first take is answered at full speed
-        generate = continue_in_process(load_model(args.checkpoint), args.temperature, args.top_p, args.seed,
-                                       args.key, keep_pace=not args.any_pace)
-        generate(WARM_UP_PHRASE, 2.0, args.seconds)
     options = SessionOptions(args.seconds, args.countdown, args.takes_dir, args.loop, args.takes)
     try:
         Session(options, source, output, generate, Display(), clock).run()

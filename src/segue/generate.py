@@ -348,12 +348,13 @@ def check_options(seconds: float, temperature: float, top_p: float, variations: 
 
 def variation_generator(job: Job, variation: int) -> np.random.Generator:
     """One continuation's generator: the seed's own for the first variation (so it is the one
-    continuation asked for alone), the seed and the variation's number for the others (so each is
-    the same however many are asked for); a draw again's from the seed, its variation and attempt
-    (`Job.draw`)."""
+    continuation asked for alone), the seed spawned by the variation's number for the others (so
+    each is the same however many are asked for; a spawn key, as `[seed, variation]` would be the
+    seed `seed + variation * 2**32`'s own); a draw again's from the seed, its variation and
+    attempt (`Job.draw`: three numbers, which no seed up to MAX_SEED spells)."""
     if job.draw:
         return np.random.default_rng([job.seed, *job.draw])
-    return np.random.default_rng(job.seed if variation == 0 else [job.seed, variation])
+    return np.random.default_rng(job.seed if variation == 0 else np.random.SeedSequence(job.seed, spawn_key=(variation,)))
 
 
 def _sample_tokens(network: InferenceModel, tokenizer: Tokenizer, jobs: list[Job],

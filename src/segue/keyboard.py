@@ -8,6 +8,7 @@ keyboard, a microphone or a sound card."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -214,7 +215,7 @@ def continue_with_server(url: str, temperature: float, top_p: float, seed: int |
                 return json.load(response)
         except urllib.error.HTTPError as error:
             raise KeyboardError(f"{refused}: {_detail(error)}") from None
-        except (urllib.error.URLError, OSError) as error:
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as error:  # no server; not HTTP; a bad URL
             raise KeyboardError(f"cannot reach the Segue server at {url}: {getattr(error, 'reason', error)}") from None
         except ValueError:  # another kind of server, answering in HTML or text
             raise KeyboardError(f"{url} does not answer as a Segue server: its answer is not JSON") from None
@@ -231,7 +232,9 @@ def continue_with_server(url: str, temperature: float, top_p: float, seed: int |
         notes = [Note(n["pitch"], n["start"], n["end"], n["velocity"]) for n in answer["extensions"][0]["notes"]]
         return notes, (time.perf_counter() - started) * 1000
 
-    ask(base + "/api/health", HEALTH_TIMEOUT, f"{url} does not answer as a Segue server")
+    health = ask(base + "/api/health", HEALTH_TIMEOUT, f"{url} does not answer as a Segue server")
+    if not (isinstance(health, dict) and {"status", "model"} <= health.keys()):
+        raise KeyboardError(f"{url} does not answer as a Segue server: its /api/health says {str(health)[:80]}")
     return run
 
 

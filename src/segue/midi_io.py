@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,21 +154,31 @@ def _open(source: str | os.PathLike | bytes) -> mido.MidiFile:
     return midi
 
 
+@dataclass
+class _Owed:
+    """The releases still to come of a key's earlier notes, after it was struck again before them."""
+
+    count: int
+    struck: float  # when the key was last struck again
+    heard: float | None = None  # the last release taken as an earlier note's (the sounding note's own, if no other comes)
+
+
 class NoteTracker:
     """Pairs note-ons with note-offs as messages arrive in time order: for files and live playing.
 
-    A note-on with velocity 0 is a note-off; a key struck again before its release ends the
-    earlier note there, and the earlier note's own note-off, when it comes within
-    `RESTRIKE_OVERLAP` after, is passed over (a file that overlaps a repeated note a little, as
-    legato exports do, would otherwise end the new note at once); the drum channel is counted,
-    not kept. Notes shorter than MIN_NOTE_SECONDS (zero-length, or squeezed by an absurd tempo)
-    are counted and dropped: they cannot be heard, and a MIDI file written here could not hold
-    them."""
+    A note-on with velocity 0 is a note-off; the drum channel is counted, not kept. A key struck
+    again before its release ends the earlier note there, and the earlier note's own note-off,
+    when it comes within `RESTRIKE_OVERLAP` after, is passed over (a file that overlaps a repeated
+    note a little, as legato exports do, would otherwise end the new note at once), one for each
+    time the key was struck again; if the new note then gets no release of its own, it ends at
+    the one passed over, not at the end of the file. Notes shorter than MIN_NOTE_SECONDS
+    (zero-length, or squeezed by an absurd tempo) are counted and dropped: they cannot be heard,
+    and a MIDI file written here could not hold them."""
 
     def __init__(self) -> None:
         self.notes: list[Note] = []
         self.sounding: dict[tuple[int, int], tuple[float, int]] = {}
-        self.struck_again: dict[tuple[int, int], float] = {}  # keys struck again before their release: when
+        self.owed: dict[tuple[int, int], _Owed] = {}
         self.drum_notes = 0
         self.too_short = 0
 
@@ -182,20 +191,25 @@ class NoteTracker:
             return
         key = (message.channel, message.note)
         struck = message.type == "note_on" and message.velocity > 0
-        if not struck and now - self.struck_again.pop(key, -math.inf) <= RESTRIKE_OVERLAP:
-            return  # the earlier note's release, just after its key was struck again
-        if key in self.sounding:  # a note-off, or the same key struck again before its release
+        owed = self.owed.pop(key, None)
+        if not struck and owed is not None and owed.count and now - owed.struck <= RESTRIKE_OVERLAP:
+            self.owed[key] = _Owed(owed.count - 1, owed.struck, now)  # an earlier note's release
+            return
+        again = key in self.sounding
+        if again:  # a note-off, or the same key struck again before its release
             self._release(key, now)
-            if struck:
-                self.struck_again[key] = now
         if struck:
+            if again:
+                self.owed[key] = _Owed((owed.count if owed is not None else 0) + 1, now)
             self.sounding[key] = (now, message.velocity)
 
     def close(self, now: float) -> list[Note]:
-        """End every held note at `now`; all notes so far, by onset."""
+        """End every held note at `now` (or at the release last passed over as an earlier
+        note's); all notes so far, by onset."""
         for key in list(self.sounding):
-            self._release(key, now)
-        self.struck_again.clear()
+            owed = self.owed.get(key)
+            self._release(key, now if owed is None or owed.heard is None else owed.heard)
+        self.owed.clear()
         return sorted(self.notes, key=lambda n: (n.start, n.pitch))
 
     def _release(self, key: tuple[int, int], now: float) -> None:
