@@ -16,7 +16,7 @@ from .config import FINE_TUNING, PRESETS
 from .modelfile import DEFAULT_MODEL, CheckpointError
 from .data import DEFAULT_DATA, DEFAULT_SHARDS, DataError
 from .generate import PACE_DRAWS, ExtendError
-from .keyboard import KeyboardError
+from .keyboard import DEFAULT_TAKES_DIR, KeyboardError
 from .microphone import MicrophoneError
 from .files import write_atomically
 from .metrics import PACE_BAND
@@ -126,7 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("checkpoint", type=Path, help="the trained model (.pt)")
     export.add_argument("-o", "--output", type=Path, required=True, help="the model file to write (.npz)")
     export.set_defaults(run=_export)
-    evaluate = commands.add_parser("evaluate", help="measure the model against baselines on held-out songs")
+    evaluate = commands.add_parser(
+        "evaluate", help="measure the model against baselines on held-out songs",
+        description="Measure the model against baselines on held-out songs. Continuations are made as `segue extend` "
+                    "makes them: one that strays from its input's pace is drawn again (the tempo sweep also reports "
+                    "each first draw).")
     evaluate.add_argument("--checkpoint", type=Path, default=DEFAULT_MODEL,
                           help="the model to evaluate, a checkpoint (.pt) or a model file (default: the shipped one)")
     evaluate.add_argument("--split", choices=("test", "valid"), default="test", help="held-out songs to use")
@@ -204,9 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--out-port", help="MIDI output to play the continuation on (a synth, or the keyboard)")
     play.add_argument("--audio", action="store_true", help="play through FluidSynth on the sound card")
     play.add_argument("--soundfont", type=Path, help="General MIDI SoundFont for --audio")
-    play.add_argument("--seconds", type=float, default=DEFAULTS.seconds, help="length of the recording and of the continuation")
+    play.add_argument("--seconds", type=float, default=DEFAULTS.seconds,
+                      help=f"length of the recording and of the continuation (default {DEFAULTS.seconds:g})")
     play.add_argument("--countdown", type=int, default=3, help="seconds of count-in (default 3)")
-    play.add_argument("--takes-dir", type=Path, default=Path("~/.segue/takes"), help="where takes are saved")
+    play.add_argument("--takes-dir", type=Path, default=DEFAULT_TAKES_DIR,
+                      help=f"where takes are saved (default {DEFAULT_TAKES_DIR})")
     play.add_argument("--replay", type=Path, help="play this MIDI file into the recorder, as if from a keyboard, "
                                                   "or this recording (WAV, FLAC, OGG, MP3), as if into a microphone")
     play.add_argument("--server", help="use a running `segue serve` at this URL instead of loading the model")
