@@ -154,7 +154,7 @@ def _open(source: str | os.PathLike | bytes) -> mido.MidiFile:
     return midi
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Owed:
     """The releases still to come of a key's earlier notes, after it was struck again before them."""
 
