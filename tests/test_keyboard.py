@@ -259,6 +259,7 @@ def test_segue_play_replay_end_to_end(tmp_path):
     (["--seconds", "0"], "seconds"),
     (["--key", "H major"], "key must look like"),
     (["--replay", "missing.mid"], "cannot read missing.mid"),
+    (["--replay", __file__], "is not a MIDI file or a recording"),
     (["--audio", "--out-port", "x"], "choose one of"),
 ])
 def test_segue_play_bad_options_are_one_line(args, says, capsys):

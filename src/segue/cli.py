@@ -570,13 +570,19 @@ def _play(args: argparse.Namespace) -> int:
 
 
 def _is_recording(path: Path) -> bool:
-    from .transcribe import is_audio
+    """Whether a file to replay is a recording; one that is neither a recording nor MIDI is
+    refused naming both (the MIDI reader says what is wrong with a path it cannot read)."""
+    from .midi_io import MIDI_SIGNATURE
+    from .transcribe import is_audio, neither_midi_nor_audio
 
     try:
         with open(path, "rb") as file:
-            return is_audio(file.read(16))
+            head = file.read(16)
     except OSError:
-        return False  # the MIDI reader says what is wrong with the path
+        return False
+    if head and not is_audio(head) and not head.startswith(MIDI_SIGNATURE):
+        raise neither_midi_nor_audio(str(path))
+    return is_audio(head)
 
 
 def main(argv: list[str] | None = None) -> int:
