@@ -572,17 +572,14 @@ def _play(args: argparse.Namespace) -> int:
 def _is_recording(path: Path) -> bool:
     """Whether a file to replay is a recording; one that is neither a recording nor MIDI is
     refused naming both (the MIDI reader says what is wrong with a path it cannot read)."""
-    from .midi_io import MIDI_SIGNATURE
-    from .transcribe import is_audio, neither_midi_nor_audio
+    from .transcribe import is_recording
 
     try:
         with open(path, "rb") as file:
             head = file.read(16)
     except OSError:
         return False
-    if head and not is_audio(head) and not head.startswith(MIDI_SIGNATURE):
-        raise neither_midi_nor_audio(str(path))
-    return is_audio(head)
+    return is_recording(head, str(path))
 
 
 def main(argv: list[str] | None = None) -> int:

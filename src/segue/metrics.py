@@ -56,10 +56,14 @@ def tempo_ratio(melody: list[Note], continuation: list[Note]) -> float | None:
 PACE_BAND = (0.67, 1.5)  # tempo ratios at which a continuation keeps its melody's pace
 
 
+def within_pace_band(ratio: float) -> bool:
+    return PACE_BAND[0] <= ratio <= PACE_BAND[1]
+
+
 def keeps_pace(melody: list[Note], continuation: list[Note]) -> bool:
     """Whether the continuation's tempo ratio is within PACE_BAND; True where none can be taken."""
     ratio = tempo_ratio(melody, continuation)
-    return ratio is None or PACE_BAND[0] <= ratio <= PACE_BAND[1]
+    return ratio is None or within_pace_band(ratio)
 
 
 def pace_error(melody: list[Note], continuation: list[Note]) -> float:

@@ -315,8 +315,7 @@ def tempo_row(inputs: list[list[Note]], continuations: list[list[Note]]) -> dict
 
 def within_share(ratios: list[float]) -> float | None:
     """Share of tempo ratios within metrics.PACE_BAND (None for none)."""
-    low, high = metrics.PACE_BAND
-    return sum(low <= r <= high for r in ratios) / len(ratios) if ratios else None
+    return sum(map(metrics.within_pace_band, ratios)) / len(ratios) if ratios else None
 
 
 def windows_of(continuations: list[list[Note]], inputs: SweepInputs, seconds: float = LONG_SECONDS) -> list[dict]:

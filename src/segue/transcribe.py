@@ -173,19 +173,21 @@ def is_audio(data: bytes) -> bool:
     return data.startswith(AUDIO_SIGNATURES)
 
 
-def neither_midi_nor_audio(name: str) -> MidiError:
-    """The error for a file that is neither of the two kinds taken where both are."""
-    return MidiError(f"{name} is not a MIDI file or a recording Segue reads: choose a Standard MIDI File (.mid) "
-                     "or a WAV, FLAC, OGG or MP3 recording")
+def is_recording(data: bytes, name: str = "the file") -> bool:
+    """Whether a file taken as either kind (its bytes, or its first bytes) is a recording rather
+    than MIDI; one that starts as neither is refused naming both. Empty bytes are not a recording
+    (the MIDI reader says the file is empty)."""
+    if data and not is_audio(data) and not data.startswith(MIDI_SIGNATURE):
+        raise MidiError(f"{name} is not a MIDI file or a recording Segue reads: choose a Standard MIDI File (.mid) "
+                        "or a WAV, FLAC, OGG or MP3 recording")
+    return is_audio(data)
 
 
 def read_melody(data: bytes, track: int | None = None, config: TranscriptionConfig = TranscriptionConfig()) -> Melody:
     """A melody from a file's bytes, told apart by content: a recording is transcribed, a MIDI file
     read (`midi_io.read_midi`, which names what is wrong with a bad one); anything else is refused
     naming both kinds."""
-    if not is_audio(data):
-        if data and not data.startswith(MIDI_SIGNATURE):
-            raise neither_midi_nor_audio("the file")
+    if not is_recording(data):
         return read_midi(data, track)
     if track is not None:
         raise TranscriptionError("a recording has no tracks: a track can be chosen only in a MIDI file")
